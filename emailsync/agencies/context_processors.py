@@ -1,0 +1,2 @@
+def current_agency(request):
+    return {"agency": getattr(request, "agency", None)}

@@ -1,0 +1,182 @@
+import zoneinfo
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from emailsync.throttling.models import Counter
+
+from .models import Agency, AgencyDomain, RecruiterProfile, SenderAddress, User
+
+TIME_ZONES = sorted(zoneinfo.available_timezones() - {"Factory", "localtime"})
+
+
+class LoginForm(AuthenticationForm):
+    """Email and password, with failures counted per account and per client address."""
+
+    username = forms.EmailField(
+        label=_("Email"),
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _("That email and password do not match an account."),
+        "throttled": _("Too many failed sign-ins. Try again in %(minutes)s minutes."),
+    }
+
+    def clean(self):
+        email = (self.cleaned_data.get("username") or "").strip().lower()
+        password = self.cleaned_data.get("password")
+        if not email or not password:
+            return self.cleaned_data
+        allowed = settings.EMAILSYNC_LOGIN_FAILURES_ALLOWED
+        window = settings.EMAILSYNC_LOGIN_FAILURE_WINDOW
+        keys = self._failure_keys(email)
+        for key in keys:
+            decision = Counter.peek(key, allowed, window)
+            if not decision.allowed:
+                raise ValidationError(
+                    self.error_messages["throttled"],
+                    code="throttled",
+                    params={"minutes": decision.retry_after // 60 + 1},
+                )
+        self.user_cache = authenticate(self.request, username=email, password=password)
+        if self.user_cache is None:
+            for key in keys:
+                Counter.hit(key, allowed, window)
+            raise self.get_invalid_login_error()
+        Counter.clear(keys[0])
+        self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+    def _failure_keys(self, email: str) -> list[str]:
+        address = (self.request.META.get("REMOTE_ADDR") if self.request else None) or "unknown"
+        return [f"login:account:{email}", f"login:ip:{address}"]
+
+
+class PasswordFields(forms.Form):
+    password1 = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password2 = forms.CharField(
+        label=_("Password again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password1") and data.get("password1") != data.get("password2"):
+            self.add_error("password2", _("The two passwords differ."))
+        elif data.get("password1"):
+            probe = User(email=data.get("email", ""), full_name=data.get("full_name", ""))
+            try:
+                validate_password(data["password1"], probe)
+            except ValidationError as exc:
+                self.add_error("password1", exc)
+        return data
+
+
+class SignupForm(PasswordFields):
+    agency_name = forms.CharField(label=_("Agency name"), max_length=120)
+    full_name = forms.CharField(label=_("Your name"), max_length=120)
+    email = forms.EmailField(label=_("Work email"))
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"), choices=[(t, t) for t in TIME_ZONES], initial="Europe/London"
+    )
+    field_order = ["agency_name", "full_name", "email", "time_zone", "password1", "password2"]
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise ValidationError(_("An account with this email already exists. Sign in instead."))
+        return email
+
+
+class AcceptInvitationForm(PasswordFields):
+    full_name = forms.CharField(label=_("Your name"), max_length=120)
+    field_order = ["full_name", "password1", "password2"]
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label=_("Email"))
+    role = forms.ChoiceField(
+        label=_("Role"), choices=User.Role.choices, initial=User.Role.RECRUITER
+    )
+
+    def __init__(self, *args, agency: Agency, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.agency = agency
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        existing = User.objects.filter(email__iexact=email).first()
+        if existing and existing.agency_id == self.agency.pk and existing.is_active:
+            raise ValidationError(_("%(email)s is already a member."), params={"email": email})
+        if existing:
+            raise ValidationError(
+                _("%(email)s already has an account with another agency."), params={"email": email}
+            )
+        return email
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=User.Role.choices)
+
+
+class ProfileForm(forms.ModelForm):
+    class Meta:
+        model = RecruiterProfile
+        fields = ["display_name", "job_title", "photo", "bio", "specialisms"]
+
+
+class SenderAddressForm(forms.Form):
+    email = forms.EmailField(label=_("Sending address"))
+
+    def __init__(self, *args, agency: Agency, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.agency = agency
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        if SenderAddress.objects.filter(agency=self.agency, email=email).exists():
+            raise ValidationError(_("That address is already assigned to a member."))
+        return email
+
+
+class AgencySettingsForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(choices=[(t, t) for t in TIME_ZONES])
+    website = forms.URLField(required=False, assume_scheme="https")
+
+    class Meta:
+        model = Agency
+        fields = ["name", "time_zone", "brand_colour", "logo", "website", "location"]
+        widgets = {"brand_colour": forms.TextInput(attrs={"type": "color"})}
+
+
+class DomainForm(forms.Form):
+    domain = forms.CharField(label=_("Domain"), max_length=253)
+
+    def __init__(self, *args, agency: Agency, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.agency = agency
+
+    def clean_domain(self):
+        domain = self.cleaned_data["domain"].strip().lower().rstrip(".")
+        if "@" in domain:
+            domain = domain.rsplit("@", 1)[1]
+        if AgencyDomain.objects.filter(domain=domain).exists():
+            raise ValidationError(_("That domain is already registered."))
+        probe = AgencyDomain(agency=self.agency, domain=domain)
+        try:
+            probe.clean_fields(exclude=["agency"])
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict.get("domain", [_("Enter a valid domain.")]))
+        return domain

@@ -1,0 +1,150 @@
+"""`emailsync agency …`: the operator's way to provision and inspect agencies."""
+
+import json
+import sys
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import validate_email
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from emailsync.agencies.models import Agency, User
+
+
+def login_link(user: User) -> str:
+    """A one-time link where the admin sets a password (it stops working once used)."""
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    return settings.EMAILSYNC_PUBLIC_URL + reverse("password_reset_confirm", args=[uid, token])
+
+
+def describe(agency: Agency) -> dict:
+    """The JSON shape operators script against; later parts of the product add their fields."""
+    admins = list(agency.admins().values_list("email", flat=True))
+    data = {
+        "id": agency.pk,
+        "slug": agency.slug,
+        "name": agency.name,
+        "time_zone": agency.time_zone,
+        "domains": agency.domain_names(),
+        "admins": admins,
+        "members": agency.members().count(),
+        "created_at": agency.created_at.isoformat(),
+    }
+    for extend in AGENCY_DESCRIBERS:
+        data.update(extend(agency))
+    return data
+
+
+# Other apps register functions here to add their fields (the BCC address, Email Sync settings).
+AGENCY_DESCRIBERS: list = []
+
+
+class OneLineErrors:
+    """argparse prints usage over several lines; operators' scripts want one line and exit 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+class Command(BaseCommand):
+    help = "Create, list and show agencies."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        for p in [parser, *self._subparsers.choices.values()]:
+            if p.called_from_command_line:
+                p.error = OneLineErrors.error.__get__(p)
+        return parser
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True, parser_class=type(parser))
+        self._subparsers = sub
+        create = sub.add_parser(
+            "create",
+            help="Create an agency and its first admin.",
+            called_from_command_line=parser.called_from_command_line,
+        )
+        create.add_argument("--name", required=True)
+        create.add_argument("--admin-email", required=True)
+        create.add_argument("--admin-name", default="")
+        create.add_argument("--domain", action="append", default=[], dest="domains")
+        create.add_argument("--time-zone", default="UTC")
+        create.add_argument("--json", action="store_true")
+        listing = sub.add_parser(
+            "list", help="List agencies.", called_from_command_line=parser.called_from_command_line
+        )
+        listing.add_argument("--json", action="store_true")
+        show = sub.add_parser(
+            "show",
+            help="Show one agency.",
+            called_from_command_line=parser.called_from_command_line,
+        )
+        show.add_argument("slug")
+        show.add_argument("--json", action="store_true")
+        self.extra_subcommands(sub, parser)
+
+    def extra_subcommands(self, sub, parser) -> None:
+        """Hook for other apps' subcommands (kept empty here)."""
+
+    def handle(self, *args, **options):
+        action = options["action"]
+        result = getattr(self, f"do_{action}")(options)
+        if options.get("json"):
+            self.stdout.write(json.dumps(result, indent=2, default=str))
+        else:
+            self.stdout.write(self.as_text(result))
+
+    def do_create(self, options) -> dict:
+        name = options["name"].strip()
+        email = options["admin_email"].strip().lower()
+        if not name:
+            raise CommandError("--name must not be empty.")
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise CommandError(f"--admin-email {email!r} is not a valid email address.")
+        if User.objects.filter(email__iexact=email).exists():
+            raise CommandError(f"An account with {email} already exists.")
+        try:
+            agency, admin = Agency.create_with_admin(
+                name=name,
+                admin_email=email,
+                admin_name=options["admin_name"],
+                domains=tuple(options["domains"]),
+                time_zone=options["time_zone"],
+            )
+        except ValidationError as exc:
+            raise CommandError(flatten(exc))
+        data = describe(agency)
+        data["admin_email"] = admin.email
+        data["login_url"] = login_link(admin)
+        return data
+
+    def do_list(self, options) -> list[dict]:
+        return [describe(a) for a in Agency.objects.order_by("slug")]
+
+    def do_show(self, options) -> dict:
+        agency = Agency.objects.filter(slug=options["slug"]).first()
+        if agency is None:
+            raise CommandError(f"No agency with slug {options['slug']!r}.")
+        return describe(agency)
+
+    @staticmethod
+    def as_text(result) -> str:
+        rows = result if isinstance(result, list) else [result]
+        return "\n".join(
+            "  ".join(f"{k}={v}" for k, v in row.items() if not isinstance(v, (list, dict)))
+            for row in rows
+        )
+
+
+def flatten(exc: ValidationError) -> str:
+    if hasattr(exc, "message_dict"):
+        return "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+    return " ".join(exc.messages)

@@ -1,0 +1,23 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from emailsync.agencies.urls import account_urls, agency_urls
+from emailsync.operations.urls import operations_urls
+
+admin.site.site_header = "Email Sync operators"
+admin.site.site_title = "Email Sync operators"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="agency-home", permanent=False)),
+    path("accounts/", include(account_urls)),
+    path("app/", include(agency_urls)),
+    path("admin/", admin.site.urls),
+    *operations_urls,
+]
+
+if settings.DEBUG:
+    from django.views.static import serve
+
+    urlpatterns.append(path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT}))

@@ -1,0 +1,139 @@
+import re
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+
+from emailsync.agencies.models import Agency, User
+
+PASSWORD = "correct horse battery"
+
+
+def test_argon2_is_the_production_hasher():
+    # The test suite swaps in MD5 for speed, so read the module, not the overridden settings.
+    from emailsync import settings as production
+
+    assert production.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
+
+
+@pytest.mark.django_db
+def test_signup_creates_agency_and_first_admin_and_signs_in(client):
+    response = client.post(
+        reverse("signup"),
+        {
+            "agency_name": "Northwind Talent",
+            "full_name": "Nora North",
+            "email": "Nora@Northwind.test",
+            "time_zone": "Europe/London",
+            "password1": "a-long-passphrase-9",
+            "password2": "a-long-passphrase-9",
+        },
+    )
+    assert response.status_code == 302 and response.url == reverse("agency-home")
+    agency = Agency.objects.get(name="Northwind Talent")
+    admin = User.objects.get(email="nora@northwind.test")
+    assert admin.agency == agency and admin.role == User.Role.ADMIN
+    assert agency.slug == "northwind-talent" and agency.time_zone == "Europe/London"
+    assert admin.profile.display_name == "Nora North"
+    home = client.get(reverse("agency-home"))
+    assert home.status_code == 200 and b"Northwind Talent" in home.content
+
+
+@pytest.mark.django_db
+def test_signup_errors_keep_what_was_typed(client, agency, admin_user):
+    response = client.post(
+        reverse("signup"),
+        {
+            "agency_name": "Typed Agency Name",
+            "full_name": "Tess Typed",
+            "email": admin_user.email,
+            "time_zone": "Europe/London",
+            "password1": "short",
+            "password2": "different",
+        },
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'value="Typed Agency Name"' in body and 'value="Tess Typed"' in body
+    assert "already exists" in body and "passwords differ" in body
+    assert not Agency.objects.filter(name="Typed Agency Name").exists()
+
+
+@pytest.mark.django_db
+def test_login_and_logout(client, admin_user):
+    page = client.get(reverse("login"))
+    assert page.status_code == 200
+    response = client.post(
+        reverse("login"), {"username": admin_user.email.upper(), "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    assert client.get(reverse("agency-home")).status_code == 200
+    client.post(reverse("logout"))
+    assert client.get(reverse("agency-home")).status_code == 302
+
+
+@pytest.mark.django_db
+def test_wrong_password_is_refused_with_a_clear_message(client, admin_user):
+    response = client.post(reverse("login"), {"username": admin_user.email, "password": "nope"})
+    assert response.status_code == 200
+    assert b"do not match an account" in response.content
+
+
+@pytest.mark.django_db
+def test_repeated_failed_logins_are_throttled_even_with_the_right_password(client, admin_user):
+    for _ in range(settings.EMAILSYNC_LOGIN_FAILURES_ALLOWED):
+        client.post(reverse("login"), {"username": admin_user.email, "password": "wrong"})
+    response = client.post(reverse("login"), {"username": admin_user.email, "password": PASSWORD})
+    assert response.status_code == 200
+    assert b"Too many failed sign-ins" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_throttle_is_per_client_address_too(client, make_agency):
+    victims = [make_agency().admins().get() for _ in range(3)]
+    for person in victims:  # spraying many accounts from one address trips the address limit
+        for _ in range(2):
+            client.post(reverse("login"), {"username": person.email, "password": "wrong"})
+    fresh = make_agency().admins().get()
+    response = client.post(reverse("login"), {"username": fresh.email, "password": PASSWORD})
+    assert b"Too many failed sign-ins" in response.content
+
+
+@pytest.mark.django_db
+def test_removed_member_cannot_sign_in(client, agency, add_member):
+    member = add_member(agency)
+    member.remove_from_agency(by=agency.admins().get())
+    response = client.post(reverse("login"), {"username": member.email, "password": PASSWORD})
+    assert "_auth_user_id" not in client.session
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_password_reset_by_email(client, admin_user, mailoutbox):
+    client.post(reverse("password_reset"), {"email": admin_user.email})
+    assert len(mailoutbox) == 1
+    message = mailoutbox[0]
+    assert message.to == [admin_user.email]
+    link = re.search(r"https?://\S+/accounts/reset/\S+/", message.body).group(0)
+    assert link.startswith(settings.EMAILSYNC_PUBLIC_URL)
+    path = link.removeprefix(settings.EMAILSYNC_PUBLIC_URL)
+    form_page = client.get(path, follow=True)
+    assert b"Set a password" in form_page.content
+    set_url = form_page.redirect_chain[-1][0]
+    done = client.post(
+        set_url,
+        {"new_password1": "brand-new-passphrase-1", "new_password2": "brand-new-passphrase-1"},
+    )
+    assert done.status_code == 302
+    admin_user.refresh_from_db()
+    assert admin_user.check_password("brand-new-passphrase-1")
+    # The link is single-use: the token no longer matches once the password changed.
+    again = client.get(path, follow=True)
+    assert b"expired or was already used" in again.content
+
+
+@pytest.mark.django_db
+def test_password_reset_for_unknown_address_reveals_nothing(client, mailoutbox):
+    response = client.post(reverse("password_reset"), {"email": "nobody@nowhere.test"})
+    assert response.status_code == 302 and mailoutbox == []

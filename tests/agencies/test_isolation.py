@@ -1,0 +1,110 @@
+"""One agency can never see or change another's data, and recruiters cannot use admin pages.
+
+The URL list comes from the resolver: a new agency URL with an id this test does not know how to
+fill fails the test until someone says which object it points at.
+"""
+
+import pytest
+from django.urls import reverse
+
+from emailsync.agencies.models import AgencyDomain, Invitation, User
+from tests.urlwalk import agency_routes
+
+# Pages a recruiter may open; everything else under /app/ is for admins only.
+MEMBER_PAGES = {"agency-home", "team", "my-profile"}
+
+
+@pytest.fixture
+def other_agency_objects(make_agency, add_member):
+    """Agency B and one object of each kind an agency URL can point at."""
+    b = make_agency(name="Rival Recruitment", domains=["rival.test"])
+    b_admin = b.admins().get()
+    b_member = add_member(b)
+    invitation, _ = Invitation.issue(b, "pending@rival.test", "recruiter", b_admin)
+    return b, {
+        "member_id": b_member.pk,
+        "invitation_id": invitation.pk,
+        "sender_id": b_member.profile.senders.get().pk,
+        "domain_id": AgencyDomain.objects.get(agency=b).pk,
+    }
+
+
+def own_objects(agency, member):
+    invitation, _ = Invitation.issue(agency, "mine@acme.test", "recruiter", agency.admins().get())
+    return {
+        "member_id": member.pk,
+        "invitation_id": invitation.pk,
+        "sender_id": member.profile.senders.get().pk,
+        "domain_id": AgencyDomain.objects.get(agency=agency).pk,
+    }
+
+
+def test_every_agency_url_kwarg_is_known(other_agency_objects):
+    _, objects = other_agency_objects
+    unknown = {k for r in agency_routes() for k in r.kwargs} - objects.keys()
+    assert not unknown, f"teach test_isolation which object these point at: {unknown}"
+
+
+@pytest.mark.django_db
+def test_admin_of_a_gets_404_for_every_object_of_b(admin_client, other_agency_objects):
+    b, objects = other_agency_objects
+    routes = [r for r in agency_routes() if r.kwargs]
+    assert routes
+    for route in routes:
+        path = route.path(**objects)
+        for method in ("get", "post"):
+            response = getattr(admin_client, method)(path)
+            assert response.status_code in (404, 405), (method, path, response.status_code)
+            if method == "get" and response.status_code == 405:
+                continue
+    # Nothing of B changed through all those requests.
+    assert b.members().count() == 2 and b.admins().count() == 1
+    assert Invitation.objects.get(pk=objects["invitation_id"]).usable
+    assert AgencyDomain.objects.filter(pk=objects["domain_id"]).exists()
+
+
+@pytest.mark.django_db
+def test_pages_without_ids_show_only_the_own_agency(admin_client, other_agency_objects):
+    b, _ = other_agency_objects
+    for route in agency_routes():
+        if route.kwargs:
+            continue
+        response = admin_client.get(route.path())
+        if response.status_code == 405:
+            continue
+        assert response.status_code == 200, route
+        assert b"Rival Recruitment" not in response.content, route
+        assert b"rival.test" not in response.content, route
+
+
+@pytest.mark.django_db
+def test_anonymous_visitors_are_sent_to_login(client, agency, add_member):
+    objects = own_objects(agency, add_member(agency))
+    for route in agency_routes():
+        response = client.get(route.path(**objects))
+        if response.status_code == 405:
+            response = client.post(route.path(**objects))
+        assert response.status_code == 302, route
+        assert response.url.startswith(reverse("login")), route
+
+
+@pytest.mark.django_db
+def test_recruiters_get_403_on_admin_pages(client, agency, add_member):
+    recruiter = add_member(agency)
+    objects = own_objects(agency, add_member(agency))
+    client.force_login(recruiter)
+    for route in agency_routes():
+        path = route.path(**objects)
+        get = client.get(path)
+        post = client.post(path)
+        if route.name in MEMBER_PAGES:
+            assert get.status_code == 200, route
+        else:
+            assert get.status_code in (403, 405) and post.status_code == 403, route
+    assert User.objects.get(pk=objects["member_id"]).is_active
+
+
+@pytest.mark.django_db
+def test_operator_admin_is_for_staff_only(admin_client):
+    response = admin_client.get("/admin/")
+    assert response.status_code == 302 and "/admin/login/" in response.url

@@ -1,0 +1,188 @@
+import re
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils import timezone
+
+from emailsync.agencies.models import AuditEntry, Invitation, LastAdminError, User
+
+PASSWORD = "correct horse battery"
+
+
+def invitation_path(message) -> str:
+    return re.search(r"(/accounts/invitations/[^/\s]+/)", message.body).group(1)
+
+
+@pytest.mark.django_db
+def test_admin_invites_and_the_invitee_joins_in_that_role(admin_client, agency, mailoutbox, client):
+    response = admin_client.post(
+        reverse("invite"), {"email": "New.Person@Acme.test", "role": "recruiter"}
+    )
+    assert response.status_code == 302
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == ["new.person@acme.test"]
+    path = invitation_path(mailoutbox[0])
+    admin_client.logout()
+    page = client.get(path)
+    assert page.status_code == 200 and b"Join Acme Recruitment" in page.content
+    joined = client.post(
+        path,
+        {
+            "full_name": "New Person",
+            "password1": "a-long-passphrase-9",
+            "password2": "a-long-passphrase-9",
+        },
+    )
+    assert joined.status_code == 302
+    member = User.objects.get(email="new.person@acme.test")
+    assert member.agency == agency and member.role == User.Role.RECRUITER
+    assert AuditEntry.objects.filter(agency=agency, action="member.joined").exists()
+
+
+@pytest.mark.django_db
+def test_invitation_link_is_single_use(admin_client, mailoutbox, client):
+    admin_client.post(reverse("invite"), {"email": "once@acme.test", "role": "admin"})
+    path = invitation_path(mailoutbox[0])
+    admin_client.logout()
+    data = {
+        "full_name": "Once",
+        "password1": "a-long-passphrase-9",
+        "password2": "a-long-passphrase-9",
+    }
+    assert client.post(path, data).status_code == 302
+    client.logout()
+    reused = client.get(path)
+    assert reused.status_code == 410 and b"already been accepted" in reused.content
+    assert client.post(path, data).status_code == 410
+    assert User.objects.filter(email="once@acme.test").count() == 1
+
+
+@pytest.mark.django_db
+def test_expired_invitation_is_refused(agency, admin_user, client):
+    invitation, token = Invitation.issue(agency, "late@acme.test", "recruiter", admin_user)
+    Invitation.objects.filter(pk=invitation.pk).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    response = client.get(reverse("accept-invitation", args=[token]))
+    assert response.status_code == 410 and b"expired" in response.content
+    posted = client.post(
+        reverse("accept-invitation", args=[token]),
+        {
+            "full_name": "Late",
+            "password1": "a-long-passphrase-9",
+            "password2": "a-long-passphrase-9",
+        },
+    )
+    assert posted.status_code == 410
+    assert not User.objects.filter(email="late@acme.test").exists()
+
+
+@pytest.mark.django_db
+def test_revoked_and_unknown_invitations(agency, admin_user, admin_client, client):
+    invitation, token = Invitation.issue(agency, "maybe@acme.test", "recruiter", admin_user)
+    admin_client.post(reverse("revoke-invitation", args=[invitation.pk]))
+    assert client.get(reverse("accept-invitation", args=[token])).status_code == 410
+    assert client.get(reverse("accept-invitation", args=["not-a-token"])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_only_hashes_of_invitation_tokens_are_stored(agency, admin_user):
+    invitation, token = Invitation.issue(agency, "hash@acme.test", "recruiter", admin_user)
+    assert token not in invitation.token_hash and len(token) >= 40
+
+
+@pytest.mark.django_db
+def test_invite_form_errors_keep_input(admin_client, admin_user):
+    response = admin_client.post(reverse("invite"), {"email": admin_user.email, "role": "admin"})
+    assert response.status_code == 400
+    assert b"already a member" in response.content
+    assert f'value="{admin_user.email}"'.encode() in response.content
+
+
+@pytest.mark.django_db
+def test_admin_changes_roles(admin_client, agency, add_member):
+    member = add_member(agency)
+    admin_client.post(reverse("change-role", args=[member.pk]), {"role": "admin"})
+    member.refresh_from_db()
+    assert member.role == User.Role.ADMIN
+    assert AuditEntry.objects.filter(action="member.role_changed", subject=member.email).exists()
+
+
+@pytest.mark.django_db
+def test_last_admin_cannot_be_demoted_or_removed(admin_client, admin_user, agency, add_member):
+    add_member(agency)  # a recruiter does not count as an admin
+    response = admin_client.post(
+        reverse("change-role", args=[admin_user.pk]), {"role": "recruiter"}, follow=True
+    )
+    assert b"at least one admin" in response.content
+    admin_client.post(reverse("remove-member", args=[admin_user.pk]))
+    admin_user.refresh_from_db()
+    assert admin_user.role == User.Role.ADMIN and admin_user.is_active
+    with pytest.raises(LastAdminError):
+        admin_user.change_role(User.Role.RECRUITER, by=admin_user)
+
+
+@pytest.mark.django_db
+def test_with_two_admins_one_may_step_down(agency, admin_user, add_member):
+    other = add_member(agency, role=User.Role.ADMIN)
+    admin_user.change_role(User.Role.RECRUITER, by=other)
+    with pytest.raises(ValidationError):
+        other.remove_from_agency(by=other)
+
+
+@pytest.mark.django_db
+def test_admin_assigns_sender_addresses(admin_client, agency, add_member):
+    member = add_member(agency)
+    admin_client.post(reverse("member", args=[member.pk]), {"email": "Sam.Alt@Gmail.test"})
+    assert list(member.profile.senders.values_list("email", flat=True)) == sorted(
+        [member.email, "sam.alt@gmail.test"]
+    )
+    duplicate = admin_client.post(
+        reverse("member", args=[member.pk]), {"email": "sam.alt@gmail.test"}
+    )
+    assert duplicate.status_code == 400 and b"already assigned" in duplicate.content
+
+
+@pytest.mark.django_db
+def test_admin_manages_domains_and_settings(admin_client, agency):
+    admin_client.post(reverse("add-domain"), {"domain": "Acme-Careers.test"})
+    assert "acme-careers.test" in agency.domain_names()
+    bad = admin_client.post(reverse("add-domain"), {"domain": "not a domain"})
+    assert bad.status_code == 400 and b"domain such as" in bad.content
+    response = admin_client.post(
+        reverse("agency-settings"),
+        {
+            "name": "Acme Recruitment Ltd",
+            "time_zone": "Australia/Sydney",
+            "brand_colour": "#112233",
+            "website": "",
+            "location": "Sydney",
+        },
+    )
+    assert response.status_code == 302
+    agency.refresh_from_db()
+    assert agency.time_zone == "Australia/Sydney" and agency.name == "Acme Recruitment Ltd"
+    invalid = admin_client.post(
+        reverse("agency-settings"),
+        {"name": "Kept Name", "time_zone": "Mars/Olympus", "brand_colour": "red"},
+    )
+    assert invalid.status_code == 400 and b'value="Kept Name"' in invalid.content
+
+
+@pytest.mark.django_db
+def test_member_edits_own_profile(client, agency, add_member):
+    member = add_member(agency)
+    client.force_login(member)
+    response = client.post(
+        reverse("my-profile"),
+        {
+            "display_name": "Sam C.",
+            "job_title": "Tech Recruiter",
+            "bio": "Ten years in tech hiring.",
+            "specialisms": "Python, Data",
+        },
+    )
+    assert response.status_code == 302
+    member.profile.refresh_from_db()
+    assert member.profile.job_title == "Tech Recruiter"

@@ -1,0 +1,114 @@
+"""Start the product's real processes for tests: a file database and `emailsync serve`."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def product_env(var_dir: Path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in {"EMAILSYNC_TESTING"}}
+    env.update(DEBUG="1", EMAILSYNC_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
+    if not env.get("DATABASE_URL", "").startswith("postgres"):
+        env["DATABASE_URL"] = f"sqlite:///{var_dir / 'product.sqlite3'}"
+    env.update(extra)
+    return env
+
+
+def manage(env: dict, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "emailsync.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"emailsync {' '.join(args)} failed: {result.stderr[-2000:]}")
+    return result.stdout
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.split(") ", 1)[1][0] != "Z"
+
+
+def wait_for_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+class Served:
+    """`emailsync serve` on free ports, against its own fresh database."""
+
+    def __init__(self, var_dir: Path, *extra_args: str, **env_extra):
+        self.var_dir = var_dir
+        self.env = product_env(var_dir, **env_extra)
+        self.web_port, self.smtp_port = free_port(), free_port()
+        manage(self.env, "migrate", "--noinput", "-v0")
+        self.demo = json.loads(manage(self.env, "seed_demo", "--json"))
+        self.log = open(var_dir / "serve.log", "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "emailsync.cli",
+                "serve",
+                "--port",
+                str(self.web_port),
+                "--smtp-port",
+                str(self.smtp_port),
+                "--web-workers",
+                "1",
+                *extra_args,
+            ],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{self.web_port}"
+        wait_for_http(self.url + "/health")
+
+    def output(self) -> str:
+        self.log.flush()
+        return (self.var_dir / "serve.log").read_text()
+
+    def stop(self, sig=signal.SIGINT) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        return self.process.returncode
