@@ -78,6 +78,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "emailsync.throttling",
     "emailsync.agencies",
+    "emailsync.review_requests",
+    "emailsync.inbound",
     "emailsync.operations",
 ]
 
@@ -249,5 +251,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.server": {"level": "WARNING"},
+        # aiosmtpd logs every command at INFO (recipient addresses with their tokens) and every
+        # DATA line at DEBUG (message content): never below WARNING, whatever LOG_LEVEL says.
+        "mail.log": {"level": "WARNING"},
     },
 }

@@ -71,3 +71,32 @@ def test_a_dead_child_is_restarted(served):
         time.sleep(0.2)
     wait_for_http(served.url + "/health")
     assert "web killed by SIGKILL; restarting" in served.output()
+
+
+def test_serve_runs_the_smtp_listener_and_a_trigger_lands(served):
+    import json
+    import smtplib
+
+    from tests.inbound.mail import build
+    from tests.processes import manage
+
+    bcc = served.demo["bcc address"]
+    raw = build(
+        sender="Sam Carter <sam@demo-recruitment.example>",
+        to=("Cara Candidate <cara@candidate.test>",),
+    )
+    deadline = time.monotonic() + 20
+    while True:  # the listener starts beside the web server; give it a moment
+        try:
+            smtp = smtplib.SMTP("127.0.0.1", served.smtp_port, timeout=10)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    with smtp:
+        smtp.sendmail("sam@demo-recruitment.example", [bcc], raw)
+    [trigger] = json.loads(manage(served.env, "triggers", "demo-recruitment", "--json"))
+    assert trigger["status"] == "accepted"
+    assert trigger["recipients"][0]["email"] == "cara@candidate.test"
+    assert f"127.0.0.1:{served.smtp_port}" in served.output()

@@ -1,0 +1,64 @@
+"""Reading our own inbound addresses: `<agency-slug>-<token>@<inbound domain>`.
+
+Only the token identifies the agency; the slug is there so people recognise the address and is
+ignored when matching (an agency can rename itself without breaking its BCC rules). Mail systems
+lower-case local parts and some drop plus-tags, so matching is case-insensitive and the separator
+is `-` or `.`, never `+`.
+"""
+
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from .models import TOKEN_LENGTH
+
+TOKEN_RE = re.compile(rf"(?:^|[-.])([a-z0-9]{{{TOKEN_LENGTH}}})$")
+LOCAL_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ParsedRecipient:
+    kind: str  # "agency", "postmaster", "bounce" or "foreign"
+    token: str = ""
+    local: str = ""
+
+
+def split_address(address: str) -> tuple[str, str]:
+    local, _, domain = address.strip().strip("<>").rpartition("@")
+    return local.lower(), domain.lower().rstrip(".")
+
+
+def parse_recipient(address: str) -> ParsedRecipient:
+    """What an envelope recipient is to us, from its text alone (no database)."""
+    local, domain = split_address(address)
+    inbound = settings.EMAILSYNC_INBOUND_DOMAIN.lower()
+    if local == "postmaster" and domain in {inbound, ""}:
+        return ParsedRecipient("postmaster", local=local)
+    if domain != inbound or not LOCAL_RE.match(local):
+        return ParsedRecipient("foreign", local=local)
+    if local.startswith("bounce-"):
+        return ParsedRecipient("bounce", local=local)
+    match = TOKEN_RE.search(local)
+    if not match:
+        return ParsedRecipient("foreign", local=local)
+    return ParsedRecipient("agency", token=match.group(1), local=local)
+
+
+def agency_tokens(addresses) -> list[str]:
+    tokens = []
+    for address in addresses:
+        parsed = parse_recipient(address)
+        if parsed.kind == "agency" and parsed.token not in tokens:
+            tokens.append(parsed.token)
+    return tokens
+
+
+def redact(address: str) -> str:
+    """For logs: keeps the slug and the first letters of a token, hides the rest."""
+    local, domain = split_address(address)
+    match = TOKEN_RE.search(local)
+    if match:
+        token = match.group(1)
+        local = local[: match.start(1)] + token[:3] + "…"
+    return f"{local}@{domain}"

@@ -1,0 +1,68 @@
+"""`emailsync triggers SLUG --json`: recent triggers of an agency and what became of each
+recipient — the answer to "why wasn't my candidate asked?"."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Prefetch
+
+from emailsync.agencies.models import Agency
+from emailsync.inbound.models import Trigger, TriggerRecipient
+
+
+def trigger_json(trigger: Trigger) -> dict:
+    return {
+        "id": trigger.pk,
+        "received_at": trigger.received_at.isoformat(),
+        "source": trigger.source,
+        "sender": trigger.sender,
+        "recruiter": trigger.recruiter.display_name if trigger.recruiter else None,
+        "status": trigger.status,
+        "reason": trigger.reason,
+        "auth": {"method": trigger.auth_method, "detail": trigger.auth_detail},
+        "setup_test": trigger.is_setup_test,
+        "subject": trigger.subject if trigger.is_setup_test else None,
+        "placement_ref": trigger.placement_ref,
+        "recipients": [
+            {
+                "email": r.email,
+                "name": r.name,
+                "outcome": r.outcome,
+                "reason": r.reason,
+                "review_request": r.review_request_id,
+            }
+            for r in trigger.recipients.all()
+        ],
+    }
+
+
+class Command(BaseCommand):
+    help = "Show an agency's recent triggers with each recipient's outcome and reason."
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug")
+        parser.add_argument("--limit", type=int, default=50)
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args, **options):
+        agency = Agency.objects.filter(slug=options["slug"]).first()
+        if agency is None:
+            raise CommandError(f"No agency with slug {options['slug']!r}.")
+        triggers = (
+            Trigger.objects.filter(agency=agency)
+            .select_related("recruiter")
+            .prefetch_related(Prefetch("recipients", TriggerRecipient.objects.order_by("id")))[
+                : options["limit"]
+            ]
+        )
+        rows = [trigger_json(t) for t in triggers]
+        if options["json"]:
+            self.stdout.write(json.dumps(rows, indent=2))
+            return
+        for row in rows:
+            self.stdout.write(
+                f"{row['received_at']}  #{row['id']}  {row['sender']}  "
+                f"{row['status']} {row['reason']}"
+            )
+            for r in row["recipients"]:
+                self.stdout.write(f"    {r['email']:<40} {r['outcome']} {r['reason']}")

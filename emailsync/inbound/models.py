@@ -1,0 +1,187 @@
+"""What the SMTP listener keeps: the agency's BCC addresses and a small record per trigger email.
+
+A trigger keeps who sent it, who it went to and what we decided for each of them — never its body,
+and its subject only for a setup test (deleted after seven days). That record is the agency's
+fairness audit: it shows that everyone the rules allowed was asked.
+"""
+
+import secrets
+import string
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from emailsync.agencies.models import Agency, RecruiterProfile
+from emailsync.review_requests.models import ReviewRequest
+
+TOKEN_ALPHABET = string.ascii_lowercase + string.digits
+TOKEN_LENGTH = 16  # 16 symbols of 36 = 82.7 bits, above the 80 the spec asks for
+ROTATION_GRACE = timedelta(days=14)
+SETUP_SUBJECT_DAYS = 7
+
+
+def new_token() -> str:
+    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
+
+
+class InboundAddress(models.Model):
+    """An agency's BCC address. The slug in front is cosmetic; the token identifies the agency."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="inbound_addresses")
+    token = models.CharField(max_length=TOKEN_LENGTH, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    accept_until = models.DateTimeField(
+        null=True, blank=True, help_text=_("A rotated-out address still works until then.")
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "inbound addresses"
+
+    def __str__(self) -> str:
+        return self.redacted
+
+    @property
+    def address(self) -> str:
+        return f"{self.agency.slug}-{self.token}@{settings.EMAILSYNC_INBOUND_DOMAIN}"
+
+    @property
+    def redacted(self) -> str:
+        """For logs: enough to tell addresses apart, not enough to send to."""
+        return f"{self.agency.slug}-{self.token[:3]}…@{settings.EMAILSYNC_INBOUND_DOMAIN}"
+
+    def accepts_mail(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.retired_at is None or (
+            self.accept_until is not None and now < self.accept_until
+        )
+
+    @classmethod
+    def current_for(cls, agency: Agency) -> "InboundAddress":
+        address = cls.objects.filter(agency=agency, retired_at=None).first()
+        return address or cls.objects.create(agency=agency, token=new_token())
+
+    @classmethod
+    def rotate(cls, agency: Agency, by=None, grace: timedelta = ROTATION_GRACE) -> "InboundAddress":
+        """A new address now; the old one keeps working for `grace`, then is refused."""
+        now = timezone.now()
+        for old in cls.objects.filter(agency=agency, retired_at=None):
+            old.retired_at, old.accept_until = now, now + grace
+            old.save(update_fields=["retired_at", "accept_until"])
+        new = cls.objects.create(agency=agency, token=new_token())
+        agency.record(
+            by,
+            "email_sync.address_rotated",
+            new.redacted,
+            old_accepted_until=(now + grace).isoformat(),
+        )
+        return new
+
+
+class Trigger(models.Model):
+    """One email received at an agency's BCC address, and what we made of it."""
+
+    class Status(models.TextChoices):
+        ACCEPTED = "accepted", _("Requests scheduled")
+        SKIPPED = "skipped", _("Skipped")
+        QUARANTINED = "quarantined", _("Quarantined")
+        RELEASED = "released", _("Released from quarantine")
+        BLOCKED = "blocked", _("Sender blocked")
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="triggers")
+    received_at = models.DateTimeField(default=timezone.now)
+    message_id_hash = models.CharField(max_length=64)
+    source = models.CharField(max_length=30, default="smtp")
+    sender = models.EmailField(max_length=320, blank=True)
+    recruiter = models.ForeignKey(
+        RecruiterProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="triggers"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices)
+    reason = models.CharField(max_length=40, blank=True)
+    auth_method = models.CharField(max_length=30, blank=True)
+    auth_detail = models.CharField(max_length=300, blank=True)
+    placement_ref = models.CharField(max_length=100, blank=True)
+    structured_problems = models.CharField(max_length=200, blank=True)
+    is_setup_test = models.BooleanField(default=False)
+    subject = models.CharField(
+        max_length=300, blank=True, help_text=_("Kept only for setup tests, for seven days.")
+    )
+    subject_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "message_id_hash"], name="trigger_once")
+        ]
+        indexes = [models.Index(fields=["agency", "-received_at"], name="trigger_recent")]
+
+    def __str__(self) -> str:
+        return f"Trigger {self.pk} ({self.status})"
+
+
+class TriggerRecipient(models.Model):
+    """One To/Cc address of a trigger and whether it was invited, with the reason if not."""
+
+    class Outcome(models.TextChoices):
+        INVITED = "invited", _("Invited")
+        SKIPPED = "skipped", _("Skipped")
+        HELD = "held", _("Held in quarantine")
+
+    trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="recipients")
+    email = models.EmailField(max_length=320)
+    name = models.CharField(max_length=120, blank=True)
+    role = models.CharField(max_length=10, blank=True)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    reason = models.CharField(max_length=40, blank=True)
+    review_request = models.ForeignKey(
+        ReviewRequest,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="trigger_recipients",
+    )
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.email}: {self.outcome} {self.reason}"
+
+
+class UnmappedSender(models.Model):
+    """An address on the agency's domain that sent triggers but belongs to no known member."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="unmapped_senders")
+    email = models.EmailField(max_length=320)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    trigger_count = models.PositiveIntegerField(default=0)
+    mapped_to = models.ForeignKey(
+        RecruiterProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "email"], name="unmapped_sender_once")
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class BlockedSender(models.Model):
+    """A sender whose triggers an admin refused: their emails never ask anyone."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="blocked_senders")
+    email = models.EmailField(max_length=320)
+    blocked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["agency", "email"], name="blocked_once")]
+
+    def __str__(self) -> str:
+        return self.email

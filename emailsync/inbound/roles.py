@@ -1,0 +1,69 @@
+"""Addresses that belong to a machine or a function, not to a person.
+
+A review request sent to one of these is at best lost and at worst lands in an abuse desk
+or a mailing list, so recipients matching them are skipped. This module is the one place
+that list lives.
+
+Deliberately NOT on the list: ``info``, ``admin``, ``hello``, ``contact``, ``office``,
+``sales``, ``jobs`` and friends. Small businesses (an agency's clients) run their whole
+mailbox on ``info@`` and a real person reads it.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Compared against the local part with "+tag" removed, lower-cased, and with the
+#: separators ``-``, ``_`` and ``.`` squeezed out (so ``Do-Not-Reply`` and ``no_reply``
+#: are both caught).
+ROLE_LOCAL_PARTS = frozenset(
+    {
+        # Explicitly unattended senders; a reply or request goes nowhere.
+        "noreply",
+        "donotreply",
+        "autoreply",
+        # Mandatory system mailboxes (RFC 5321 4.5.1) that bounces and DSNs come from.
+        "mailerdaemon",
+        "postmaster",
+        # Operational role mailboxes defined by RFC 2142; never a candidate or client.
+        "abuse",
+        "hostmaster",
+        "webmaster",
+        # Return paths for bounce processing (VERP); bare and prefixed forms below.
+        "bounce",
+        "bounces",
+        # Mailing-list robots: mail to them is a command, not a message.
+        "listserv",
+        "majordomo",
+        "unsubscribe",
+        # Automated notification senders (banks, SaaS, ATS systems).
+        "notification",
+        "notifications",
+        "alert",
+        "alerts",
+    }
+)
+
+#: Generated variants start with one of these: ``noreply-invoices``, ``donotreply.hr``.
+#: Matched against the squeezed local part, so ``no-reply-x`` is caught too.
+ROLE_SQUEEZED_PREFIXES = ("noreply", "donotreply")
+
+#: VERP and list bounce addresses carry an ID after a separator: ``bounces-1234``,
+#: ``bounce_ab12``, ``bounces=example.com``. Only the part before the first separator is
+#: compared, so ``bouncer`` (a plausible surname-based address) is not caught.
+ROLE_TOKEN_PREFIXES = frozenset({"bounce", "bounces"})
+
+_SEPARATORS = re.compile(r"[-_.]")
+_FIRST_TOKEN = re.compile(r"[-_.=]")
+
+
+def is_role_address(addr_spec: str) -> bool:
+    """True if the address (``local@domain``, or a bare local part) is a role address."""
+    local = addr_spec.rpartition("@")[0] if "@" in addr_spec else addr_spec
+    local = local.strip().strip('"').lower().split("+", 1)[0]
+    if not local:
+        return False
+    squeezed = _SEPARATORS.sub("", local)
+    if squeezed in ROLE_LOCAL_PARTS or squeezed.startswith(ROLE_SQUEEZED_PREFIXES):
+        return True
+    return _FIRST_TOKEN.split(local, 1)[0] in ROLE_TOKEN_PREFIXES

@@ -1,0 +1,320 @@
+"""The SMTP listener: a thin aiosmtpd adapter around `ingest`.
+
+RCPT answers from a short-lived in-process cache of addresses, so an unknown address costs no
+database query after the first. DATA hands the message to a group committer: every message that
+finishes DATA while the previous batch is being written joins the next batch, which is written in
+one transaction; each sender hears `250` only after the commit that holds its trigger. That keeps
+the database work per message small and shared, which is what lets one listener keep up with a
+busy MX on SQLite as well as PostgreSQL.
+"""
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from django.conf import settings
+from django.db import close_old_connections, transaction
+
+from .addresses import parse_recipient, redact
+from .evidence import gather_evidence
+from .headers import split_message
+from .ingest import IngestResult, ingest
+from .models import InboundAddress
+
+log = logging.getLogger("emailsync.smtpd")
+
+MAX_RECIPIENTS = 20
+ADDRESS_CACHE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class AddressEntry:
+    agency_id: int
+    enabled: bool
+    accept_until: float | None  # epoch seconds for a rotated-out address
+    rate_limit_per_hour: int
+
+    def accepts(self, now: float) -> bool:
+        return self.enabled and (self.accept_until is None or now < self.accept_until)
+
+
+class AddressBook:
+    """Token → agency, cached per process for a few seconds (both hits and misses)."""
+
+    def __init__(self, ttl: float = ADDRESS_CACHE_SECONDS):
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, AddressEntry | None]] = {}
+
+    def cached(self, token: str) -> tuple[bool, AddressEntry | None]:
+        hit = self._cache.get(token)
+        if hit and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
+    def load(self, token: str) -> AddressEntry | None:
+        close_old_connections()
+        row = (
+            InboundAddress.objects.filter(token=token)
+            .values_list(
+                "agency_id",
+                "retired_at",
+                "accept_until",
+                "agency__email_sync__enabled",
+                "agency__email_sync__rate_limit_per_hour",
+            )
+            .first()
+        )
+        entry = None
+        if row:
+            agency_id, retired, until, enabled, limit = row
+            if retired is None:
+                until_epoch = None
+            else:
+                until_epoch = until.timestamp() if until else 0.0
+            entry = AddressEntry(agency_id, bool(enabled), until_epoch, limit or 600)
+        if len(self._cache) > 100_000:  # bounded: a dictionary attack cannot grow it forever
+            self._cache.clear()
+        self._cache[token] = (time.monotonic() + self.ttl, entry)
+        return entry
+
+
+class RateLimiter:
+    """Messages per agency per hour, counted in this listener process (a sliding window)."""
+
+    def __init__(self):
+        self._events: dict[int, deque] = {}
+
+    def allow(self, agency_id: int, limit: int, now: float | None = None) -> bool:
+        now = now or time.monotonic()
+        events = self._events.setdefault(agency_id, deque())
+        while events and events[0] <= now - 3600:
+            events.popleft()
+        if len(events) >= limit:
+            return False
+        events.append(now)
+        return True
+
+
+def commit_batch(items) -> list:
+    """Write a batch of messages in one transaction; each is a savepoint of its own so one
+    message's failure (451 for it) does not cost the others their commit."""
+    close_old_connections()
+    results = []
+    try:
+        with transaction.atomic():
+            for rcpts, header, body, evidence, source in items:
+                try:
+                    results.append(ingest(rcpts, header, body, evidence, source))
+                except Exception as exc:  # any failure of one message: that sender retries
+                    log.exception("ingest failed; answering 451")
+                    results.append(exc)
+    except Exception as exc:  # the commit itself failed: nobody's trigger is safe
+        log.exception("batch commit failed; answering 451 to %d messages", len(items))
+        return [exc] * len(items)
+    return results
+
+
+class GroupCommitter:
+    """Batches DATA-complete messages into shared transactions on one database thread."""
+
+    def __init__(self, max_batch: int = 200):
+        self.max_batch = max_batch
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtpd-db")
+        self.pending: list = []
+        self.wakeup: asyncio.Event | None = None
+        self.task: asyncio.Task | None = None
+
+    async def submit(self, item):
+        loop = asyncio.get_running_loop()
+        if self.task is None:
+            self.wakeup = asyncio.Event()
+            self.task = loop.create_task(self.run())
+        future = loop.create_future()
+        self.pending.append((item, future))
+        self.wakeup.set()
+        return await future
+
+    async def run(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while self.pending:
+                batch, self.pending = self.pending[: self.max_batch], self.pending[self.max_batch :]
+                results = await loop.run_in_executor(
+                    self.executor, commit_batch, [item for item, _ in batch]
+                )
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+
+    async def aclose(self):
+        if self.task:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        self.executor.shutdown(wait=True)
+
+
+class ListenerState:
+    """Shared by every session of one listener: caches, limits, the committer."""
+
+    def __init__(self, *, max_sessions: int = 100, dnsfunc=None, address_ttl=None):
+        self.addresses = AddressBook(ADDRESS_CACHE_SECONDS if address_ttl is None else address_ttl)
+        self.limiter = RateLimiter()
+        self.committer = GroupCommitter()
+        self.lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="smtpd-lookup")
+        self.max_sessions = max_sessions
+        self.sessions = 0
+        self.dnsfunc = dnsfunc
+
+    async def aclose(self):
+        await self.committer.aclose()
+        self.lookups.shutdown(wait=False, cancel_futures=True)
+
+
+class Handler:
+    """aiosmtpd hooks. Decisions are `ingest`'s; this only speaks SMTP."""
+
+    def __init__(self, state: ListenerState):
+        self.state = state
+
+    async def handle_RCPT(self, server, session: Session, envelope: Envelope, address, options):
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 Too many recipients in one message"
+        parsed = parse_recipient(address)
+        if parsed.kind == "postmaster":
+            envelope.rcpt_tos.append(address)
+            return "250 2.1.5 OK"
+        if parsed.kind != "agency":
+            log.info("rcpt refused: %s", redact(address))
+            return "550 5.1.1 No such mailbox here"
+        found, entry = self.state.addresses.cached(parsed.token)
+        if not found:
+            try:
+                entry = await asyncio.get_running_loop().run_in_executor(
+                    self.state.lookups, self.state.addresses.load, parsed.token
+                )
+            except Exception:  # database unavailable: a transient failure, the MTA retries
+                log.exception("address lookup failed")
+                return "451 4.3.0 Temporary lookup failure, please try again later"
+        if entry is None or not entry.accepts(time.time()):
+            log.info("rcpt refused: %s", redact(address))
+            return "550 5.1.1 This Email Sync address does not exist or is no longer in use"
+        if not self.state.limiter.allow(entry.agency_id, entry.rate_limit_per_hour):
+            return "450 4.7.1 Too many messages for this address, please try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session: Session, envelope: Envelope):
+        raw = envelope.original_content or b""
+        rcpts = [a for a in envelope.rcpt_tos if parse_recipient(a).kind == "agency"]
+        envelope.content = envelope.original_content = None  # the body goes nowhere from here
+        if not rcpts:
+            # Only postmaster@: acknowledged, as RFC 5321 requires, but nothing is kept.
+            log.info("postmaster message from %s accepted and discarded", session.peer)
+            return "250 2.0.0 OK"
+        header, body = split_message(raw)
+        del raw
+        loop = asyncio.get_running_loop()
+        try:
+            evidence = await loop.run_in_executor(
+                self.state.lookups, gather_evidence, header, body, self.state.dnsfunc
+            )
+            results: list[IngestResult] = await self.state.committer.submit(
+                (rcpts, header, body, evidence, "smtp")
+            )
+        except Exception:  # anything before the commit: the sending server must retry
+            log.exception("message not committed; answering 451")
+            return "451 4.3.0 Temporary failure, please try again later"
+        finally:
+            del body
+        if not results:
+            return "550 5.1.1 This Email Sync address is no longer in use"
+        ids = ", ".join(str(r.trigger_id) for r in results)
+        if all(not r.created for r in results):
+            return f"250 2.0.0 OK: already received as trigger {ids}"
+        return f"250 2.0.0 OK: trigger {ids}"
+
+
+class ListenerSMTP(SMTP):
+    """aiosmtpd's SMTP with a cap on concurrent sessions and tolerance for long lines."""
+
+    # RFC 5321 says 1,000 octets, but real mail (unwrapped HTML from ATS templates) breaks it;
+    # refusing such mail would lose a trigger for a cosmetic rule.
+    line_length_limit = 256 * 1024
+
+    def __init__(self, handler: Handler, **kwargs):
+        super().__init__(handler, **kwargs)
+        self.listener_state = handler.state
+        self.counted = False
+
+    def connection_made(self, transport):
+        state = self.listener_state
+        if self.transport is None and not self.counted:
+            if state.sessions >= state.max_sessions:
+                transport.write(b"421 4.3.2 Too many connections, please try again later\r\n")
+                transport.close()
+                self.refused = True
+                return
+            state.sessions += 1
+            self.counted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, error):
+        if getattr(self, "refused", False):
+            return
+        if self.counted:
+            self.listener_state.sessions -= 1
+            self.counted = False
+        super().connection_lost(error)
+
+    def eof_received(self):
+        if getattr(self, "refused", False):
+            return False
+        return super().eof_received()
+
+
+def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    if not cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def protocol_factory(
+    state: ListenerState,
+    *,
+    tls: ssl.SSLContext | None = None,
+    data_size_limit: int = 25 * 1024 * 1024,
+    timeout: float = 60,
+):
+    handler = Handler(state)
+    hostname = settings.EMAILSYNC_SMTP_HOSTNAME
+
+    def factory():
+        return ListenerSMTP(
+            handler,
+            data_size_limit=data_size_limit,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=hostname,
+            ident="Email Sync",
+            tls_context=tls,
+            require_starttls=False,
+            timeout=timeout,
+            loop=asyncio.get_running_loop(),
+        )
+
+    return factory

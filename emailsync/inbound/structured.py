@@ -1,0 +1,310 @@
+"""Optional structured data an ATS template can put into its emails.
+
+Without it we infer everything from the headers. With it, an ATS can tell us the placement
+reference, whether a recipient is the candidate or the client, which recruiter the email is
+really from (ATSs often send from one shared address) and the name to greet people by.
+The format for ATS developers is in docs/STRUCTURED_DATA.md; this module is its reader.
+
+Three places are read, in this order of precedence:
+
+1. ``X-EmailSync-Placement`` / ``-Role`` / ``-Recruiter`` / ``-Name`` headers;
+2. a JSON object in ``<script type="application/json+emailsync">`` in an HTML part;
+3. a JSON object between ``-----BEGIN EMAILSYNC-----`` and ``-----END EMAILSYNC-----``
+   lines in a plain-text part.
+
+The body is read in memory only and nothing from it is logged. Bad data is dropped with a
+reason code in ``problems`` (shown to the agency admin); ``extract`` never raises.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import default as DEFAULT_POLICY
+
+from .headers import parse_address
+
+#: Bigger parts are not searched: a template's data sits in a normal-sized message, and a
+#: huge part would cost decoding time on every delivery.
+MAX_PART_BYTES = 1024 * 1024
+#: The JSON object is small by design; anything bigger is not ours.
+MAX_JSON_BYTES = 16 * 1024
+#: MIME bombs nest or repeat parts; real messages have a handful.
+MAX_PARTS = 100
+MAX_DEPTH = 8
+MAX_RECIPIENTS = 50
+MAX_PLACEMENT_REF_CHARS = 100
+MAX_NAME_CHARS = 200
+
+ROLES = frozenset({"candidate", "client"})
+
+# `type` attribute of the script element, quoted or not; other attributes may come first.
+_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
+_SCRIPT_TYPE = re.compile(
+    r"""\btype\s*=\s*["']?application/json\+emailsync["']?(?=[\s/>]|$)""", re.IGNORECASE
+)
+# Markers must start a line, so a block quoted in a reply ("> -----BEGIN ...") is skipped.
+_TEXT_BEGIN = re.compile(r"^-----BEGIN EMAILSYNC-----[ \t]*\r?$", re.MULTILINE)
+_TEXT_END = re.compile(r"^-----END EMAILSYNC-----[ \t]*\r?$", re.MULTILINE)
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class StructuredData:
+    """What the message told us explicitly. Every field is optional.
+
+    ``role`` and ``recipient_name`` describe the recipient of a one-recipient email and
+    apply to anyone not listed in ``recipients``; ``recipients`` maps a normalised address
+    to ``{"role": ..., "name": ...}`` for emails with several recipients.
+    """
+
+    placement_ref: str | None = None
+    role: str | None = None
+    recruiter_email: str | None = None
+    recipient_name: str | None = None
+    recipients: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # "headers", "html", "text": where the data came from
+
+    def role_for(self, email: str) -> str | None:
+        entry = self.recipients.get(_normalise_email(email) or "")
+        return (entry or {}).get("role") or self.role
+
+    def name_for(self, email: str) -> str | None:
+        entry = self.recipients.get(_normalise_email(email) or "")
+        return (entry or {}).get("name") or self.recipient_name
+
+
+def extract(header_bytes: bytes, body_bytes: bytes, x_headers: Mapping[str, str]) -> StructuredData:
+    """Structured data from the X-EmailSync-* headers (as parsed) and the message body.
+
+    ``x_headers`` is ``ParsedHeaders.x_emailsync``. ``header_bytes`` is needed to read the
+    MIME structure of the body.
+    """
+    problems: list[str] = []
+    try:
+        return _extract(header_bytes, body_bytes, x_headers, problems)
+    except Exception:  # never raise: structured data is a bonus, not a requirement
+        return StructuredData(problems=(*dict.fromkeys(problems), "structured_unreadable"))
+
+
+def _extract(
+    header_bytes: bytes, body_bytes: bytes, x_headers: Mapping[str, str], problems: list[str]
+) -> StructuredData:
+    from_headers = _validate(
+        {
+            "placement_ref": x_headers.get("placement"),
+            "role": x_headers.get("role"),
+            "recruiter_email": x_headers.get("recruiter"),
+            "recipient_name": x_headers.get("name"),
+        },
+        problems,
+    )
+    from_body, body_source = {}, None
+    for source, block in _body_blocks(header_bytes, body_bytes, problems):
+        document = _load_json(block, problems)
+        if document is not None:
+            from_body, body_source = _validate(document, problems), source
+            break  # the first good block wins; alternatives usually repeat it
+
+    merged = dict(from_body)
+    for key, value in from_headers.items():
+        if key in from_body and from_body[key] != value:
+            problems.append("structured_conflict")  # the header wins; say so
+        merged[key] = value
+
+    sources = tuple(s for s, used in (("headers", from_headers), (body_source, from_body)) if used)
+    return StructuredData(
+        placement_ref=merged.get("placement_ref"),
+        role=merged.get("role"),
+        recruiter_email=merged.get("recruiter_email"),
+        recipient_name=merged.get("recipient_name"),
+        recipients=merged.get("recipients", {}),
+        problems=tuple(dict.fromkeys(problems)),
+        sources=sources,
+    )
+
+
+# --- finding the blocks ----------------------------------------------------------------------
+
+
+def _body_blocks(
+    header_bytes: bytes, body_bytes: bytes, problems: list[str]
+) -> Iterator[tuple[str, str]]:
+    """(source, JSON text) for each block found, in message order."""
+    if not body_bytes:
+        return
+    message = BytesParser(policy=DEFAULT_POLICY).parsebytes(header_bytes + body_bytes)
+    for part in _text_parts(message, depth=0, budget=[MAX_PARTS]):
+        content_type = part.get_content_type()
+        text = _decoded_text(part, problems)
+        if text is None:
+            continue
+        if content_type == "text/html":
+            for attributes, content in _SCRIPT.findall(text):
+                if _SCRIPT_TYPE.search(attributes):
+                    yield "html", content
+        else:
+            begin = _TEXT_BEGIN.search(text)
+            if begin is None:
+                continue
+            end = _TEXT_END.search(text, begin.end())
+            if end is None:
+                problems.append("structured_unterminated")
+                continue
+            yield "text", text[begin.end() : end.start()]
+
+
+def _text_parts(message: Message, depth: int, budget: list[int]) -> Iterator[Message]:
+    """Inline text/plain and text/html parts, skipping attachments and attached messages.
+
+    An attached or forwarded email may carry another template's data, which is not about
+    this email. ``budget`` is a one-item list shared down the recursion: parts left to visit.
+    """
+    if budget[0] <= 0:
+        return
+    budget[0] -= 1
+    if message.get_content_maintype() == "multipart":
+        if depth >= MAX_DEPTH:
+            return
+        for part in message.get_payload():
+            if isinstance(part, Message):
+                yield from _text_parts(part, depth + 1, budget)
+        return
+    if message.get_content_disposition() == "attachment":
+        return
+    if message.get_content_type() in ("text/plain", "text/html"):
+        yield message
+
+
+def _decoded_text(part: Message, problems: list[str]) -> str | None:
+    raw = part.get_payload()
+    if not isinstance(raw, str):
+        return None
+    if len(raw) > MAX_PART_BYTES:
+        problems.append("structured_part_too_large")
+        return None
+    data = part.get_payload(decode=True) or b""  # undoes base64 / quoted-printable
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return data.decode(charset, "replace")
+    except LookupError:  # unknown charset name: UTF-8 is the best guess for an ATS
+        return data.decode("utf-8", "replace")
+
+
+def _load_json(block: str, problems: list[str]) -> dict | None:
+    block = block.strip()
+    if len(block.encode("utf-8", "replace")) > MAX_JSON_BYTES:
+        problems.append("structured_too_large")
+        return None
+    document = _parse_json(block)
+    if document is None and "&" in block:
+        # HTML editors sometimes escape quotes inside <script> (&quot;).
+        document = _parse_json(html.unescape(block))
+    if document is None:
+        problems.append("structured_invalid_json")
+        return None
+    if not isinstance(document, dict):
+        problems.append("structured_not_object")
+        return None
+    return document
+
+
+def _parse_json(text: str):
+    try:
+        # strict=False: plain-text mailers wrap long lines, putting newlines inside strings.
+        return json.loads(text, strict=False)
+    except (ValueError, RecursionError):
+        return None
+
+
+# --- validating values -----------------------------------------------------------------------
+
+
+def _validate(document: Mapping, problems: list[str]) -> dict:
+    """The valid known keys of one source; unknown keys are ignored (newer formats)."""
+    found: dict = {}
+    checks = (
+        ("placement_ref", _placement_ref, "structured_bad_placement_ref"),
+        ("role", _role, "structured_bad_role"),
+        ("recruiter_email", _normalise_email, "structured_bad_recruiter_email"),
+        ("recipient_name", _name, "structured_bad_recipient_name"),
+    )
+    for key, check, problem in checks:
+        value = document.get(key)
+        if value is None or value == "":
+            continue
+        cleaned = check(value)
+        if cleaned is None:
+            problems.append(problem)
+        else:
+            found[key] = cleaned
+    if document.get("recipients") is not None:
+        recipients = _recipients(document["recipients"], problems)
+        if recipients:
+            found["recipients"] = recipients
+    return found
+
+
+def _recipients(value, problems: list[str]) -> dict[str, dict[str, str | None]]:
+    if not isinstance(value, list):
+        problems.append("structured_bad_recipients")
+        return {}
+    if len(value) > MAX_RECIPIENTS:
+        problems.append("structured_too_many_recipients")
+        value = value[:MAX_RECIPIENTS]
+    recipients = {}
+    for entry in value:
+        email = _normalise_email(entry.get("email")) if isinstance(entry, dict) else None
+        if email is None:
+            problems.append("structured_bad_recipient")
+            continue
+        role = _role(entry["role"]) if entry.get("role") else None
+        name = _name(entry["name"]) if entry.get("name") else None
+        if entry.get("role") and role is None:
+            problems.append("structured_bad_role")
+        if entry.get("name") and name is None:
+            problems.append("structured_bad_recipient_name")
+        recipients[email] = {"role": role, "name": name}
+    return recipients
+
+
+def _placement_ref(value) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # ATSs with numeric IDs send them as JSON numbers
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value or len(value) > MAX_PLACEMENT_REF_CHARS or _CONTROL_CHARS.search(value):
+        return None
+    return value
+
+
+def _role(value) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip().lower()
+    return value if value in ROLES else None
+
+
+def _name(value) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = _WHITESPACE.sub(" ", _CONTROL_CHARS.sub(" ", value)).strip()
+    if not value or len(value) > MAX_NAME_CHARS:
+        return None
+    return value
+
+
+def _normalise_email(value) -> str | None:
+    """The same normalised form as ``headers.Address.addr_spec``, so lookups match."""
+    if not isinstance(value, str):
+        return None
+    address = parse_address(value.strip())
+    return address.addr_spec if address is not None else None

@@ -1,0 +1,257 @@
+"""Review requests: who is asked, for which agency and recruiter, and when.
+
+Every way of collecting (Email Sync, the setup test, the API, a manual request, a recruiter's own
+link) ends in a `ReviewRequest`, so the agency-wide rules — suppression, the dedupe window, the
+72-hour promise — are enforced once, here.
+"""
+
+import hashlib
+import secrets
+from datetime import time, timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import connection, models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from emailsync.agencies.models import Agency, RecruiterProfile
+
+
+def address_hash(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def parse_domain_list(value: str) -> list[str]:
+    items = value.replace(",", "\n").split()
+    return sorted({item.strip().lower().rstrip(".") for item in items if item.strip()})
+
+
+class Role(models.TextChoices):
+    CANDIDATE = "candidate", _("Candidate")
+    CLIENT = "client", _("Client")
+
+
+class Source(models.TextChoices):
+    EMAIL_SYNC = "email_sync", _("Email Sync")
+    SETUP_TEST = "setup_test", _("Setup test")
+    API = "api", _("API")
+    MANUAL = "manual", _("Manual request")
+    RECRUITER_LINK = "recruiter_link", _("Recruiter's link")
+
+
+class EmailSyncSettings(models.Model):
+    """One agency's Email Sync configuration. Agency-wide: nothing here differs per user."""
+
+    agency = models.OneToOneField(Agency, on_delete=models.CASCADE, related_name="email_sync")
+    enabled = models.BooleanField(default=False)
+    delay_hours = models.PositiveSmallIntegerField(
+        default=24,
+        validators=[MaxValueValidator(72)],
+        help_text=_("Hours between the trigger email and the review request (0–72)."),
+    )
+    business_days = models.CharField(
+        max_length=20,
+        default="0,1,2,3,4",
+        help_text=_("Days requests may go out, 0 = Monday … 6 = Sunday."),
+    )
+    business_start = models.TimeField(default=time(9, 0))
+    business_end = models.TimeField(default=time(17, 0))
+    reminder_days = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MaxValueValidator(25)],
+        help_text=_("Days after the request before one reminder (0 = no reminder)."),
+    )
+    dedupe_days = models.PositiveSmallIntegerField(
+        default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(730)],
+        help_text=_("Nobody is asked twice by the agency within this many days."),
+    )
+    recipient_cap = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("An email to more people than this is a bulk send and asks nobody."),
+    )
+    trust_from_domain = models.BooleanField(
+        default=False,
+        help_text=_(
+            "Accept triggers from your domains without a DKIM signature. Only for "
+            "systems that cannot sign: anyone can forge a From address."
+        ),
+    )
+    trusted_signing_domains = models.TextField(
+        blank=True,
+        help_text=_("Domains that sign mail for you, such as your ATS vendor's, one per line."),
+    )
+    rate_limit_per_hour = models.PositiveIntegerField(
+        default=600,
+        validators=[MinValueValidator(1)],
+        help_text=_("Trigger emails accepted per hour before the listener asks senders to retry."),
+    )
+    setup_test_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "Email Sync settings"
+        verbose_name_plural = "Email Sync settings"
+
+    def __str__(self) -> str:
+        return f"Email Sync for {self.agency}"
+
+    @classmethod
+    def for_agency(cls, agency: Agency) -> "EmailSyncSettings":
+        settings, _ = cls.objects.get_or_create(agency=agency)
+        return settings
+
+    def clean(self):
+        try:
+            days = self.business_day_numbers()
+        except ValueError:
+            raise ValidationError({"business_days": _("Use day numbers 0–6, comma-separated.")})
+        if any(d < 0 or d > 6 for d in days):
+            raise ValidationError({"business_days": _("Use day numbers 0–6, comma-separated.")})
+        if self.business_start >= self.business_end:
+            raise ValidationError({"business_end": _("The day must end after it starts.")})
+
+    def business_day_numbers(self) -> list[int]:
+        return sorted({int(d) for d in self.business_days.replace(" ", "").split(",") if d})
+
+    def signing_domains(self) -> list[str]:
+        return parse_domain_list(self.trusted_signing_domains)
+
+    def in_setup_test(self, now=None) -> bool:
+        return bool(self.setup_test_until and self.setup_test_until > (now or timezone.now()))
+
+
+class ReviewRequest(models.Model):
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        SENT = "sent", _("Sent")
+        OPENED = "opened", _("Opened")
+        COMPLETED = "completed", _("Completed")
+        REMINDED = "reminded", _("Reminded")
+        CANCELLED = "cancelled", _("Cancelled")
+        SKIPPED = "skipped", _("Skipped")
+        BOUNCED = "bounced", _("Bounced")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="review_requests")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    email = models.EmailField()
+    name = models.CharField(max_length=120, blank=True)
+    role = models.CharField(max_length=10, choices=Role.choices, blank=True)
+    recruiter = models.ForeignKey(
+        RecruiterProfile,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="review_requests",
+    )
+    placement_ref = models.CharField(max_length=100, blank=True)
+    personal_message = models.TextField(blank=True, max_length=1000)
+    token = models.CharField(max_length=48, unique=True, editable=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    status_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    send_after = models.DateTimeField()
+    deadline = models.DateTimeField(help_text=_("72 hours after the trigger: sent by then."))
+    sent_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "send_after"], name="request_due"),
+            models.Index(fields=["agency", "status", "-created_at"], name="request_agency_status"),
+            models.Index(fields=["agency", "email"], name="request_agency_email"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.get_status_display()})"
+
+    def save(self, *args, **kwargs):
+        if not self.token:
+            self.token = secrets.token_urlsafe(24)
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
+
+
+class Suppression(models.Model):
+    """An address that must never be asked again, by any agency. Kept as a hash only."""
+
+    class Reason(models.TextChoices):
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+        BOUNCED = "bounced", _("Hard bounce")
+        COMPLAINED = "complained", _("Marked as spam")
+        ERASED = "erased", _("Data erased on request")
+
+    address_hash = models.CharField(max_length=64, unique=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.reason} {self.address_hash[:10]}…"
+
+    @classmethod
+    def add(cls, email: str, reason: str) -> "Suppression":
+        row, _ = cls.objects.get_or_create(
+            address_hash=address_hash(email), defaults={"reason": reason}
+        )
+        return row
+
+    @classmethod
+    def suppressed(cls, emails) -> set[str]:
+        """The subset of `emails` that are suppressed."""
+        by_hash = {address_hash(e): e for e in emails}
+        hits = cls.objects.filter(address_hash__in=by_hash).values_list("address_hash", flat=True)
+        return {by_hash[h] for h in hits}
+
+
+class AskedRecipient(models.Model):
+    """When an agency last asked an address: the dedupe window, race-free across processes."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    email = models.EmailField()
+    last_asked_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "email"], name="asked_once_per_agency")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} asked {self.last_asked_at:%Y-%m-%d}"
+
+    @classmethod
+    def claim(cls, agency_id: int, email: str, now, window: timedelta) -> bool:
+        """Record that the agency asks `email` now, unless it already did within `window`.
+
+        One upsert statement, so two listeners or workers racing for the same address cannot
+        both win: the row's unique key serialises them in the database.
+        """
+        table = connection.ops.quote_name(cls._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (agency_id, email, last_asked_at) "  # noqa: S608
+                "VALUES (%s, %s, %s) ON CONFLICT (agency_id, email) "
+                "DO UPDATE SET last_asked_at = excluded.last_asked_at "
+                f"WHERE {table}.last_asked_at < %s RETURNING id",
+                [agency_id, email, now, now - window],
+            )
+            return cursor.fetchone() is not None
+
+    @classmethod
+    def recently_asked(cls, agency_id: int, emails, now, window: timedelta) -> set[str]:
+        return set(
+            cls.objects.filter(
+                agency_id=agency_id, email__in=list(emails), last_asked_at__gte=now - window
+            ).values_list("email", flat=True)
+        )
+
+    @classmethod
+    def release(cls, agency_id: int, email: str) -> None:
+        """Forget an ask that never went out (cancelled), so the person can be asked later."""
+        cls.objects.filter(agency_id=agency_id, email=email).delete()

@@ -1,0 +1,227 @@
+"""`ingest`, the one decision function, called directly (the adapters are tested elsewhere)."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from emailsync.inbound.evidence import gather_evidence
+from emailsync.inbound.headers import split_message
+from emailsync.inbound.ingest import ingest
+from emailsync.inbound.models import InboundAddress, Trigger, TriggerRecipient, UnmappedSender
+from emailsync.review_requests.models import (
+    EmailSyncSettings,
+    ReviewRequest,
+    Source,
+    Suppression,
+)
+
+from .mail import FakeDns, SigningKey, build
+
+pytestmark = pytest.mark.django_db
+
+
+def run(agency, raw, dns, rcpts=None, now=None):
+    header, body = split_message(raw)
+    evidence = gather_evidence(header, body, dns)
+    return ingest(rcpts or [agency.bcc], header, body, evidence, "smtp", now=now)
+
+
+def test_signed_email_from_a_recruiter_schedules_one_request_per_recipient(
+    sync_agency, acme_key, dns
+):
+    raw = acme_key.sign(
+        build(to=("Cara <cara@candidate.test>",), cc=("Clive Client <clive@client.test>",))
+    )
+    [result] = run(sync_agency, raw, dns)
+    assert result.created and result.status == "accepted" and result.requests == 2
+    trigger = Trigger.objects.get(pk=result.trigger_id)
+    assert trigger.auth_method == "dkim_aligned" and "d=acme.test" in trigger.auth_detail
+    assert trigger.recruiter.display_name == "Sam Carter" and trigger.subject == ""
+    requests = ReviewRequest.objects.filter(agency=sync_agency).order_by("email")
+    assert [(r.email, r.name) for r in requests] == [
+        ("cara@candidate.test", "Cara"),
+        ("clive@client.test", "Clive Client"),
+    ]
+    for request in requests:
+        assert request.source == Source.EMAIL_SYNC and request.recruiter == trigger.recruiter
+        assert request.deadline == trigger.received_at + timedelta(hours=72)
+        assert trigger.received_at <= request.send_after <= request.deadline
+
+
+def test_the_same_message_twice_creates_nothing_new(sync_agency, acme_key, dns):
+    raw = acme_key.sign(build(message_id="<same@acme.test>"))
+    [first] = run(sync_agency, raw, dns)
+    [again] = run(sync_agency, raw, dns)
+    assert not again.created and again.trigger_id == first.trigger_id
+    assert Trigger.objects.count() == 1 and ReviewRequest.objects.count() == 1
+
+
+def test_without_message_id_the_header_block_identifies_a_retry(sync_agency, acme_key, dns):
+    raw = build().replace(b"Message-ID:", b"X-Was-Message-ID:")
+    raw = acme_key.sign(raw)
+    assert run(sync_agency, raw, dns)[0].created
+    relayed = b"Received: from relay.test by mx.test; Mon, 1 Jan 2026 00:00:00 +0000\r\n" + raw
+    assert not run(sync_agency, relayed, dns)[0].created
+
+
+def test_unsigned_email_is_quarantined_and_asks_nobody(sync_agency, dns):
+    [result] = run(sync_agency, build(), dns)
+    assert result.status == "quarantined" and result.reason == "sender_unauthenticated"
+    assert not ReviewRequest.objects.exists()
+    held = TriggerRecipient.objects.get()
+    assert held.outcome == "held" and held.reason == "quarantined"
+    assert "no DKIM signature" in Trigger.objects.get().auth_detail
+
+
+def test_stranger_using_a_leaked_address_is_quarantined(sync_agency):
+    stranger = SigningKey("stranger.test")
+    raw = stranger.sign(build(sender="Eve <eve@stranger.test>"))
+    [result] = run(sync_agency, raw, FakeDns(stranger))
+    assert result.status == "quarantined" and result.reason == "sender_not_agency"
+    assert not ReviewRequest.objects.exists()
+
+
+def test_signature_by_another_domain_is_not_aligned(sync_agency):
+    other = SigningKey("bulk-mailer.test")
+    raw = other.sign(build())
+    [result] = run(sync_agency, raw, FakeDns(other))
+    assert result.reason == "sender_unauthenticated"
+
+
+def test_trusted_signing_domain_of_the_agencys_ats(sync_agency):
+    ats = SigningKey("mail.ats-vendor.test")
+    sync = EmailSyncSettings.for_agency(sync_agency)
+    sync.trusted_signing_domains = "ats-vendor.test"
+    sync.save()
+    [result] = run(sync_agency, ats.sign(build()), FakeDns(ats))
+    assert result.status == "accepted"
+    assert Trigger.objects.get().auth_method == "dkim_trusted_signer"
+
+
+def test_trust_from_domain_setting_accepts_unsigned_mail(sync_agency, dns):
+    EmailSyncSettings.objects.filter(agency=sync_agency).update(trust_from_domain=True)
+    [result] = run(sync_agency, build(), dns)
+    assert result.status == "accepted"
+
+
+def test_email_sync_off_records_a_skip(sync_agency, acme_key, dns):
+    EmailSyncSettings.objects.filter(agency=sync_agency).update(enabled=False)
+    [result] = run(sync_agency, acme_key.sign(build()), dns)
+    assert result.status == "skipped" and result.reason == "email_sync_off"
+    assert TriggerRecipient.objects.get().reason == "email_sync_off"
+
+
+def test_rotated_out_address_stops_after_the_grace_period(sync_agency, acme_key, dns):
+    old = sync_agency.bcc
+    InboundAddress.rotate(sync_agency)
+    assert run(sync_agency, acme_key.sign(build()), dns, rcpts=[old])  # still in grace
+    InboundAddress.objects.filter(agency=sync_agency, retired_at__isnull=False).update(
+        accept_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert run(sync_agency, acme_key.sign(build()), dns, rcpts=[old]) == []
+
+
+def test_address_matching_ignores_case_and_the_cosmetic_slug(sync_agency, acme_key, dns):
+    token = sync_agency.bcc.split("@")[0].rsplit("-", 1)[1]
+    domain = sync_agency.bcc.split("@")[1]
+    for address in (sync_agency.bcc.upper(), f"renamed.{token}@{domain}"):
+        raw = acme_key.sign(build())
+        assert run(sync_agency, raw, dns, rcpts=[address])[0].created
+
+
+def test_unknown_sender_on_the_agency_domain_is_recorded_for_mapping(sync_agency, acme_key, dns):
+    raw = acme_key.sign(build(sender="New Hire <new.hire@acme.test>"))
+    [result] = run(sync_agency, raw, dns)
+    assert result.status == "accepted" and Trigger.objects.get().recruiter is None
+    unmapped = UnmappedSender.objects.get()
+    assert unmapped.email == "new.hire@acme.test" and unmapped.trigger_count == 1
+
+
+def test_plus_tagged_sender_is_matched_to_the_recruiter(sync_agency, acme_key, dns):
+    raw = acme_key.sign(build(sender="Sam <Sam+placements@ACME.test>"))
+    run(sync_agency, raw, dns)
+    assert Trigger.objects.get().recruiter.display_name == "Sam Carter"
+
+
+def test_suppressed_and_recent_recipients_are_skipped_with_reasons(sync_agency, acme_key, dns):
+    Suppression.add("gone@candidate.test", Suppression.Reason.UNSUBSCRIBED)
+    run(sync_agency, acme_key.sign(build(to=("a@candidate.test",))), dns)
+    raw = acme_key.sign(build(to=("a@candidate.test", "gone@candidate.test", "b@candidate.test")))
+    [result] = run(sync_agency, raw, dns)
+    outcomes = dict(
+        TriggerRecipient.objects.filter(trigger_id=result.trigger_id).values_list("email", "reason")
+    )
+    assert outcomes == {
+        "a@candidate.test": "recently_asked",
+        "gone@candidate.test": "suppressed",
+        "b@candidate.test": "",
+    }
+
+
+def test_dedupe_window_expires(sync_agency, acme_key, dns):
+    then = timezone.now() - timedelta(days=91)
+    run(sync_agency, acme_key.sign(build(to=("a@candidate.test",))), dns, now=then)
+    [result] = run(sync_agency, acme_key.sign(build(to=("a@candidate.test",))), dns)
+    assert result.requests == 1
+
+
+def test_more_recipients_than_the_cap_is_a_bulk_send(sync_agency, acme_key, dns):
+    many = tuple(f"person{i}@candidate.test" for i in range(11))
+    [result] = run(sync_agency, acme_key.sign(build(to=many)), dns)
+    assert result.status == "skipped" and result.reason == "bulk_send"
+    assert not ReviewRequest.objects.exists()
+    assert set(TriggerRecipient.objects.values_list("reason", flat=True)) == {"bulk_send"}
+
+
+@pytest.mark.parametrize(
+    "header, reason",
+    [
+        (("Auto-Submitted", "auto-replied"), "auto_submitted"),
+        (("Precedence", "bulk"), "precedence_bulk"),
+        (("List-Id", "<news.acme.test>"), "mailing_list"),
+    ],
+)
+def test_automatic_and_list_mail_is_ignored(sync_agency, acme_key, dns, header, reason):
+    [result] = run(sync_agency, acme_key.sign(build(extra_headers=[header])), dns)
+    assert result.status == "skipped" and result.reason == reason
+
+
+def test_old_email_is_ignored(sync_agency, acme_key, dns):
+    raw = acme_key.sign(build(date="Mon, 05 Jan 2026 10:00:00 +0000"))
+    [result] = run(sync_agency, raw, dns)
+    assert result.reason == "too_old"
+
+
+def test_auto_submitted_no_is_a_person(sync_agency, acme_key, dns):
+    raw = acme_key.sign(build(extra_headers=[("Auto-Submitted", "no")]))
+    assert run(sync_agency, raw, dns)[0].status == "accepted"
+
+
+def test_setup_test_keeps_the_subject_and_asks_only_the_admin_at_once(sync_agency, dns):
+    admin = sync_agency.admins().get()
+    key = SigningKey(admin.email.split("@")[1])
+    sync = EmailSyncSettings.for_agency(sync_agency)
+    sync.setup_test_until = timezone.now() + timedelta(minutes=30)
+    sync.save()
+    raw = key.sign(
+        build(
+            sender=f"Admin <{admin.email}>",
+            to=(f"Admin <{admin.email}>", "cara@candidate.test"),
+            subject="Testing our BCC",
+        )
+    )
+    [result] = run(sync_agency, raw, FakeDns(key))
+    trigger = Trigger.objects.get(pk=result.trigger_id)
+    assert trigger.is_setup_test and trigger.subject == "Testing our BCC"
+    assert trigger.subject_expires_at > timezone.now() + timedelta(days=6)
+    request = ReviewRequest.objects.get()
+    assert request.email == admin.email and request.source == Source.SETUP_TEST
+    assert request.send_after <= timezone.now()
+    preview = TriggerRecipient.objects.get(email="cara@candidate.test")
+    assert preview.outcome == "skipped" and preview.reason == "setup_test_preview"
+
+
+def test_envelope_without_our_addresses_records_nothing(sync_agency, acme_key, dns):
+    assert run(sync_agency, acme_key.sign(build()), dns, rcpts=["someone@else.test"]) == []
+    assert not Trigger.objects.exists()

@@ -1,0 +1,69 @@
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from emailsync.inbound.ingest import ingest
+from emailsync.inbound.models import InboundAddress
+
+from .mail import build
+
+pytestmark = pytest.mark.django_db
+
+
+def run_json(*args):
+    out = StringIO()
+    call_command(*args, "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_agency_create_and_show_include_the_bcc_address():
+    created = run_json(
+        "agency", "create", "--name", "Bright Hire", "--admin-email", "b@bright.test"
+    )
+    address = created["bcc_address"]
+    local, domain = address.split("@")
+    assert domain == "in.emailsync.localhost" and local.startswith("bright-hire-")
+    token = local.rsplit("-", 1)[1]
+    assert len(token) == 16 and token.isalnum() and token == token.lower()
+    shown = run_json("agency", "show", "bright-hire")
+    assert shown["bcc_address"] == address
+
+
+def test_show_reports_the_grace_period_after_rotation(sync_agency):
+    old = sync_agency.bcc
+    InboundAddress.rotate(sync_agency)
+    shown = run_json("agency", "show", sync_agency.slug)
+    assert shown["bcc_address"] != old and "previous_bcc_address_accepted_until" in shown
+
+
+def test_tokens_are_unique_and_random(make_agency):
+    tokens = {InboundAddress.current_for(make_agency()).token for _ in range(30)}
+    assert len(tokens) == 30
+
+
+def test_triggers_and_requests_explain_every_outcome(sync_agency, acme_key, dns):
+    from emailsync.inbound.evidence import gather_evidence
+    from emailsync.inbound.headers import split_message
+
+    raw = acme_key.sign(build(to=("Cara <cara@candidate.test>", "noreply@client.test")))
+    header, body = split_message(raw)
+    ingest([sync_agency.bcc], header, body, gather_evidence(header, body, dns))
+    [trigger] = run_json("triggers", sync_agency.slug)
+    assert trigger["status"] == "accepted" and trigger["sender"] == "sam@acme.test"
+    assert trigger["auth"]["method"] == "dkim_aligned" and trigger["subject"] is None
+    assert {(r["email"], r["outcome"], r["reason"]) for r in trigger["recipients"]} == {
+        ("cara@candidate.test", "invited", ""),
+        ("noreply@client.test", "skipped", "role_address"),
+    }
+    [request] = run_json("requests", sync_agency.slug)
+    assert request["email"] == "cara@candidate.test" and request["status"] == "scheduled"
+    assert request["recruiter"] == "Sam Carter" and request["source"] == "email_sync"
+
+
+def test_unknown_slug_is_an_error():
+    with pytest.raises(CommandError, match="No agency"):
+        call_command("triggers", "nope")
+    with pytest.raises(CommandError, match="No agency"):
+        call_command("requests", "nope")

@@ -1,0 +1,67 @@
+"""Every recipient rule and reason code, as one table (no database)."""
+
+import pytest
+
+from emailsync.inbound import recipients as rules
+from emailsync.inbound.recipients import Recipient, decide
+
+BASE = dict(
+    sender="sam@acme.test",
+    inbound_domain="in.emailsync.test",
+    agency_domains={"acme.test", "acme-careers.test"},
+    member_emails={"sam@acme.test", "priya.personal@gmail.test"},
+    suppressed={"gone@candidate.test"},
+    recently_asked={"again@candidate.test"},
+    cap=10,
+)
+
+TABLE = [
+    ("cara@candidate.test", ""),
+    ("acme-k7q2m9x4t1abcdef@in.emailsync.test", rules.INBOUND_ADDRESS),
+    ("sam@acme.test", rules.SENDER),
+    ("sam+crm@acme.test", rules.SENDER),
+    ("boss@acme.test", rules.COLLEAGUE),
+    ("jobs@acme-careers.test", rules.COLLEAGUE),
+    ("priya.personal@gmail.test", rules.COLLEAGUE),
+    ("noreply@client.test", rules.ROLE_ADDRESS),
+    ("no-reply@client.test", rules.ROLE_ADDRESS),
+    ("donotreply@client.test", rules.ROLE_ADDRESS),
+    ("mailer-daemon@client.test", rules.ROLE_ADDRESS),
+    ("postmaster@client.test", rules.ROLE_ADDRESS),
+    ("bounces+123@client.test", rules.ROLE_ADDRESS),
+    ("gone@candidate.test", rules.SUPPRESSED),
+    ("again@candidate.test", rules.RECENTLY_ASKED),
+]
+
+
+@pytest.mark.parametrize("email, reason", TABLE)
+def test_each_rule(email, reason):
+    [decision] = decide([Recipient(email)], **BASE)
+    assert decision.reason == reason
+    assert decision.invite is (reason == "")
+
+
+def test_every_reason_code_is_covered_and_described():
+    covered = {reason for _, reason in TABLE if reason} | {rules.BULK_SEND}
+    pipeline_only = {rules.SETUP_TEST_PREVIEW, rules.QUARANTINED}  # set by ingest, tested there
+    assert covered | pipeline_only == set(rules.RECIPIENT_REASONS)
+
+
+def test_duplicates_and_case_collapse_to_one_recipient():
+    decisions = decide(
+        [Recipient("Cara@Candidate.test", "Cara"), Recipient("cara@candidate.test")], **BASE
+    )
+    assert [(d.email, d.name) for d in decisions] == [("cara@candidate.test", "Cara")]
+
+
+def test_cap_counts_only_people_who_would_be_asked():
+    colleagues = [Recipient(f"c{i}@acme.test") for i in range(20)]
+    ten = [Recipient(f"p{i}@candidate.test") for i in range(10)]
+    assert sum(d.invite for d in decide(colleagues + ten, **BASE)) == 10
+
+
+def test_over_the_cap_nobody_is_asked_and_exclusions_keep_their_reason():
+    people = [Recipient(f"p{i}@candidate.test") for i in range(11)] + [Recipient("boss@acme.test")]
+    decisions = decide(people, **BASE)
+    assert not any(d.invite for d in decisions)
+    assert {d.reason for d in decisions} == {rules.BULK_SEND, rules.COLLEAGUE}

@@ -1,0 +1,74 @@
+"""Role and no-reply addresses."""
+
+import pytest
+
+from emailsync.inbound.roles import is_role_address
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "noreply@acme.com",
+        "no-reply@acme.com",
+        "No_Reply@acme.com",
+        "NOREPLY@ACME.COM",
+        "donotreply@acme.com",
+        "do-not-reply@acme.com",
+        "do_not_reply@acme.com",
+        "noreply-invoices@billing.example",
+        "no-reply.hr@acme.com",
+        "noreply+tag@acme.com",
+        "mailer-daemon@mx.example",
+        "MAILER-DAEMON@mx.example",
+        "postmaster@acme.com",
+        "abuse@acme.com",
+        "hostmaster@acme.com",
+        "webmaster@acme.com",
+        "bounce@lists.example",
+        "bounces@lists.example",
+        "bounces+srs=abc=example.org@lists.example",
+        "bounce-12345@mail.example",
+        "bounces-abc_def@mail.example",
+        "bounce_xyz@mail.example",
+        "bounces=example.com@mail.example",
+        "listserv@lists.example",
+        "majordomo@lists.example",
+        "unsubscribe@lists.example",
+        "notifications@github.example",
+        "notification@bank.example",
+        "alerts@bank.example",
+        "alert@bank.example",
+        "auto-reply@acme.com",
+        "autoreply@acme.com",
+        '"noreply"@acme.com',
+        "noreply",
+    ],
+)
+def test_role_addresses(address):
+    assert is_role_address(address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "info@smallclient.example",  # small businesses are run from info@
+        "admin@client.example",
+        "hello@client.example",
+        "contact@client.example",
+        "jane@acme.com",
+        "bouncer@club.example",  # a word that merely starts with "bounce"
+        "bounceback.jones@x.example",
+        "alerta@x.example",
+        "reply@acme.com",
+        "jane+noreply@acme.com",  # the tag is not the mailbox
+        "",
+        "@acme.com",
+    ],
+)
+def test_person_addresses(address):
+    assert not is_role_address(address)
+
+
+def test_bare_local_part_is_accepted():
+    assert is_role_address("noreply.person")
+    assert not is_role_address("jane")

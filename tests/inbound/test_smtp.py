@@ -1,0 +1,187 @@
+"""The listener over real sockets: exact reply lines for each case, then the database."""
+
+import smtplib
+import socket
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from emailsync.inbound.models import InboundAddress, Trigger
+from emailsync.review_requests.models import EmailSyncSettings, ReviewRequest
+
+from .listener import RunningListener
+from .mail import build
+
+
+def transcript(port: int, lines: list[bytes]) -> list[str]:
+    """Speak SMTP line by line over a raw socket and collect every reply line."""
+    replies = []
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        reader = sock.makefile("rb")
+
+        def read_reply():
+            while True:
+                line = reader.readline().decode().rstrip("\r\n")
+                replies.append(line)
+                if len(line) < 4 or line[3] != "-":
+                    return
+
+        read_reply()
+        for line in lines:
+            sock.sendall(line)
+            if line.endswith(b"\r\n") and not line.startswith(b"Subject") and line != b"\r\n":
+                read_reply()
+    return replies
+
+
+def test_greeting_names_our_host(listener):
+    with listener.client() as smtp:
+        code, text = smtp.ehlo()
+    assert code == 250 and text.decode().startswith("mx.emailsync.localhost")
+
+
+def test_signed_trigger_gets_250_naming_the_trigger(listener, sync_agency, acme_key):
+    raw = acme_key.sign(build(to=("Cara <cara@candidate.test>",)))
+    code, text = listener.send(raw, [sync_agency.bcc])
+    trigger = Trigger.objects.get()
+    assert (code, text) == (250, f"2.0.0 OK: trigger {trigger.pk}")
+    assert trigger.status == "accepted"
+    assert ReviewRequest.objects.get().email == "cara@candidate.test"
+
+
+def test_retried_delivery_is_250_and_creates_nothing(listener, sync_agency, acme_key):
+    raw = acme_key.sign(build(message_id="<retry@acme.test>"))
+    listener.send(raw, [sync_agency.bcc])
+    code, text = listener.send(raw, [sync_agency.bcc])
+    trigger = Trigger.objects.get()
+    assert (code, text) == (250, f"2.0.0 OK: already received as trigger {trigger.pk}")
+    assert ReviewRequest.objects.count() == 1
+
+
+def test_rcpt_replies(listener, sync_agency):
+    domain = sync_agency.bcc.split("@")[1]
+    with listener.client() as smtp:
+        smtp.ehlo()
+        smtp.mail("sam@acme.test")
+        assert smtp.rcpt(f"acme-aaaaaaaaaaaaaaaa@{domain}") == (
+            550,
+            b"5.1.1 This Email Sync address does not exist or is no longer in use",
+        )
+        assert smtp.rcpt("someone@elsewhere.test") == (550, b"5.1.1 No such mailbox here")
+        assert smtp.rcpt(f"postmaster@{domain}") == (250, b"2.1.5 OK")
+        assert smtp.rcpt(sync_agency.bcc) == (250, b"2.1.5 OK")
+
+
+def test_rotated_out_and_disabled_addresses_are_refused(listener, sync_agency):
+    old = sync_agency.bcc
+    InboundAddress.rotate(sync_agency)
+    with listener.client() as smtp:
+        smtp.ehlo()
+        smtp.mail("sam@acme.test")
+        assert smtp.rcpt(old)[0] == 250  # inside the grace period
+    InboundAddress.objects.filter(retired_at__isnull=False).update(
+        accept_until=timezone.now() - timedelta(seconds=1)
+    )
+    new = InboundAddress.current_for(sync_agency).address
+    with listener.client() as smtp:
+        smtp.ehlo()
+        smtp.mail("sam@acme.test")
+        assert smtp.rcpt(old)[0] == 550
+        assert smtp.rcpt(new)[0] == 250
+    EmailSyncSettings.objects.filter(agency=sync_agency).update(enabled=False)
+    with listener.client() as smtp:
+        smtp.ehlo()
+        smtp.mail("sam@acme.test")
+        assert smtp.rcpt(new)[0] == 550
+
+
+def test_too_many_recipients_in_one_transaction(listener, sync_agency):
+    with listener.client() as smtp:
+        smtp.ehlo()
+        smtp.mail("sam@acme.test")
+        for _ in range(20):
+            assert smtp.rcpt(sync_agency.bcc)[0] == 250
+        assert smtp.rcpt(sync_agency.bcc) == (452, b"4.5.3 Too many recipients in one message")
+
+
+def test_rate_limit_answers_450(listener, sync_agency):
+    EmailSyncSettings.objects.filter(agency=sync_agency).update(rate_limit_per_hour=2)
+    with listener.client() as smtp:
+        smtp.ehlo()
+        smtp.mail("sam@acme.test")
+        assert smtp.rcpt(sync_agency.bcc)[0] == 250
+        assert smtp.rcpt(sync_agency.bcc)[0] == 250
+        assert smtp.rcpt(sync_agency.bcc) == (
+            450,
+            b"4.7.1 Too many messages for this address, please try again later",
+        )
+
+
+def test_oversized_message_gets_552(dns, transactional_db, sync_agency, acme_key):
+    small = RunningListener(dnsfunc=dns, data_size_limit=10_000)
+    try:
+        raw = acme_key.sign(build(body="x" * 20_000))
+        with small.client() as smtp:
+            smtp.ehlo()
+            smtp.mail("sam@acme.test")
+            smtp.rcpt(sync_agency.bcc)
+            assert smtp.data(raw) == (552, b"Error: Too much mail data")
+        assert not Trigger.objects.exists()
+    finally:
+        small.stop()
+
+
+def test_session_cap_answers_421(dns, transactional_db):
+    capped = RunningListener(dnsfunc=dns, max_sessions=1)
+    try:
+        first = capped.client()
+        first.ehlo()
+        with pytest.raises(smtplib.SMTPConnectError) as refused:
+            capped.client()
+        assert refused.value.smtp_code == 421
+        first.quit()
+        capped.client().quit()  # a slot is free again
+    finally:
+        capped.stop()
+
+
+def test_database_failure_answers_451_and_keeps_nothing(
+    listener, sync_agency, acme_key, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("emailsync.inbound.smtp.ingest", broken)
+    code, text = listener.send(acme_key.sign(build()), [sync_agency.bcc])
+    assert (code, text) == (451, "4.3.0 Temporary failure, please try again later")
+    assert not Trigger.objects.exists()
+
+
+def test_postmaster_only_message_is_accepted_and_discarded(listener, sync_agency):
+    domain = sync_agency.bcc.split("@")[1]
+    code, _ = listener.send(build(), [f"postmaster@{domain}"])
+    assert code == 250 and not Trigger.objects.exists()
+
+
+def test_raw_transcript(listener, sync_agency, acme_key):
+    raw = acme_key.sign(build(message_id="<transcript@acme.test>"))
+    replies = transcript(
+        listener.port,
+        [
+            b"EHLO client.test\r\n",
+            b"MAIL FROM:<sam@acme.test>\r\n",
+            b"RCPT TO:<nobody@in.emailsync.localhost>\r\n",
+            f"RCPT TO:<{sync_agency.bcc}>\r\n".encode(),
+            b"DATA\r\n",
+            raw + b".\r\n",
+            b"QUIT\r\n",
+        ],
+    )
+    trigger = Trigger.objects.get()
+    assert replies[0].startswith("220 mx.emailsync.localhost")
+    assert "250 2.1.0 OK" in replies or any(r.startswith("250 ") for r in replies[1:])
+    assert "550 5.1.1 No such mailbox here" in replies
+    assert "354 End data with <CR><LF>.<CR><LF>" in replies
+    assert f"250 2.0.0 OK: trigger {trigger.pk}" in replies
+    assert replies[-1].startswith("221")

@@ -1,0 +1,319 @@
+"""Structured data from ATS templates: headers, HTML script block, plain-text block."""
+
+import base64
+import json
+import quopri
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emailsync.inbound.headers import split_message
+from emailsync.inbound.structured import MAX_JSON_BYTES, StructuredData, extract
+
+DATA = {
+    "placement_ref": "PL-2024-0042",
+    "role": "candidate",
+    "recruiter_email": "Jane.Recruiter@Acme.com",
+    "recipient_name": "Carla Candidate",
+}
+
+HEAD = b"From: ats@acme.com\r\nTo: carla@example.org\r\nMIME-Version: 1.0\r\n"
+
+
+def run(raw: bytes, x_headers=None) -> StructuredData:
+    header, body = split_message(raw)
+    return extract(header, body, x_headers or {})
+
+
+def html_part(payload: str, cte: str = "7bit", charset: str = "utf-8") -> bytes:
+    html = (
+        '<html><body><p>Welcome!</p><script type="application/json+emailsync">'
+        f"{payload}</script></body></html>"
+    )
+    return part("text/html", html, cte, charset)
+
+
+def text_block(payload: str) -> str:
+    return f"Welcome!\r\n\r\n-----BEGIN EMAILSYNC-----\r\n{payload}\r\n-----END EMAILSYNC-----\r\n"
+
+
+def part(content_type: str, text: str, cte: str = "7bit", charset: str = "utf-8") -> bytes:
+    data = text.encode(charset)
+    if cte == "base64":
+        data = base64.encodebytes(data).replace(b"\n", b"\r\n")
+    elif cte == "quoted-printable":
+        data = re.sub(rb"\r?\n", b"\r\n", quopri.encodestring(data))
+    return (
+        f"Content-Type: {content_type}; charset={charset}\r\n"
+        f"Content-Transfer-Encoding: {cte}\r\n\r\n"
+    ).encode() + data
+
+
+def single(content: bytes) -> bytes:
+    return HEAD + content
+
+
+def multipart(*parts: bytes, subtype: str = "alternative") -> bytes:
+    body = b"".join(b"--BOUNDARY\r\n" + p + b"\r\n" for p in parts) + b"--BOUNDARY--\r\n"
+    return HEAD + f'Content-Type: multipart/{subtype}; boundary="BOUNDARY"\r\n\r\n'.encode() + body
+
+
+def expected_core(result: StructuredData) -> None:
+    assert result.placement_ref == "PL-2024-0042"
+    assert result.role == "candidate"
+    assert result.recruiter_email == "jane.recruiter@acme.com"
+    assert result.recipient_name == "Carla Candidate"
+    assert result.problems == ()
+
+
+# --- each form -------------------------------------------------------------------------------
+
+
+def test_headers_only():
+    result = run(
+        single(part("text/plain", "Hi")),
+        {"placement": "PL-2024-0042", "role": "Candidate", "recruiter": DATA["recruiter_email"],
+         "name": "  Carla   Candidate "},
+    )  # fmt: skip
+    expected_core(result)
+    assert result.sources == ("headers",)
+
+
+def test_html_script_block():
+    result = run(multipart(part("text/plain", "Welcome!"), html_part(json.dumps(DATA))))
+    expected_core(result)
+    assert result.sources == ("html",)
+
+
+def test_text_block():
+    result = run(single(part("text/plain", text_block(json.dumps(DATA, indent=2)))))
+    expected_core(result)
+    assert result.sources == ("text",)
+
+
+def test_html_script_with_other_attributes_and_single_quotes():
+    html = (
+        "<script nonce='x' TYPE='application/json+emailsync' >"
+        + json.dumps(DATA)
+        + '</SCRIPT ><script type=\'application/json\'>{"role": "client"}</script>'
+    )
+    expected_core(run(single(part("text/html", html))))
+
+
+def test_html_entity_escaped_json():
+    escaped = json.dumps(DATA).replace('"', "&quot;")
+    expected_core(run(single(html_part(escaped))))
+
+
+def test_recipients_list():
+    data = {
+        "placement_ref": "PL-1",
+        "recipients": [
+            {"email": "Carla@Example.org", "role": "candidate", "name": "Carla"},
+            {"email": "boss@xn--bcher-kva.de", "role": "CLIENT"},
+        ],
+    }
+    result = run(single(part("text/plain", text_block(json.dumps(data)))))
+    assert result.recipients == {
+        "carla@example.org": {"role": "candidate", "name": "Carla"},
+        "boss@bücher.de": {"role": "client", "name": None},
+    }
+    assert result.role_for("CARLA@example.org") == "candidate"
+    assert result.name_for("carla@example.org") == "Carla"
+    assert result.role_for("boss@bücher.de") == "client"
+    assert result.name_for("boss@bücher.de") is None
+    assert result.role_for("someone@else.org") is None
+
+
+def test_top_level_role_and_name_apply_to_unlisted_recipients():
+    data = dict(DATA, recipients=[{"email": "boss@client.example", "role": "client"}])
+    result = run(single(part("text/plain", text_block(json.dumps(data)))))
+    assert result.role_for("boss@client.example") == "client"
+    assert result.name_for("boss@client.example") == "Carla Candidate"
+    assert result.role_for("carla@example.org") == "candidate"
+
+
+def test_headers_win_over_body_and_conflicts_are_reported():
+    body = single(part("text/plain", text_block(json.dumps(DATA))))
+    result = run(body, {"placement": "PL-HEADER", "role": "candidate"})
+    assert result.placement_ref == "PL-HEADER"
+    assert result.recipient_name == "Carla Candidate"  # filled in from the body
+    assert result.problems == ("structured_conflict",)
+    assert result.sources == ("headers", "text")
+
+
+def test_first_block_wins_in_alternatives():
+    other = dict(DATA, placement_ref="PL-OTHER")
+    result = run(
+        multipart(
+            part("text/plain", text_block(json.dumps(DATA))),
+            html_part(json.dumps(other)),
+        )
+    )
+    assert result.placement_ref == "PL-2024-0042"
+
+
+def test_numeric_placement_ref_and_unknown_keys():
+    data = {"placement_ref": 12345, "version": 2, "something_new": {"x": 1}}
+    result = run(single(part("text/plain", text_block(json.dumps(data)))))
+    assert result.placement_ref == "12345"
+    assert result.problems == ()
+
+
+# --- transfer encodings and charsets ---------------------------------------------------------
+
+
+def test_base64_html_part():
+    result = run(multipart(part("text/plain", "Hi"), html_part(json.dumps(DATA), cte="base64")))
+    expected_core(result)
+
+
+def test_quoted_printable_text_part_with_soft_line_breaks():
+    data = dict(DATA, recipient_name="Zoë Ångström-" + "x" * 100)
+    raw = single(part("text/plain", text_block(json.dumps(data)), cte="quoted-printable"))
+    assert b"=\r\n" in raw  # really wrapped by the encoder
+    assert run(raw).recipient_name == data["recipient_name"]
+
+
+def test_latin1_charset():
+    data = dict(DATA, recipient_name="André Müller")
+    raw = single(
+        part("text/plain", text_block(json.dumps(data, ensure_ascii=False)), "8bit", "iso-8859-1")
+    )
+    assert run(raw).recipient_name == "André Müller"
+
+
+def test_unknown_charset_falls_back_to_utf8():
+    raw = single(part("text/plain", text_block(json.dumps(DATA)), charset="utf-8")).replace(
+        b"charset=utf-8", b"charset=x-made-up"
+    )
+    expected_core(run(raw))
+
+
+def test_wrapped_text_block_is_still_read():
+    wrapped = (
+        json.dumps(DATA).replace(", ", ",\r\n").replace("Carla Candidate", "Carla\r\nCandidate")
+    )
+    result = run(single(part("text/plain", text_block(wrapped))))
+    assert result.recipient_name == "Carla Candidate"
+
+
+# --- what is skipped -------------------------------------------------------------------------
+
+
+def test_attachments_and_forwarded_messages_are_skipped():
+    attached = (
+        b"Content-Type: text/plain\r\nContent-Disposition: attachment; filename=x.txt\r\n\r\n"
+        + text_block(json.dumps(DATA)).encode()
+    )
+    forwarded = b"Content-Type: message/rfc822\r\n\r\n" + single(
+        part("text/plain", text_block(json.dumps(DATA)))
+    )
+    result = run(multipart(part("text/plain", "Hi"), attached, forwarded, subtype="mixed"))
+    assert result == StructuredData()
+
+
+def test_quoted_block_in_a_reply_is_skipped():
+    quoted = "\r\n".join("> " + line for line in text_block(json.dumps(DATA)).splitlines())
+    assert run(single(part("text/plain", "Thanks!\r\n" + quoted))) == StructuredData()
+
+
+def test_nothing_present():
+    assert run(single(part("text/plain", "Just a normal email."))) == StructuredData()
+    assert run(HEAD + b"\r\n") == StructuredData()
+    assert extract(b"", b"", {}) == StructuredData()
+
+
+# --- invalid data ----------------------------------------------------------------------------
+
+
+def test_bad_json():
+    result = run(single(part("text/plain", text_block('{"placement_ref": "PL-1",}'))))
+    assert result.placement_ref is None
+    assert result.problems == ("structured_invalid_json",)
+
+
+def test_json_that_is_not_an_object():
+    result = run(single(part("text/plain", text_block('["PL-1"]'))))
+    assert result.problems == ("structured_not_object",)
+
+
+def test_bad_role():
+    result = run(single(part("text/plain", text_block(json.dumps(dict(DATA, role="boss"))))))
+    assert result.role is None
+    assert result.placement_ref == "PL-2024-0042"  # the rest still counts
+    assert result.problems == ("structured_bad_role",)
+    assert run(single(part("text/plain", "x")), {"role": "ceo"}).problems == (
+        "structured_bad_role",
+    )
+
+
+def test_bad_values_each_have_a_reason():
+    data = {
+        "placement_ref": "x" * 101,
+        "recruiter_email": "not an address",
+        "recipient_name": ["list"],
+        "recipients": [{"email": "bob"}, "carla@example.org", {"email": "ok@x.org", "role": 3}],
+    }
+    result = run(single(part("text/plain", text_block(json.dumps(data)))))
+    assert result.placement_ref is None and result.recruiter_email is None
+    assert set(result.problems) == {
+        "structured_bad_placement_ref",
+        "structured_bad_recruiter_email",
+        "structured_bad_recipient_name",
+        "structured_bad_recipient",
+        "structured_bad_role",
+    }
+    assert result.recipients == {"ok@x.org": {"role": None, "name": None}}
+
+
+def test_too_many_recipients_are_cut():
+    data = {"recipients": [{"email": f"p{i}@x.org"} for i in range(60)]}
+    result = run(single(part("text/plain", text_block(json.dumps(data)))))
+    assert len(result.recipients) == 50
+    assert result.problems == ("structured_too_many_recipients",)
+
+
+def test_oversize_json_is_ignored():
+    data = dict(DATA, padding="x" * MAX_JSON_BYTES)
+    result = run(single(part("text/plain", text_block(json.dumps(data)))))
+    assert result.placement_ref is None
+    assert result.problems == ("structured_too_large",)
+
+
+def test_oversize_part_is_not_searched():
+    big = "filler\r\n" * 150_000 + text_block(json.dumps(DATA))
+    result = run(single(part("text/plain", big)))
+    assert result.placement_ref is None
+    assert result.problems == ("structured_part_too_large",)
+
+
+def test_unterminated_block():
+    result = run(single(part("text/plain", "-----BEGIN EMAILSYNC-----\r\n{}")))
+    assert result.problems == ("structured_unterminated",)
+
+
+def test_deeply_nested_json_and_mime_do_not_raise():
+    nested = run(single(part("text/plain", text_block("[" * 5000 + "]" * 5000))))
+    assert nested.problems in (("structured_invalid_json",), ("structured_not_object",))
+    body = b""
+    for depth in range(200):
+        body = (
+            f'Content-Type: multipart/mixed; boundary="b{depth}"\r\n\r\n--b{depth}\r\n'.encode()
+            + body
+            + f"\r\n--b{depth}--\r\n".encode()
+        )
+    assert isinstance(run(HEAD + body), StructuredData)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.binary(max_size=3000),
+    st.dictionaries(
+        st.sampled_from(["placement", "role", "recruiter", "name"]), st.text(max_size=50)
+    ),
+)
+def test_never_raises(body, x_headers):
+    result = extract(HEAD + b"Content-Type: multipart/mixed; boundary=x\r\n", body, x_headers)
+    assert isinstance(result, StructuredData)
