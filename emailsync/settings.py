@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "emailsync.throttling",
     "emailsync.agencies",
     "emailsync.review_requests",
+    "emailsync.outbox",
     "emailsync.inbound",
     "emailsync.operations",
 ]

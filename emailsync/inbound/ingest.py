@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from emailsync.agencies.models import Agency, SenderAddress, User
+from emailsync.outbox.models import OutboundEmail
 from emailsync.review_requests.models import (
     AskedRecipient,
     EmailSyncSettings,
@@ -385,6 +386,9 @@ def new_request(
         deadline=now + PROMISE,
     )
     request.save()
+    OutboundEmail(kind=OutboundEmail.Kind.REVIEW_REQUEST, template="review_request",
+                  agency_id=request.agency_id, review_request=request, to_email=request.email,
+                  to_name=request.name, send_after=request.send_after).save()
     return request
 
 

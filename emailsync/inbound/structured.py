@@ -140,7 +140,10 @@ def _body_blocks(
     """(source, JSON text) for each block found, in message order."""
     if not body_bytes:
         return
-    message = BytesParser(policy=DEFAULT_POLICY).parsebytes(header_bytes + body_bytes)
+    # split_message drops the blank line between the two; without it the parser would take
+    # a body line such as "Note: ..." for a header.
+    raw = header_bytes.rstrip(b"\r\n") + b"\r\n\r\n" + body_bytes
+    message = BytesParser(policy=DEFAULT_POLICY).parsebytes(raw)
     for part in _text_parts(message, depth=0, budget=[MAX_PARTS]):
         content_type = part.get_content_type()
         text = _decoded_text(part, problems)

@@ -189,6 +189,31 @@ def test_malformed_signature_header(dns):
     assert result.error == "signature_malformed"
 
 
+class _PassesForFrom(bytes):
+    """A header name dkimpy's signer takes for "from" (it refuses to sign without From)."""
+
+    def lower(self):
+        return self
+
+    def __eq__(self, other):
+        return other == b"from" or bytes.__eq__(self, other)
+
+    __hash__ = bytes.__hash__
+
+
+def test_signature_that_does_not_cover_from_is_refused(key, dns):
+    signature = dkim.sign(
+        MESSAGE, b"sel1", b"acme.com", key[0], include_headers=[_PassesForFrom(b"subject")]
+    )
+    assert b"h=subject;" in signature
+    # dkimpy accepts it, so anyone holding one such message could put any From above it.
+    spoofed = signature + MESSAGE.replace(b"jane@acme.com", b"ceo@acme.com")
+    assert dkim.DKIM(spoofed).verify(dnsfunc=dns)
+    [result] = verify_dkim(spoofed, dnsfunc=dns)
+    assert (result.domain, result.passed, result.error) == ("acme.com", False, "from_not_signed")
+    assert not check(spoofed, dns).passed
+
+
 def test_no_signature(dns):
     assert verify_dkim(MESSAGE, dnsfunc=dns) == []
     assert dns.queries == []

@@ -92,6 +92,12 @@ def test_text_block():
     assert result.sources == ("text",)
 
 
+def test_body_starting_with_a_header_like_line():
+    # No Content-Type header: text/plain by default, whatever the first body line says.
+    body = "Content-Type: text/html\r\n" + text_block(json.dumps(DATA))
+    expected_core(run(HEAD + b"\r\n" + body.encode()))
+
+
 def test_html_script_with_other_attributes_and_single_quotes():
     html = (
         "<script nonce='x' TYPE='application/json+emailsync' >"

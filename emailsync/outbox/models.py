@@ -1,0 +1,105 @@
+"""Every email the platform sends is first a row here: the database is the queue.
+
+A row is claimed by one worker under a lease, rendered from its template at send time (so an
+edit to a scheduled request is what goes out), and marked. Rows outlive crashes: a worker that
+dies mid-batch leaves leases that expire, and another worker takes the rows again.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from emailsync.agencies.models import Agency
+
+
+class OutboundEmail(models.Model):
+    class Kind(models.TextChoices):
+        REVIEW_REQUEST = "review_request", _("Review request")
+        REMINDER = "reminder", _("Reminder")
+        NOTIFICATION = "notification", _("Notification")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    template = models.CharField(max_length=60, help_text=_("emails/<template>/… files"))
+    context = models.JSONField(default=dict, blank=True)
+    agency = models.ForeignKey(
+        Agency, null=True, blank=True, on_delete=models.CASCADE, related_name="outbound_emails"
+    )
+    review_request = models.ForeignKey(
+        "review_requests.ReviewRequest",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="emails",
+    )
+    to_email = models.EmailField(max_length=320)
+    to_name = models.CharField(max_length=120, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    status_reason = models.CharField(max_length=300, blank=True)
+    send_after = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=80, blank=True)
+    message_id = models.CharField(max_length=200, unique=True, editable=False)
+    dedupe_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["send_after", "id"]
+        indexes = [models.Index(fields=["status", "send_after"], name="outbox_due")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.to_email} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        if not self.message_id:
+            self.message_id = new_message_id()
+        super().save(*args, **kwargs)
+
+
+def new_message_id() -> str:
+    """Stable per email: retries of the same row reuse it, so receivers can dedupe."""
+    domain = settings.EMAILSYNC_FROM_EMAIL.rpartition("@")[2] or "emailsync.localhost"
+    return f"<{secrets.token_hex(16)}@{domain}>"
+
+
+def enqueue(
+    kind: str,
+    *,
+    to_email: str,
+    template: str,
+    context: dict | None = None,
+    agency=None,
+    review_request=None,
+    to_name: str = "",
+    send_after=None,
+    dedupe_key: str | None = None,
+) -> OutboundEmail:
+    """Queue an email; with a `dedupe_key`, queueing the same email twice queues it once."""
+    fields = dict(
+        kind=kind,
+        to_email=to_email.strip().lower(),
+        to_name=to_name[:120],
+        template=template,
+        context=context or {},
+        agency=agency,
+        review_request=review_request,
+        send_after=send_after or timezone.now(),
+    )
+    if dedupe_key:
+        row, _ = OutboundEmail.objects.get_or_create(dedupe_key=dedupe_key, defaults=fields)
+        return row
+    row = OutboundEmail(**fields)
+    row.save()
+    return row
