@@ -45,11 +45,6 @@ DnsFunc = Callable[..., bytes | None]
 #: signatures is an attack on us, not a real message.
 MAX_DKIM_SIGNATURES = 8
 
-METHOD_DKIM_ALIGNED = "dkim_aligned"
-METHOD_AUTHRES_DMARC = "authres_dmarc"
-METHOD_AUTHRES_DKIM_ALIGNED = "authres_dkim_aligned"
-METHOD_DKIM_TRUSTED_SIGNER = "dkim_trusted_signer"
-
 
 # --- organisational domains -----------------------------------------------------------------
 
@@ -60,7 +55,7 @@ def _public_suffix_list() -> PublicSuffixList:
     return PublicSuffixList()
 
 
-def _normalise_domain(domain: str) -> str:
+def normalise_domain(domain: str) -> str:
     """Lower-case Unicode form, so A-labels (DKIM ``d=``) and U-labels (From) compare."""
     domain = domain.strip().rstrip(".").lower()
     if domain.isascii() and "xn--" not in domain:
@@ -79,7 +74,7 @@ def organisational_domain(domain: str) -> str:
     Falls back to the (normalised) domain itself when the Public Suffix List has no answer,
     e.g. for ``localhost`` or a bare public suffix.
     """
-    normalised = _normalise_domain(domain or "")
+    normalised = normalise_domain(domain or "")
     if not normalised:
         return ""
     try:
@@ -95,9 +90,9 @@ def aligned(a: str, b: str) -> bool:
     return bool(org_a) and org_a == org_b
 
 
-def _within(domain: str, parent: str) -> bool:
+def within(domain: str, parent: str) -> bool:
     """``domain`` is ``parent`` or one of its subdomains."""
-    domain, parent = _normalise_domain(domain), _normalise_domain(parent)
+    domain, parent = normalise_domain(domain), normalise_domain(parent)
     return bool(parent) and (domain == parent or domain.endswith("." + parent))
 
 
@@ -342,103 +337,3 @@ def _verdict_from(authserv_id: str, results: list[tuple[str, str, dict]]) -> Aut
                 domain = properties["header.i"].rpartition("@")[2]
             dkim_results.append(AuthResDkim(result, domain, properties.get("header.s")))
     return AuthResultsVerdict(authserv_id, dmarc, dmarc_from, tuple(dkim_results), spf)
-
-
-# --- the decision ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AuthVerdict:
-    passed: bool
-    method: str  # one of the METHOD_* constants, or "" when not passed
-    detail: str  # short, for an admin: what we saw, or what is missing
-
-
-def decide(
-    from_domain: str,
-    raw_message: bytes,
-    authentication_results: Sequence[str] = (),
-    trusted_authserv_ids: Collection[str] = (),
-    trusted_signing_domains: Collection[str] = (),
-    dnsfunc: DnsFunc | None = None,
-) -> AuthVerdict:
-    """Is ``raw_message`` authentically from ``from_domain``? Never raises."""
-    try:
-        return _decide(
-            from_domain,
-            raw_message,
-            authentication_results,
-            trusted_authserv_ids,
-            trusted_signing_domains,
-            dnsfunc,
-        )
-    except Exception:  # a bug must fail closed, not crash the listener
-        log.exception("authenticity check failed unexpectedly")
-        return AuthVerdict(False, "", "internal error while checking authenticity")
-
-
-def _decide(
-    from_domain, raw_message, authentication_results, trusted_ids, trusted_signers, dnsfunc
-) -> AuthVerdict:
-    if not from_domain:
-        return AuthVerdict(False, "", "no From domain")
-
-    dkim_results = verify_dkim(raw_message, dnsfunc)
-    verified = [r for r in dkim_results if r.passed]
-    for result in verified:
-        if aligned(result.domain, from_domain):
-            return AuthVerdict(True, METHOD_DKIM_ALIGNED, _describe_dkim(result))
-
-    authres_verdict = parse_authentication_results(authentication_results, trusted_ids)
-    if authres_verdict is not None:
-        header_from = authres_verdict.dmarc_header_from
-        if authres_verdict.dmarc == "pass" and (
-            not header_from or aligned(header_from, from_domain)
-        ):
-            return AuthVerdict(True, METHOD_AUTHRES_DMARC, _describe_authres(authres_verdict))
-        for result in authres_verdict.dkim:
-            if result.result == "pass" and result.domain and aligned(result.domain, from_domain):
-                detail = f"{authres_verdict.authserv_id}: dkim=pass header.d={result.domain}"
-                return AuthVerdict(True, METHOD_AUTHRES_DKIM_ALIGNED, detail)
-
-    # Exact domain or a subdomain of it, not org-level alignment: trusting "mailer.example"
-    # must not extend to every other customer of the same platform.
-    for result in verified:
-        if any(_within(result.domain, trusted) for trusted in trusted_signers):
-            return AuthVerdict(True, METHOD_DKIM_TRUSTED_SIGNER, _describe_dkim(result))
-
-    return AuthVerdict(False, "", _describe_failure(from_domain, dkim_results, authres_verdict))
-
-
-def _describe_dkim(result: DkimResult) -> str:
-    if result.passed:
-        return f"dkim=pass d={result.domain} s={result.selector}"
-    return f"dkim=fail d={result.domain or '?'} s={result.selector or '?'} ({result.error})"
-
-
-def _describe_authres(verdict: AuthResultsVerdict) -> str:
-    parts = [f"dmarc={verdict.dmarc or 'none'}"]
-    if verdict.dmarc_header_from:
-        parts.append(f"header.from={verdict.dmarc_header_from}")
-    parts.extend(f"dkim={d.result} header.d={d.domain or '?'}" for d in verdict.dkim)
-    if verdict.spf:
-        parts.append(f"spf={verdict.spf}")
-    return f"{verdict.authserv_id}: " + " ".join(parts)
-
-
-def _describe_failure(
-    from_domain: str, dkim_results: list[DkimResult], authres_verdict: AuthResultsVerdict | None
-) -> str:
-    findings = []
-    if not dkim_results:
-        findings.append("no DKIM signature")
-    for result in dkim_results[:3]:
-        text = _describe_dkim(result)
-        if result.passed:
-            text += f" (not aligned with {from_domain})"
-        findings.append(text)
-    if authres_verdict is None:
-        findings.append("no trusted Authentication-Results")
-    else:
-        findings.append(_describe_authres(authres_verdict))
-    return "; ".join(findings)

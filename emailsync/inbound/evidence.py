@@ -20,7 +20,7 @@ from .authenticity import (
     verify_dkim,
 )
 from .authenticity import (
-    _within as within,
+    within,
 )
 from .headers import parse_headers
 
@@ -68,6 +68,8 @@ def judge(
     trusted_signers: Collection[str] = (),
     trust_from_domain: bool = False,
 ) -> AuthVerdict:
+    if not from_domain:
+        return AuthVerdict(False, "", "no From domain")
     verified = [r for r in evidence.dkim if r.passed]
     for result in verified:
         if aligned(result.domain, from_domain):
@@ -113,12 +115,15 @@ def describe_authres(verdict: AuthResultsVerdict) -> str:
 
 
 def describe_failure(from_domain: str, evidence: AuthEvidence) -> str:
-    """What the admin should fix, in one line."""
-    findings = [describe_dkim(r) for r in evidence.dkim[:3]] or ["no DKIM signature"]
-    if evidence.authres is not None:
+    """What we found, in one line an admin can act on."""
+    findings = [] if evidence.dkim else ["no DKIM signature"]
+    for result in evidence.dkim[:3]:
+        text = describe_dkim(result)
+        if result.passed:
+            text += f" (not aligned with {from_domain})"
+        findings.append(text)
+    if evidence.authres is None:
+        findings.append("no trusted Authentication-Results")
+    else:
         findings.append(describe_authres(evidence.authres))
-    return (
-        f"{'; '.join(findings)}; nothing signed for {from_domain or 'the From domain'}. "
-        f"Turn on DKIM signing for {from_domain or 'your domain'}, or add your sending "
-        f"system's signing domain as trusted."
-    )
+    return "; ".join(findings)

@@ -28,6 +28,7 @@ from emailsync.review_requests.scheduling import PROMISE, send_time_for
 
 from . import recipients as rules
 from .addresses import agency_tokens
+from .authenticity import normalise_domain
 from .evidence import AuthEvidence, AuthVerdict, judge
 from .headers import ParsedHeaders, header_hash, message_id_hash, parse_headers
 from .models import (
@@ -90,7 +91,8 @@ class AgencyFacts:
         )
         agency = sync.agency if sync else Agency.objects.get(pk=agency_id)
         sync = sync or EmailSyncSettings.for_agency(agency)
-        domains = set(agency.domains.values_list("domain", flat=True))
+        # Stored as A-labels (xn--…); headers give U-labels: compare in the Unicode form.
+        domains = {normalise_domain(d) for d in agency.domains.values_list("domain", flat=True)}
         senders = dict(
             SenderAddress.objects.filter(agency_id=agency_id).values_list("email", "profile_id")
         )
@@ -386,9 +388,15 @@ def new_request(
         deadline=now + PROMISE,
     )
     request.save()
-    OutboundEmail(kind=OutboundEmail.Kind.REVIEW_REQUEST, template="review_request",
-                  agency_id=request.agency_id, review_request=request, to_email=request.email,
-                  to_name=request.name, send_after=request.send_after).save()
+    OutboundEmail(
+        kind=OutboundEmail.Kind.REVIEW_REQUEST,
+        template="review_request",
+        agency_id=request.agency_id,
+        review_request=request,
+        to_email=request.email,
+        to_name=request.name,
+        send_after=request.send_after,
+    ).save()
     return request
 
 

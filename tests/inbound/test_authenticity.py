@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emailsync.inbound import authenticity
+from emailsync.inbound.evidence import AuthEvidence, AuthVerdict, judge
 from emailsync.inbound.authenticity import (
     AuthResultsVerdict,
     CachedTxtResolver,
     DkimResult,
     aligned,
-    decide,
     organisational_domain,
     parse_authentication_results,
     verify_dkim,
@@ -98,6 +98,14 @@ def dns(key):
         fake.publish("sel1", domain, key[1])
     fake.publish("sel1", "acme.co.uk", key[1])
     return fake
+
+
+def decide(from_domain, raw, authres=(), trusted_ids=(), signers=(), dnsfunc=None):
+    """Evidence from the message, judged for one From domain, as ingest does it."""
+    evidence = AuthEvidence(
+        tuple(verify_dkim(raw, dnsfunc)), parse_authentication_results(authres, trusted_ids)
+    )
+    return judge(evidence, from_domain, signers)
 
 
 def check(raw, dns, from_domain="acme.com", authres=(), trusted_ids=TRUSTED_MX, signers=()):
@@ -266,9 +274,7 @@ def test_tampered_body_fails(key, dns):
 
 def test_no_signature_fails(dns):
     verdict = check(MESSAGE, dns)
-    assert verdict == authenticity.AuthVerdict(
-        False, "", "no DKIM signature; no trusted Authentication-Results"
-    )
+    assert verdict == AuthVerdict(False, "", "no DKIM signature; no trusted Authentication-Results")
 
 
 def test_public_suffix_is_not_an_organisation(key, dns):

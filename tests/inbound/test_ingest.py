@@ -225,3 +225,16 @@ def test_setup_test_keeps_the_subject_and_asks_only_the_admin_at_once(sync_agenc
 def test_envelope_without_our_addresses_records_nothing(sync_agency, acme_key, dns):
     assert run(sync_agency, acme_key.sign(build()), dns, rcpts=["someone@else.test"]) == []
     assert not Trigger.objects.exists()
+
+
+def test_international_agency_domain_matches_its_unicode_from(make_agency):
+    agency = make_agency(name="Bücher Jobs", domains=["bücher-jobs.test"])
+    EmailSyncSettings.for_agency(agency)
+    EmailSyncSettings.objects.filter(agency=agency).update(enabled=True)
+    agency.bcc = InboundAddress.current_for(agency).address
+    key = SigningKey("xn--bcher-jobs-9db.test")  # DKIM d= is always the A-label form
+    raw = build().replace(
+        b"From: Sam Carter <sam@acme.test>", "From: Anna <anna@bücher-jobs.test>".encode()
+    )
+    [result] = run(agency, key.sign(raw), FakeDns(key))
+    assert result.status == "accepted", Trigger.objects.get().auth_detail
