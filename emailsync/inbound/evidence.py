@@ -18,8 +18,6 @@ from .authenticity import (
     aligned,
     parse_authentication_results,
     verify_dkim,
-)
-from .authenticity import (
     within,
 )
 from .headers import parse_headers

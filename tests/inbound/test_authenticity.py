@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emailsync.inbound import authenticity
-from emailsync.inbound.evidence import AuthEvidence, AuthVerdict, judge
 from emailsync.inbound.authenticity import (
     AuthResultsVerdict,
     CachedTxtResolver,
@@ -20,6 +19,7 @@ from emailsync.inbound.authenticity import (
     parse_authentication_results,
     verify_dkim,
 )
+from emailsync.inbound.evidence import AuthEvidence, AuthVerdict, judge
 
 TRUSTED_MX = ["mx.emailsync.example"]
 
