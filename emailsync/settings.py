@@ -64,6 +64,8 @@ EMAILSYNC_INBOUND_DOMAIN = os.environ.get("EMAILSYNC_INBOUND_DOMAIN", "in.emails
 EMAILSYNC_FROM_EMAIL = os.environ.get("EMAILSYNC_FROM_EMAIL", "reviews@emailsync.localhost")
 EMAILSYNC_SMTP_HOSTNAME = os.environ.get("EMAILSYNC_SMTP_HOSTNAME", "mx.emailsync.localhost")
 EMAILSYNC_TRUSTED_AUTHSERV_IDS = env_list("EMAILSYNC_TRUSTED_AUTHSERV_IDS")
+# DNS resolvers for DKIM key lookups ("host" or "host:port"); empty uses the system's.
+EMAILSYNC_DNS_RESOLVERS = env_list("EMAILSYNC_DNS_RESOLVERS")
 # Sign-up is open by default; an operator who provisions agencies only by CLI turns it off.
 EMAILSYNC_SIGNUP_OPEN = env_bool("EMAILSYNC_SIGNUP_OPEN", True)
 
@@ -81,6 +83,7 @@ INSTALLED_APPS = [
     "emailsync.review_requests",
     "emailsync.outbox",
     "emailsync.inbound",
+    "emailsync.reviews",
     "emailsync.operations",
 ]
 

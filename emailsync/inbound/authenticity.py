@@ -115,10 +115,18 @@ class CachedTxtResolver:
     timeout says nothing about the record. Safe to share between threads.
     """
 
-    def __init__(self, ttl: float = 300, timeout: float = 3, max_entries: int = 10_000):
+    def __init__(
+        self,
+        ttl: float = 300,
+        timeout: float = 3,
+        max_entries: int = 10_000,
+        nameservers: Sequence[str] = (),
+    ):
         self.ttl = ttl
         self.timeout = timeout
         self.max_entries = max_entries
+        self.nameservers = list(nameservers)  # "host" or "host:port"; empty = the system's
+        self._resolver = None
         self._cache: dict[bytes, tuple[float, bytes | None]] = {}
         self._lock = threading.Lock()
 
@@ -141,7 +149,7 @@ class CachedTxtResolver:
         import dns.resolver
 
         try:
-            answer = dns.resolver.resolve(
+            answer = self.resolver().resolve(
                 name.decode("ascii"), "TXT", lifetime=timeout, raise_on_no_answer=False
             )
         except dns.resolver.NXDOMAIN:
@@ -151,6 +159,21 @@ class CachedTxtResolver:
         for rdata in answer.rrset or ():
             return b"".join(rdata.strings)
         return None
+
+    def resolver(self):
+        import dns.resolver
+
+        if self._resolver is None:
+            if not self.nameservers:
+                self._resolver = dns.resolver.get_default_resolver()
+            else:
+                # An operator's own resolver (a local caching unbound, say): IPv4[:port].
+                resolver = dns.resolver.Resolver(configure=False)
+                servers = [ns.partition(":") for ns in self.nameservers]
+                resolver.nameservers = [host for host, _, _ in servers]
+                resolver.port = int(servers[0][2] or 53)
+                self._resolver = resolver
+        return self._resolver
 
 
 DEFAULT_TXT_RESOLVER = CachedTxtResolver()

@@ -6,6 +6,7 @@ against one agency's domains and trusted signers is pure and cheap, so `ingest` 
 agency inside the transaction.
 """
 
+import functools
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from django.conf import settings
 
 from .authenticity import (
     AuthResultsVerdict,
+    CachedTxtResolver,
     DkimResult,
     aligned,
     parse_authentication_results,
@@ -44,8 +46,14 @@ class AuthVerdict:
     detail: str  # for the admin: what we saw, or what is missing
 
 
+@functools.cache
+def configured_resolver() -> CachedTxtResolver:
+    return CachedTxtResolver(nameservers=settings.EMAILSYNC_DNS_RESOLVERS)
+
+
 def gather_evidence(header: bytes, body: bytes, dnsfunc=None) -> AuthEvidence:
     """Verify the message's DKIM signatures and read trusted Authentication-Results."""
+    dnsfunc = dnsfunc or configured_resolver()
     try:
         headers = parse_headers(header)
         dkim = ()
