@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 from emailsync.agencies.urls import account_urls, agency_urls
 from emailsync.operations.urls import operations_urls
+from emailsync.reviews.urls import reviewer_urls
 
 admin.site.site_header = "Email Sync operators"
 admin.site.site_title = "Email Sync operators"
@@ -15,6 +16,7 @@ urlpatterns = [
     path("app/", include(agency_urls)),
     path("admin/", admin.site.urls),
     *operations_urls,
+    *reviewer_urls,
 ]
 
 if settings.DEBUG:

@@ -90,6 +90,17 @@ class EmailSyncSettings(models.Model):
     )
     setup_test_until = models.DateTimeField(null=True, blank=True)
 
+    class ReviewNotifications(models.TextChoices):
+        EACH = "each", _("An email for each new review")
+        DIGEST = "digest", _("One daily digest")
+
+    review_notifications = models.CharField(
+        max_length=10,
+        choices=ReviewNotifications.choices,
+        default=ReviewNotifications.EACH,
+        help_text=_("How the agency's admins hear about new reviews."),
+    )
+
     class Meta:
         verbose_name = "Email Sync settings"
         verbose_name_plural = "Email Sync settings"
