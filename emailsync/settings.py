@@ -66,6 +66,11 @@ EMAILSYNC_SMTP_HOSTNAME = os.environ.get("EMAILSYNC_SMTP_HOSTNAME", "mx.emailsyn
 EMAILSYNC_TRUSTED_AUTHSERV_IDS = env_list("EMAILSYNC_TRUSTED_AUTHSERV_IDS")
 # DNS resolvers for DKIM key lookups ("host" or "host:port"); empty uses the system's.
 EMAILSYNC_DNS_RESOLVERS = env_list("EMAILSYNC_DNS_RESOLVERS")
+# Outbound review requests: optional DKIM signing (relay via plain SMTP) and record retention.
+EMAILSYNC_DKIM_DOMAIN = os.environ.get("EMAILSYNC_DKIM_DOMAIN", "")
+EMAILSYNC_DKIM_SELECTOR = os.environ.get("EMAILSYNC_DKIM_SELECTOR", "")
+EMAILSYNC_DKIM_KEY_FILE = os.environ.get("EMAILSYNC_DKIM_KEY_FILE", "")
+EMAILSYNC_TRIGGER_RETENTION_DAYS = env_int("EMAILSYNC_TRIGGER_RETENTION_DAYS", 90)
 # Sign-up is open by default; an operator who provisions agencies only by CLI turns it off.
 EMAILSYNC_SIGNUP_OPEN = env_bool("EMAILSYNC_SIGNUP_OPEN", True)
 

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 from emailsync.agencies.urls import account_urls, agency_urls
 from emailsync.operations.urls import operations_urls
+from emailsync.review_requests.unsubscribe import urlpatterns as unsubscribe_urls
 from emailsync.reviews.urls import reviewer_urls
 
 admin.site.site_header = "Email Sync operators"
@@ -15,6 +16,8 @@ urlpatterns = [
     path("accounts/", include(account_urls)),
     path("app/", include(agency_urls)),
     path("admin/", admin.site.urls),
+    path("anymail/", include("anymail.urls")),
+    *unsubscribe_urls,
     *operations_urls,
     *reviewer_urls,
 ]

@@ -48,8 +48,15 @@ class OutboundEmail(models.Model):
     status_reason = models.CharField(max_length=300, blank=True)
     send_after = models.DateTimeField(default=timezone.now)
     attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("After a transient failure: not before this moment.")
+    )
+    last_error = models.TextField(blank=True, help_text=_("The mail server's last reply."))
     lease_until = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(max_length=80, blank=True)
+    provider_message_id = models.CharField(
+        max_length=200, blank=True, db_index=True, help_text=_("The ESP's id, for its webhooks.")
+    )
     message_id = models.CharField(max_length=200, unique=True, editable=False)
     dedupe_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -57,7 +64,10 @@ class OutboundEmail(models.Model):
 
     class Meta:
         ordering = ["send_after", "id"]
-        indexes = [models.Index(fields=["status", "send_after"], name="outbox_due")]
+        indexes = [
+            models.Index(fields=["status", "send_after"], name="outbox_due"),
+            models.Index(fields=["status", "lease_until"], name="outbox_lease"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to_email} ({self.status})"
@@ -103,3 +113,24 @@ def enqueue(
     row = OutboundEmail(**fields)
     row.save()
     return row
+
+
+class PeriodicJob(models.Model):
+    """A recurring task (reminders, expiry, purges), claimed like an email so that one worker
+    runs each tick however many workers there are."""
+
+    name = models.CharField(max_length=40, unique=True)
+    next_run_at = models.DateTimeField(default=timezone.now)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=80, blank=True)
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_result = models.JSONField(default=dict, blank=True)
+    last_error = models.TextField(blank=True)
+    runs = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (next {self.next_run_at:%Y-%m-%d %H:%M})"

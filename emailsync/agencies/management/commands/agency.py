@@ -90,7 +90,15 @@ class Command(BaseCommand):
         self.extra_subcommands(sub, parser)
 
     def extra_subcommands(self, sub, parser) -> None:
-        """Hook for other apps' subcommands (kept empty here)."""
+        """Hook for other apps' subcommands."""
+        from emailsync.review_requests.operator import add_settings_subcommand
+
+        add_settings_subcommand(sub, parser)
+
+    def do_settings(self, options) -> dict:
+        from emailsync.review_requests.operator import run_settings
+
+        return run_settings(options)
 
     def handle(self, *args, **options):
         action = options["action"]

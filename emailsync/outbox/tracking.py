@@ -1,0 +1,78 @@
+"""ESP events through django-anymail's tracking webhooks (`/anymail/<esp>/tracking/`).
+
+A bounce, a complaint or an unsubscribe reported by the ESP has the same effect as our own DSN
+parsing and unsubscribe page: the address is suppressed platform-wide, queued mail to it stops,
+and the request is marked. The row is found by the metadata we attach (`outbound_id`), else by
+the ESP's message id, else only the address is suppressed.
+"""
+
+import logging
+
+from anymail.signals import EventType, tracking
+from django.dispatch import receiver
+
+from emailsync.review_requests.bounces import mark_request, note_soft_bounce, suppress_address
+from emailsync.review_requests.models import ReviewRequest, Suppression
+
+from .models import OutboundEmail
+
+log = logging.getLogger("emailsync.tracking")
+
+HARD_REJECTS = {"bounced", "invalid"}
+
+
+def find_row(event) -> OutboundEmail | None:
+    metadata = getattr(event, "metadata", None) or {}
+    outbound_id = str(metadata.get("outbound_id", ""))
+    rows = OutboundEmail.objects.select_related("review_request")
+    if outbound_id.isdigit():
+        row = rows.filter(pk=int(outbound_id)).first()
+        if row is not None:
+            return row
+    if event.message_id:
+        return rows.filter(provider_message_id=str(event.message_id)[:200]).first()
+    return None
+
+
+def handle_event(event) -> str:
+    """Apply one normalised anymail tracking event; returns what was done."""
+    kind = event.event_type
+    row = find_row(event)
+    address = (event.recipient or (row.to_email if row else "")).strip().lower()
+    request: ReviewRequest | None = row.review_request if row else None
+    reject = (getattr(event, "reject_reason", "") or "").lower()
+    if kind == EventType.BOUNCED or (kind == EventType.REJECTED and reject in HARD_REJECTS):
+        outcome, reason, status = (
+            "bounced",
+            Suppression.Reason.BOUNCED,
+            ReviewRequest.Status.BOUNCED,
+        )
+    elif kind == EventType.COMPLAINED or (kind == EventType.REJECTED and reject == "spam"):
+        outcome, reason, status = "complained", Suppression.Reason.COMPLAINED, None
+    elif kind == EventType.UNSUBSCRIBED or (
+        kind == EventType.REJECTED and reject == "unsubscribed"
+    ):
+        outcome, reason, status = "unsubscribed", Suppression.Reason.UNSUBSCRIBED, None
+    elif kind == EventType.DEFERRED and request is not None:
+        note_soft_bounce(request, "4.0.0", (event.description or "")[:200])
+        return "soft-bounce"
+    else:
+        return "ignored"
+    if not address:
+        return "ignored: no recipient"
+    suppress_address(address, reason)
+    if request is not None:
+        if status:
+            detail = event.description or event.mta_response or ""
+            mark_request(request, status, f"ESP bounce: {detail}".strip(": "))
+        else:
+            note = "Marked as spam" if outcome == "complained" else "Unsubscribed"
+            request.status_reason = note
+            request.save(update_fields=["status_reason"])
+    log.info("esp %s event for outbound %s", outcome, row.pk if row else "-")
+    return outcome
+
+
+@receiver(tracking, dispatch_uid="emailsync.outbox.tracking")
+def on_tracking(sender, event, esp_name, **kwargs):
+    handle_event(event)
