@@ -304,7 +304,7 @@ class Worker:
                         reopen(conn)
                     continue
                 provider_id = getattr(getattr(message, "anymail_status", None), "message_id", None)
-                pending.append((row, str(provider_id or "")))
+                pending.append((row, "" if provider_id is None else str(provider_id)))
                 stats.sent += 1
                 if len(pending) >= self.mark_every:
                     self.flush(pending, fixed_now)

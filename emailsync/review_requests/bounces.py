@@ -130,7 +130,7 @@ def process_bounce(local: str, raw: bytes) -> str:
 def record_hard_bounce(request: ReviewRequest, status: str, diagnostic: str) -> str:
     reason = f"Hard bounce {status}" + (f": {diagnostic}" if diagnostic else "")
     with transaction.atomic():
-        Suppression.add(request.email, Suppression.Reason.BOUNCED)
+        suppress_address(request.email, Suppression.Reason.BOUNCED)
         mark_request(request, ReviewRequest.Status.BOUNCED, reason)
     log.info("hard bounce for request %s (%s)", request.pk, status)
     return "hard-bounce"
@@ -138,7 +138,7 @@ def record_hard_bounce(request: ReviewRequest, status: str, diagnostic: str) -> 
 
 def record_complaint(request: ReviewRequest, reason: str = "Marked as spam") -> str:
     with transaction.atomic():
-        Suppression.add(request.email, Suppression.Reason.COMPLAINED)
+        suppress_address(request.email, Suppression.Reason.COMPLAINED)
         cancel_pending(request, "complained")
         if request.status not in FINAL:
             request.status_reason = reason[:300]

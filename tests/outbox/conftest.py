@@ -40,8 +40,17 @@ def acme(make_agency):
 
 @pytest.fixture
 def make_request():
-    def make(agency, email="cara@candidate.test", *, name="Cara Candidate", recruiter=None,
-             role="", send_after=None, source=Source.EMAIL_SYNC, personal_message=""):
+    def make(
+        agency,
+        email="cara@candidate.test",
+        *,
+        name="Cara Candidate",
+        recruiter=None,
+        role="",
+        send_after=None,
+        source=Source.EMAIL_SYNC,
+        personal_message="",
+    ):
         now = timezone.now()
         send_after = send_after or now - timedelta(minutes=1)
         request = ReviewRequest.objects.create(

@@ -101,11 +101,18 @@ def test_dkim_signature_verifies_and_covers_the_promised_headers(
     signed = {h.strip().lower() for h in tags["h"].split(":")}
     assert tags["d"] == "send.example.com" and tags["s"] == "es1"
     assert {
-        "from", "to", "subject", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post"
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
     } <= signed
     # A tampered copy no longer verifies: the signature really covers the unsubscribe header.
-    tampered = received.raw.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
-                                    b"List-Unsubscribe-Post: nothing")
+    tampered = received.raw.replace(
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", b"List-Unsubscribe-Post: nothing"
+    )
     assert not dkim.verify(tampered, dnsfunc=FakeDns(key))
 
 
@@ -116,7 +123,9 @@ def test_candidate_client_and_neutral_wording_differ(sink, acme, make_request):
     Worker().run_once()
     by_rcpt = {r.rcpt_tos[0]: r.message for r in sink.received}
     candidate, client, neutral = (
-        by_rcpt["cara@candidate.test"], by_rcpt["clive@client.test"], by_rcpt["nina@neutral.test"]
+        by_rcpt["cara@candidate.test"],
+        by_rcpt["clive@client.test"],
+        by_rcpt["nina@neutral.test"],
     )
     assert "job search" in candidate["Subject"]
     assert "hire" in client["Subject"]
@@ -193,7 +202,9 @@ def test_permanent_rejection_fails_with_the_servers_reply(sink, acme, make_reque
     stats = Worker().run_once()
     row = request.emails.get()
     request.refresh_from_db()
-    assert stats.failed == 1 and row.status == "failed" and "550 5.1.1 no such user" in row.last_error
+    assert (
+        stats.failed == 1 and row.status == "failed" and "550 5.1.1 no such user" in row.last_error
+    )
     assert request.status == "failed" and "550" in request.status_reason
 
 
@@ -293,9 +304,16 @@ def test_notifications_render_their_own_template_and_context(sink, acme, setting
     folder.mkdir(parents=True)
     (folder / "subject.txt").write_text("New review for {{ agency.name }} & co\n")
     (folder / "body.txt").write_text("{{ who }} <wrote> at {{ public_url }}\n")
-    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}]
-    row = enqueue("notification", to_email="Admin@Acme.test", template="hello_admin",
-                  context={"who": "Cara"}, agency=acme)
+    settings.TEMPLATES = [
+        {**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}
+    ]
+    row = enqueue(
+        "notification",
+        to_email="Admin@Acme.test",
+        template="hello_admin",
+        context={"who": "Cara"},
+        agency=acme,
+    )
     Worker().run_once()
     received, message = only(sink)
     assert message["Subject"] == "New review for Acme Recruitment & co"
