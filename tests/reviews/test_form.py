@@ -1,0 +1,381 @@
+"""The review form behind a request's link: opening, submitting once, editing, expiry, abuse."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from emailsync.outbox.models import OutboundEmail
+from emailsync.review_requests.models import ReviewRequest
+from emailsync.reviews.models import Review
+
+pytestmark = pytest.mark.django_db
+
+
+def form_url(rr, **query):
+    url = reverse("review-form", args=[rr.token])
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+def checked_values(html: str, name: str) -> list[str]:
+    """Values of the checked inputs named `name` in the page."""
+    found = []
+    for tag in re.findall(r"<input[^>]*>", html):
+        if f'name="{name}"' in tag and re.search(r"\schecked(\s|>|$)", tag):
+            found.append(re.search(r'value="([^"]*)"', tag).group(1))
+    return found
+
+
+# Opening the link ------------------------------------------------------------------------------
+
+
+def test_unknown_token_is_a_plain_404_like_any_missing_page(client, sent_request):
+    sent_request()
+    unknown = client.get("/review/" + "x" * 32 + "/")
+    nowhere = client.get("/no-such-page/")
+    assert unknown.status_code == 404
+    assert nowhere.status_code == 404
+    assert unknown.content == nowhere.content
+    for suffix in ("edit/", "thanks/", "confirm/"):
+        assert client.get("/review/" + "x" * 32 + "/" + suffix).status_code == 404
+
+
+def test_opening_the_link_marks_the_request_opened_once(client, sent_request):
+    rr = sent_request()
+    response = client.get(form_url(rr))
+    assert response.status_code == 200
+    rr.refresh_from_db()
+    assert rr.status == ReviewRequest.Status.OPENED
+    first_open = rr.opened_at
+    assert first_open is not None
+    client.get(form_url(rr))
+    rr.refresh_from_db()
+    assert rr.opened_at == first_open
+
+
+def test_a_reminded_request_also_becomes_opened(client, sent_request):
+    rr = sent_request(status=ReviewRequest.Status.REMINDED, reminded_at=timezone.now())
+    client.get(form_url(rr))
+    rr.refresh_from_db()
+    assert rr.status == ReviewRequest.Status.OPENED
+
+
+def test_form_names_the_recruiter_and_asks_every_question(client, sent_request):
+    rr = sent_request()
+    html = client.get(form_url(rr)).content.decode()
+    assert "How was working with Sam Carter?" in html
+    assert "Would you recommend Sam Carter?" in html
+    for name in ("rating", "text", "role", "reviewer_name", "display_name_choice", "recommend"):
+        assert f'name="{name}"' in html
+    assert 'name="consent"' in html and 'type="checkbox"' in html
+    assert 'name="email"' not in html  # the request link already knows who they are
+    assert html.count('type="radio" name="rating"') == 5
+
+
+def test_page_is_private_and_csp_clean(client, sent_request):
+    rr = sent_request()
+    response = client.get(form_url(rr))
+    html = response.content.decode()
+    assert "no-store" in response["Cache-Control"]
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert "noindex" in response["X-Robots-Tag"]
+    # Our CSP forbids inline script and style: every script is a file, no style attributes.
+    assert "style=" not in html
+    assert re.findall(r"<script(?![^>]*\ssrc=)[^>]*>", html) == []
+    assert not re.search(r"<[^>]+\son[a-z]+=", html)
+
+
+def test_rating_from_the_email_is_pre_filled(client, sent_request):
+    rr = sent_request()
+    assert checked_values(client.get(form_url(rr, rating=4)).content.decode(), "rating") == ["4"]
+    assert checked_values(client.get(form_url(rr)).content.decode(), "rating") == []
+    for nonsense in ("9", "0", "four", "-1"):
+        html = client.get(form_url(rr, rating=nonsense)).content.decode()
+        assert checked_values(html, "rating") == []
+
+
+def test_role_is_pre_set_when_known(client, sent_request):
+    client_rr = sent_request(email="hiring@client.test", role="client")
+    unknown_rr = sent_request(email="someone@else.test", role="")
+    assert checked_values(client.get(form_url(client_rr)).content.decode(), "role") == ["client"]
+    assert checked_values(client.get(form_url(unknown_rr)).content.decode(), "role") == []
+
+
+def test_name_from_the_email_is_offered_with_its_display_previews(client, sent_request):
+    rr = sent_request(name="Cara Jane Candidate")
+    html = client.get(form_url(rr)).content.decode()
+    assert 'value="Cara Jane Candidate"' in html
+    assert "Cara C." in html
+
+
+# Submitting -----------------------------------------------------------------------------------
+
+
+def test_a_submitted_review_lands_in_missing_verification(client, sent_request, answers):
+    rr = sent_request(placement_ref="PL-1234")
+    response = client.post(form_url(rr), answers())
+    assert response.status_code == 302
+    assert response["Location"] == reverse("review-thanks", args=[rr.token])
+    review = Review.objects.get()
+    assert review.review_request == rr
+    assert review.agency == rr.agency and review.recruiter == rr.recruiter
+    assert review.placement_ref == "PL-1234"
+    assert review.status == Review.Status.MISSING_VERIFICATION
+    assert review.rating == 4 and review.recommend is True and review.consent is True
+    assert review.role == "candidate"
+    assert review.reviewer_email == "cara@candidate.test"
+    assert review.display_name == "Cara C."
+    assert review.editable_until - review.submitted_at == timedelta(hours=24)
+    rr.refresh_from_db()
+    assert rr.status == ReviewRequest.Status.COMPLETED and rr.completed_at
+
+
+def test_thank_you_page_says_what_happens_next_and_links_unsubscribe(client, sent_request, answers):
+    rr = sent_request()
+    client.post(form_url(rr), answers())
+    html = client.get(reverse("review-thanks", args=[rr.token])).content.decode()
+    assert "What happens next" in html
+    assert "verify the placement" in html
+    assert "Sam Carter's profile" in html and "Acme Recruitment's profile" in html
+    assert "Cara C." in html
+    assert "never shown publicly" in html
+    try:
+        unsubscribe = reverse("unsubscribe", args=[rr.token])
+    except NoReverseMatch:  # the unsubscribe page belongs to another issue
+        unsubscribe = None
+    if unsubscribe:
+        assert f'href="{unsubscribe}"' in html
+
+
+def test_submission_is_single_use(client, sent_request, answers):
+    rr = sent_request()
+    client.post(form_url(rr), answers())
+    different = answers(rating="1", text="A completely different review " * 2)
+    again = client.post(form_url(rr), different)
+    assert Review.objects.count() == 1
+    review = Review.objects.get()
+    assert review.rating == 4
+    # The link now shows the review already given, not a fresh form.
+    assert again.status_code == 200
+    html = again.content.decode()
+    assert "You have already sent this review" in html
+    assert "Sam found me a great role" in html
+    assert 'name="text"' not in html
+
+
+def test_two_submissions_racing_create_one_review(sent_request, answers):
+    from emailsync.reviews import services
+
+    rr = sent_request()
+    form_data = {
+        "rating": 5,
+        "text": "x" * 40,
+        "role": "client",
+        "reviewer_name": "",
+        "display_name_choice": "anonymous",
+        "recommend": True,
+        "consent": True,
+    }
+    services.submit(rr, form_data)
+    with pytest.raises(services.AlreadyReviewed):
+        services.submit(rr, form_data)
+    assert Review.objects.count() == 1
+
+
+def test_bad_input_is_explained_beside_each_field_and_input_is_kept(client, sent_request, answers):
+    rr = sent_request()
+    response = client.post(
+        form_url(rr),
+        answers(
+            rating=None,
+            text="Too short <b>but kept</b>",
+            recommend=None,
+            consent=None,
+            reviewer_name="Cara Candidate",
+            display_name_choice="full",
+            role="client",
+        ),
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert Review.objects.count() == 0
+    assert "Choose a rating from 1 to 5 stars." in html
+    assert "Write at least 30 characters (you have 25)." in html
+    assert "Answer yes or no." in html
+    assert "Tick the box to agree to publication" in html
+    # Each message sits with its field and is tied to it for screen readers.
+    assert 'id="text-error"' in html
+    assert 'aria-describedby="text-help text-count text-error"' in html
+    assert 'id="rating-error"' in html and 'aria-describedby="rating-error"' in html
+    # Everything typed is still there (escaped, not executed).
+    assert "Too short &lt;b&gt;but kept&lt;/b&gt;</textarea>" in html
+    assert 'value="Cara Candidate"' in html
+    assert checked_values(html, "role") == ["client"]
+    assert checked_values(html, "display_name_choice") == ["full"]
+    rr.refresh_from_db()
+    assert rr.status != ReviewRequest.Status.COMPLETED
+
+
+def test_a_name_is_needed_unless_anonymous(client, sent_request, answers):
+    rr = sent_request(name="")
+    response = client.post(form_url(rr), answers(reviewer_name="", display_name_choice="full"))
+    assert response.status_code == 400
+    assert "Enter your name, or choose to be shown as anonymous." in response.content.decode()
+    response = client.post(form_url(rr), answers(reviewer_name="", display_name_choice="anonymous"))
+    assert response.status_code == 302
+    assert Review.objects.get().display_name == "Anonymous candidate"
+
+
+def test_review_text_with_html_and_script_is_inert(client, sent_request, answers):
+    rr = sent_request()
+    payload = '<script>alert("x")</script><img src=x onerror=alert(1)> Honest review text here.'
+    client.post(form_url(rr), answers(text=payload, reviewer_name='<b onmouseover="x">Eve</b>'))
+    review = Review.objects.get()
+    assert review.text == payload  # stored as typed
+    for page in ("review-thanks", "review-form"):
+        html = client.get(reverse(page, args=[rr.token])).content.decode()
+        assert "<script>alert" not in html
+        assert "<img src=x" not in html
+        assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+        assert "<b onmouseover" not in html
+
+
+def test_text_is_measured_as_people_see_it(client, sent_request, answers):
+    rr = sent_request()
+    # 29 visible characters padded with spaces and blank lines does not pass the minimum.
+    response = client.post(form_url(rr), answers(text="  " + "a" * 29 + "\r\n\r\n\r\n   "))
+    assert response.status_code == 400
+    text = "line one is here, fine\r\n\r\n\r\n\r\nline two"
+    response = client.post(form_url(rr), answers(text=text))
+    assert response.status_code == 302
+    assert Review.objects.get().text == "line one is here, fine\n\nline two"
+
+
+def test_too_long_text_is_refused(client, sent_request, answers):
+    rr = sent_request()
+    response = client.post(form_url(rr), answers(text="a" * 5001))
+    assert response.status_code == 400
+    assert "Keep it under 5000 characters" in response.content.decode()
+
+
+# Edit window ----------------------------------------------------------------------------------
+
+
+def test_review_can_be_changed_for_24_hours(client, sent_request, answers):
+    rr = sent_request()
+    client.post(form_url(rr), answers())
+    edit = reverse("review-edit", args=[rr.token])
+    page = client.get(edit).content.decode()
+    assert "Change your review" in page
+    assert checked_values(page, "rating") == ["4"]
+    assert "Sam found me a great role" in page
+    changed = answers(rating="5", text="Changed my mind: even better than I said.")
+    response = client.post(edit, changed)
+    assert response.status_code == 302
+    review = Review.objects.get()
+    assert review.rating == 5 and review.text.startswith("Changed my mind")
+    assert Review.objects.count() == 1
+
+
+def test_after_24_hours_the_review_is_read_only(client, sent_request, answers):
+    rr = sent_request()
+    client.post(form_url(rr), answers())
+    Review.objects.update(editable_until=timezone.now() - timedelta(seconds=1))
+    edit = reverse("review-edit", args=[rr.token])
+    assert client.get(edit)["Location"] == form_url(rr)
+    response = client.post(edit, answers(rating="1", text="Trying to change it after the window."))
+    assert response.status_code == 302
+    assert Review.objects.get().rating == 4
+    html = client.get(form_url(rr)).content.decode()
+    assert "It can no longer be changed here" in html
+    assert reverse("review-edit", args=[rr.token]) not in html
+
+
+def test_a_verified_review_cannot_be_changed_even_inside_the_window(client, sent_request, answers):
+    rr = sent_request()
+    client.post(form_url(rr), answers())
+    Review.objects.update(status=Review.Status.VERIFIED)
+    client.post(reverse("review-edit", args=[rr.token]), answers(rating="1"))
+    assert Review.objects.get().rating == 4
+
+
+# Expiry and closed links ----------------------------------------------------------------------
+
+
+def test_an_expired_link_explains_itself_and_offers_nothing_else(client, sent_request, answers):
+    rr = sent_request(expires_at=timezone.now() - timedelta(minutes=1))
+    response = client.get(form_url(rr))
+    assert response.status_code == 410
+    html = response.content.decode()
+    assert "This link has expired" in html
+    assert "<form" not in html
+    assert client.post(form_url(rr), answers()).status_code == 410
+    assert Review.objects.count() == 0
+    rr.refresh_from_db()
+    assert rr.status == ReviewRequest.Status.SENT  # an expired link is not "opened"
+
+
+def test_a_request_marked_expired_is_expired(client, sent_request):
+    rr = sent_request(status=ReviewRequest.Status.EXPIRED, expires_at=None)
+    assert client.get(form_url(rr)).status_code == 410
+
+
+def test_a_cancelled_request_cannot_be_answered(client, sent_request, answers):
+    rr = sent_request(status=ReviewRequest.Status.CANCELLED)
+    response = client.get(form_url(rr))
+    assert response.status_code == 410
+    assert "no longer active" in response.content.decode()
+    client.post(form_url(rr), answers())
+    assert Review.objects.count() == 0
+
+
+# Abuse ----------------------------------------------------------------------------------------
+
+
+def test_honeypot_catches_form_filling_scripts(client, sent_request, answers):
+    rr = sent_request()
+    html = client.get(form_url(rr)).content.decode()
+    assert 'name="leave_blank"' in html and 'class="rv-hp"' in html
+    response = client.post(form_url(rr), answers(leave_blank="http://spam.example"))
+    assert response.status_code == 400
+    assert Review.objects.count() == 0
+
+
+def test_posts_are_rate_limited_per_client_address(client, sent_request, answers, settings):
+    settings.EMAILSYNC_REVIEW_POSTS_PER_IP = 3
+    requests = [sent_request(email=f"p{n}@people.test") for n in range(5)]
+    for rr in requests[:3]:
+        assert client.post(form_url(rr), answers(), REMOTE_ADDR="203.0.113.7").status_code == 302
+    blocked = client.post(form_url(requests[3]), answers(), REMOTE_ADDR="203.0.113.7")
+    assert blocked.status_code == 429
+    html = blocked.content.decode()
+    assert "Please wait" in html
+    assert "Sam found me a great role" in html  # what they wrote is kept
+    assert Review.objects.count() == 3
+    # Another address is not affected.
+    other = client.post(form_url(requests[4]), answers(), REMOTE_ADDR="198.51.100.9")
+    assert other.status_code == 302
+
+
+# Admin notification ---------------------------------------------------------------------------
+
+
+def test_admins_are_emailed_about_each_new_review(client, sent_request, answers, add_member):
+    rr = sent_request()
+    second_admin = add_member(rr.agency, role="admin")
+    client.post(form_url(rr), answers(text="<b>Great</b> service from start to finish, thank you!"))
+    rows = OutboundEmail.objects.filter(template="review_received")
+    assert sorted(rows.values_list("to_email", flat=True)) == sorted(
+        [rr.agency.admins().exclude(pk=second_admin.pk).get().email, second_admin.email]
+    )
+    row = rows.first()
+    assert row.kind == OutboundEmail.Kind.NOTIFICATION
+    assert row.agency == rr.agency
+    assert row.context["rating"] == 4 and row.context["recruiter_name"] == "Sam Carter"
+    assert row.context["reviewer"] == "Cara C."
+    assert row.context["reviews_url"].startswith("http")
+    assert Review.objects.get().admins_notified_at is not None
+    # Nobody else (not the recruiter, not the reviewer) gets this email.
+    assert not rows.filter(to_email__in=["sam@acme.test", "cara@candidate.test"]).exists()
