@@ -69,7 +69,7 @@ def test_reminder_days_is_per_agency_and_zero_means_none(sink, acme, make_reques
 
 def test_no_reminder_after_unsubscribe_bounce_or_completion(sink, acme, make_request):
     t0 = timezone.now()
-    unsubscribed = make_request(acme, "u@x.test", send_after=t0)
+    make_request(acme, "u@x.test", send_after=t0)
     bounced = make_request(acme, "b@x.test", send_after=t0)
     completed = make_request(acme, "c@x.test", send_after=t0)
     Worker().run_once(now=t0)

@@ -9,7 +9,6 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from emailsync.outbox.models import OutboundEmail
 from emailsync.outbox.worker import Worker, oldest_due_age
 from emailsync.review_requests.bounces import verify_bounce_local
 from emailsync.review_requests.models import (
