@@ -1,3 +1,5 @@
+import re
+
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.db import connection
@@ -44,6 +46,12 @@ def outbox_html(request, message_id):
     html = parts(message).get("text/html")
     if html is None:
         raise Http404
+    # Links open outside the preview frame (our pages refuse to be framed), as in a mail client.
+    html = re.sub(
+        r"(?i)<head(\s[^>]*)?>", lambda m: m.group(0) + '<base target="_blank">', html, count=1
+    )
+    if '<base target="_blank">' not in html:
+        html = '<base target="_blank">' + html
     response = HttpResponse(html)
     # Emails carry inline styles; scripts stay off and the page may only be framed by ourselves.
     response["Content-Security-Policy"] = (

@@ -322,3 +322,23 @@ def test_notifications_render_their_own_template_and_context(sink, acme, setting
     assert received.mail_from == "reviews@send.example.com" and "List-Unsubscribe" not in message
     row.refresh_from_db()
     assert row.status == "sent"
+
+
+def test_the_development_outbox_shows_the_request_with_working_links(
+    acme, make_request, settings, client
+):
+    settings.DEBUG, settings.DEVELOPMENT_OUTBOX = True, True
+    settings.EMAIL_BACKEND = "emailsync.operations.outbox.DevelopmentOutboxBackend"
+    request = make_request(acme, role="client")
+    Worker().run_once()
+    from emailsync.operations.models import DevelopmentMessage
+
+    kept = DevelopmentMessage.objects.get()
+    assert "hire" in kept.subject
+    page = client.get(f"/dev/outbox/{kept.pk}/")
+    assert page.status_code == 200
+    html = client.get(f"/dev/outbox/{kept.pk}/html/").content.decode()
+    assert '<base target="_blank">' in html  # links leave the preview frame
+    assert f"https://reviews.example.com/review/{request.token}/?rating=5" in html
+    text = client.get(f"/dev/outbox/{kept.pk}/text/").content.decode()
+    assert f"/unsubscribe/{request.token}/" in text
