@@ -71,6 +71,8 @@ EMAILSYNC_DKIM_DOMAIN = os.environ.get("EMAILSYNC_DKIM_DOMAIN", "")
 EMAILSYNC_DKIM_SELECTOR = os.environ.get("EMAILSYNC_DKIM_SELECTOR", "")
 EMAILSYNC_DKIM_KEY_FILE = os.environ.get("EMAILSYNC_DKIM_KEY_FILE", "")
 EMAILSYNC_TRIGGER_RETENTION_DAYS = env_int("EMAILSYNC_TRIGGER_RETENTION_DAYS", 90)
+# How long a listener trusts what it read about an address or an agency's rules.
+EMAILSYNC_LISTENER_CACHE_SECONDS = env_int("EMAILSYNC_LISTENER_CACHE_SECONDS", 10)
 # Sign-up is open by default; an operator who provisions agencies only by CLI turns it off.
 EMAILSYNC_SIGNUP_OPEN = env_bool("EMAILSYNC_SIGNUP_OPEN", True)
 

@@ -15,6 +15,8 @@ _counter = itertools.count(1)
 def fast_password_hashing(settings):
     # Argon2 is the production hasher (a test checks it); tests hash hundreds of passwords.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests change an agency's rules and send at once; a listener may not cache them.
+    settings.EMAILSYNC_LISTENER_CACHE_SECONDS = 0
 
 
 @pytest.fixture

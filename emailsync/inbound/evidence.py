@@ -22,7 +22,7 @@ from .authenticity import (
     verify_dkim,
     within,
 )
-from .headers import parse_headers
+from .headers import ParsedHeaders, parse_headers
 
 log = logging.getLogger("emailsync.inbound")
 
@@ -51,11 +51,13 @@ def configured_resolver() -> CachedTxtResolver:
     return CachedTxtResolver(nameservers=settings.EMAILSYNC_DNS_RESOLVERS)
 
 
-def gather_evidence(header: bytes, body: bytes, dnsfunc=None) -> AuthEvidence:
+def gather_evidence(
+    header: bytes, body: bytes, dnsfunc=None, headers: ParsedHeaders | None = None
+) -> AuthEvidence:
     """Verify the message's DKIM signatures and read trusted Authentication-Results."""
     dnsfunc = dnsfunc or configured_resolver()
     try:
-        headers = parse_headers(header)
+        headers = headers or parse_headers(header)
         dkim = ()
         if headers.has_dkim_signature:
             dkim = tuple(verify_dkim(header + b"\r\n" + body, dnsfunc))

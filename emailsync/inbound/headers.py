@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import errors as email_errors
 from email.parser import HeaderParser
+from email.utils import parsedate_to_datetime
 from email.policy import default as DEFAULT_POLICY
 
 try:
@@ -108,6 +109,21 @@ _LIST_ITEM = rf"\s*(?:(?:{_NAME})?\s*<{_ADDR_SPEC}>|{_ADDR_SPEC})\s*"
 _PLAIN_ADDRESS_LIST = re.compile(rf"{_LIST_ITEM}(?:,{_LIST_ITEM})*")
 # Local parts that need no quoting in an addr-spec (RFC 5322 dot-atom, plus UTF-8).
 _PLAIN_LOCAL_PART = re.compile(r"[^\s\"(),.:;<>@\[\]\\]+(?:\.[^\s\"(),.:;<>@\[\]\\]+)*")
+
+# The shape of nearly every real To/Cc/From: `Name <local@domain>` or a bare address, ASCII,
+# no quotes, comments, encoded words or IDN labels. Such a header means exactly what this
+# pattern says, so it is read directly (about ten times faster than the full parser); any
+# other header goes to the full parser. A test checks both agree on everything this accepts.
+_SIMPLE_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_SIMPLE_LOCAL = rf"{_SIMPLE_ATEXT}(?:\.{_SIMPLE_ATEXT})*"
+_SIMPLE_LABEL = r"(?!xn--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_SIMPLE_DOMAIN = rf"{_SIMPLE_LABEL}(?:\.{_SIMPLE_LABEL})+"
+_SIMPLE_WORD = r"[A-Za-z0-9][A-Za-z0-9!#$%&'*+/^_`{|}~.-]*"
+_SIMPLE_NAME = rf"{_SIMPLE_WORD}(?: {_SIMPLE_WORD}){{0,8}}"
+_SIMPLE_ITEM = re.compile(
+    rf"[ \t]*(?:(?P<name>{_SIMPLE_NAME})[ \t]*<(?P<angle>{_SIMPLE_LOCAL}@{_SIMPLE_DOMAIN})>"
+    rf"|(?P<bare>{_SIMPLE_LOCAL}@{_SIMPLE_DOMAIN}))[ \t]*(?:,|$)"
+)
 
 # Parse defects that leave the addresses themselves certain, so they are not reported:
 # UTF-8 local parts (legitimate in SMTPUTF8 mail), obsolete-but-understood syntax such as
@@ -318,8 +334,33 @@ def _read_address_list(name: str, values: list[str], defects: list[str]) -> list
     return addresses
 
 
+def _simple_addresses(value: str) -> list[Address] | None:
+    """The addresses of a plain address list, or None when it needs the full parser."""
+    if len(value) > MAX_ADDRESS_HEADER_CHARS or not value.strip() or not value.isascii():
+        return None
+    if "=?" in value or "xn--" in value.lower():  # encoded words and IDN need decoding
+        return None
+    found, position = [], 0
+    while position < len(value):
+        match = _SIMPLE_ITEM.match(value, position)
+        if match is None or match.end() == position:
+            return None
+        spec = match.group("angle") or match.group("bare")
+        local, _, domain = spec.rpartition("@")
+        found.append(Address(match.group("name") or "", f"{local.lower()}@{domain.lower()}"))
+        position = match.end()
+    return found
+
+
 def _parse_address_header(name: str, value: str, defects: list[str]) -> tuple[list[Address], int]:
     """Usable addresses in one header value, and how many mailboxes the parser saw."""
+    simple = _simple_addresses(value)
+    if simple is not None:
+        return simple, len(simple)
+    return _parse_with_registry(name, value, defects)
+
+
+def _parse_with_registry(name: str, value: str, defects: list[str]) -> tuple[list[Address], int]:
     code = name.replace("-", "_")
     if len(value) > MAX_ADDRESS_HEADER_CHARS and (
         len(value) > MAX_LONG_ADDRESS_HEADER_CHARS
@@ -397,7 +438,7 @@ def _read_date(values: list[str]) -> datetime | None:
     if not values or len(values[0]) > MAX_STRUCTURED_HEADER_CHARS:
         return None
     try:
-        parsed = DEFAULT_POLICY.header_factory("date", values[0]).datetime
+        parsed = parsedate_to_datetime(values[0])
     except Exception:  # unparseable dates are common in spam; they just mean "no date"
         return None
     if parsed is None:
@@ -421,6 +462,8 @@ def _read_text(name: str, values: list[str]) -> str | None:
     """First value of a free-text header, RFC 2047 decoded."""
     if not values or len(values[0]) > MAX_TEXT_HEADER_CHARS:
         return None
+    if values[0].isascii() and "=?" not in values[0]:
+        return _clean(values[0]).strip()  # nothing to decode
     try:
         text = str(DEFAULT_POLICY.header_factory(name, values[0]))
     except Exception:  # fall back to the undecoded text rather than losing it
@@ -431,10 +474,17 @@ def _read_text(name: str, values: list[str]) -> str | None:
 def _read_content_type(values: list[str]) -> str:
     if not values or len(values[0]) > MAX_STRUCTURED_HEADER_CHARS:
         return "text/plain"  # RFC 2045 5.2 default
+    simple = _SIMPLE_CONTENT_TYPE.match(values[0])
+    if simple:
+        return simple.group(1).lower()
     try:
         return DEFAULT_POLICY.header_factory("content-type", values[0]).content_type
     except Exception:
         return "text/plain"
+
+
+_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
+_SIMPLE_CONTENT_TYPE = re.compile(rf"\s*({_TOKEN}/{_TOKEN})\s*(?:;|$)")
 
 
 def _read_raw_values(values: Iterable[str]) -> tuple[str, ...]:

@@ -4,9 +4,15 @@ The SMTP listener and the ESP webhooks are thin adapters around `ingest`: they h
 envelope recipients, the header block, the body (in memory only, for structured data) and the
 authentication evidence they gathered, and it decides everything else in one transaction.
 Nothing here stores or logs the body, and the subject is kept only for a setup test.
+
+Work is done per batch: the listener groups every message that finished DATA while the previous
+batch was being committed, and this module reads what the rules need for the whole batch in a few
+queries and writes all of its rows in a few statements. A single message is a batch of one.
 """
 
 import logging
+import secrets
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,26 +21,18 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from emailsync.agencies.models import Agency, SenderAddress, User
-from emailsync.outbox.models import OutboundEmail
-from emailsync.review_requests.models import (
-    AskedRecipient,
-    EmailSyncSettings,
-    ReviewRequest,
-    Source,
-    Suppression,
-)
+from emailsync.outbox.models import OutboundEmail, new_message_id
+from emailsync.review_requests.models import AskedRecipient, ReviewRequest, Source, Suppression
 from emailsync.review_requests.scheduling import PROMISE, send_time_for
 
 from . import recipients as rules
 from .addresses import agency_tokens
-from .authenticity import normalise_domain
 from .evidence import AuthEvidence, AuthVerdict, judge
+from .facts import FACTS, AgencyFacts, agencies_by_token
 from .headers import ParsedHeaders, header_hash, message_id_hash, parse_headers
 from .models import (
     SETUP_SUBJECT_DAYS,
     BlockedSender,
-    InboundAddress,
     Trigger,
     TriggerRecipient,
     UnmappedSender,
@@ -64,6 +62,18 @@ TRIGGER_REASONS = {
 
 
 @dataclass(frozen=True)
+class Inbound:
+    """One received message as an adapter hands it over. The body lives in memory only."""
+
+    envelope_recipients: tuple[str, ...]
+    header: bytes
+    body: bytes
+    evidence: AuthEvidence
+    source: str = "smtp"
+    headers: ParsedHeaders | None = None  # when the adapter has parsed them already
+
+
+@dataclass(frozen=True)
 class IngestResult:
     agency_id: int
     trigger_id: int
@@ -74,38 +84,44 @@ class IngestResult:
 
 
 @dataclass
-class AgencyFacts:
-    """What the rules need to know about one agency, read once per trigger."""
+class Plan:
+    """What one message means for one agency, decided before anything is written."""
 
-    agency: Agency
-    settings: EmailSyncSettings
-    domains: set[str]
-    member_emails: set[str]
-    admin_emails: set[str]
-    senders: dict[str, int] = field(default_factory=dict)  # address -> recruiter profile id
+    message: int  # index in the batch
+    facts: AgencyFacts
+    headers: ParsedHeaders
+    structured: StructuredData
+    trigger: Trigger
+    candidates: list[rules.Recipient]
+    quarantined: bool = False
+    setup_test: bool = False
+    decisions: list[rules.Decision] = field(default_factory=list)
+    duplicate_of: "Plan | None" = None
+    existing: tuple | None = None  # (pk, status, reason) of an earlier delivery
+    requests: int = 0
 
-    @classmethod
-    def load(cls, agency_id: int) -> "AgencyFacts":
-        sync = (
-            EmailSyncSettings.objects.select_related("agency").filter(agency_id=agency_id).first()
-        )
-        agency = sync.agency if sync else Agency.objects.get(pk=agency_id)
-        sync = sync or EmailSyncSettings.for_agency(agency)
-        # Stored as A-labels (xn--…); headers give U-labels: compare in the Unicode form.
-        domains = {normalise_domain(d) for d in agency.domains.values_list("domain", flat=True)}
-        senders = dict(
-            SenderAddress.objects.filter(agency_id=agency_id).values_list("email", "profile_id")
-        )
-        members = list(
-            User.objects.filter(agency_id=agency_id, is_active=True).values_list(
-                "email", "role", "profile__id"
-            )
-        )
-        member_emails = set(senders) | {email for email, _, _ in members}
-        admin_profiles = {pid for _, role, pid in members if role == User.Role.ADMIN}
-        admin_emails = {email for email, role, _ in members if role == User.Role.ADMIN}
-        admin_emails |= {email for email, pid in senders.items() if pid in admin_profiles}
-        return cls(agency, sync, domains, member_emails, admin_emails, senders)
+
+def ingest(
+    envelope_recipients,
+    header_bytes: bytes,
+    body_bytes: bytes,
+    evidence: AuthEvidence,
+    source: str = "smtp",
+    now: datetime | None = None,
+    headers: ParsedHeaders | None = None,
+) -> list[IngestResult]:
+    """Record the message once per addressed agency and schedule its review requests."""
+    message = Inbound(
+        tuple(envelope_recipients), header_bytes, body_bytes, evidence, source, headers
+    )
+    return ingest_batch([message], now)[0]
+
+
+def ingest_batch(messages: list[Inbound], now: datetime | None = None) -> list[list[IngestResult]]:
+    """Ingest several messages in one transaction: either all their rows exist, or none do."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        return Batch(messages, now).run()
 
 
 def ignore_reason(headers: ParsedHeaders, now: datetime) -> str:
@@ -142,144 +158,6 @@ def authentication(
     return verdict, "" if verdict.passed else "sender_unauthenticated"
 
 
-def agencies_for(envelope_recipients) -> list[int]:
-    """The agencies whose (still accepted) BCC addresses are among the envelope recipients."""
-    tokens = agency_tokens(envelope_recipients)
-    if not tokens:
-        return []
-    now = timezone.now()
-    found = []
-    for address in InboundAddress.objects.filter(token__in=tokens).select_related("agency"):
-        if address.accepts_mail(now) and address.agency_id not in found:
-            found.append(address.agency_id)
-    return found
-
-
-def ingest(
-    envelope_recipients,
-    header_bytes: bytes,
-    body_bytes: bytes,
-    evidence: AuthEvidence,
-    source: str = "smtp",
-    now: datetime | None = None,
-) -> list[IngestResult]:
-    """Record the message once per addressed agency and schedule its review requests.
-
-    Runs in one transaction (a savepoint when the caller batches several messages in its own),
-    so either the trigger and all its requests exist, or nothing does.
-    """
-    now = now or timezone.now()
-    headers = parse_headers(header_bytes)
-    key = message_id_hash(headers.message_id) if headers.message_id else header_hash(header_bytes)
-    structured = extract(header_bytes, body_bytes, headers.x_emailsync)
-    with transaction.atomic():
-        return [
-            record(agency_id, headers, key, structured, evidence, source, now)
-            for agency_id in agencies_for(envelope_recipients)
-        ]
-
-
-def record(
-    agency_id: int,
-    headers: ParsedHeaders,
-    key: str,
-    structured: StructuredData,
-    evidence: AuthEvidence,
-    source: str,
-    now: datetime,
-) -> IngestResult:
-    existing = (
-        Trigger.objects.filter(agency_id=agency_id, message_id_hash=key)
-        .values_list("pk", "status", "reason")
-        .first()
-    )
-    if existing:  # a retried delivery of the same message: nothing new
-        return IngestResult(agency_id, existing[0], False, existing[1], existing[2])
-    facts = AgencyFacts.load(agency_id)
-    sender = headers.from_addr.addr_spec if headers.from_addr else ""
-    trigger = Trigger(
-        agency_id=agency_id,
-        received_at=now,
-        message_id_hash=key,
-        source=source,
-        sender=sender[:320],
-        placement_ref=structured.placement_ref or "",
-        structured_problems=",".join(structured.problems)[:200],
-    )
-    candidates = [rules.Recipient(a.addr_spec, a.display_name) for a in (*headers.to, *headers.cc)]
-
-    reason = ignore_reason(headers, now)
-    if not reason and not facts.settings.enabled:
-        reason = "email_sync_off"
-    if not reason and BlockedSender.objects.filter(agency_id=agency_id, email=sender).exists():
-        reason = "sender_blocked"
-        trigger.status = Trigger.Status.BLOCKED
-    quarantined = False
-    if not reason:
-        verdict, trigger.reason = authentication(facts, sender, evidence)
-        trigger.auth_method, trigger.auth_detail = verdict.method, verdict.detail[:300]
-        quarantined = not verdict.passed
-    trigger.recruiter_id = recruiter_for(facts, sender, structured)
-    setup_test = (
-        not reason
-        and facts.settings.in_setup_test(now)
-        and rules.strip_plus_tag(sender) in facts.admin_emails
-    )
-    if setup_test:
-        trigger.is_setup_test = True
-        trigger.subject = (headers.subject or "")[:300]
-        trigger.subject_expires_at = now + timedelta(days=SETUP_SUBJECT_DAYS)
-
-    if reason:
-        trigger.status = trigger.status or Trigger.Status.SKIPPED
-        trigger.reason = reason
-        trigger.save()
-        TriggerRecipient.objects.bulk_create(
-            [
-                TriggerRecipient(
-                    trigger=trigger,
-                    email=r.email[:320],
-                    name=r.name[:120],
-                    outcome=TriggerRecipient.Outcome.SKIPPED,
-                    reason=reason,
-                )
-                for r in rules.unique_recipients(candidates)
-            ]
-        )
-        return IngestResult(agency_id, trigger.pk, True, trigger.status, reason)
-
-    decisions = evaluate(facts, sender, candidates, now)
-    trigger.status = Trigger.Status.QUARANTINED if quarantined else Trigger.Status.ACCEPTED
-    trigger.save()
-    if sender and sender.rpartition("@")[2] in facts.domains and trigger.recruiter_id is None:
-        note_unmapped_sender(agency_id, rules.strip_plus_tag(sender), now)
-    requests = write_outcomes(
-        trigger,
-        facts,
-        decisions,
-        structured,
-        headers,
-        now,
-        quarantined=quarantined,
-        setup_test=setup_test,
-    )
-    if not quarantined and not requests:
-        trigger.status = Trigger.Status.SKIPPED
-        trigger.reason = (
-            "bulk_send" if any(d.reason == rules.BULK_SEND for d in decisions) else "no_recipients"
-        )
-        trigger.save(update_fields=["status", "reason"])
-    log.info(
-        "trigger %s agency=%s status=%s reason=%s requests=%s",
-        trigger.pk,
-        agency_id,
-        trigger.status,
-        trigger.reason or "-",
-        requests,
-    )
-    return IngestResult(agency_id, trigger.pk, True, trigger.status, trigger.reason, requests)
-
-
 def recruiter_for(facts: AgencyFacts, sender: str, structured: StructuredData) -> int | None:
     """Structured data may name the recruiter (an ATS sends as a shared address)."""
     for candidate in (structured.recruiter_email, sender):
@@ -290,121 +168,331 @@ def recruiter_for(facts: AgencyFacts, sender: str, structured: StructuredData) -
     return None
 
 
-def evaluate(facts: AgencyFacts, sender: str, candidates, now) -> list[rules.Decision]:
-    emails = [r.email for r in rules.unique_recipients(candidates)]
-    window = timedelta(days=facts.settings.dedupe_days)
-    return rules.decide(
-        candidates,
-        sender=sender,
-        inbound_domain=settings.EMAILSYNC_INBOUND_DOMAIN.lower(),
-        agency_domains=facts.domains,
-        member_emails=facts.member_emails,
-        suppressed=Suppression.suppressed(emails) if emails else set(),
-        recently_asked=AskedRecipient.recently_asked(facts.agency.pk, emails, now, window),
-        cap=facts.settings.recipient_cap,
-    )
+class Batch:
+    def __init__(self, messages: list[Inbound], now: datetime):
+        self.messages, self.now = messages, now
 
+    def run(self) -> list[list[IngestResult]]:
+        plans = self.plan()
+        self.evaluate_recipients(plans)
+        self.claim(plans)
+        self.write(plans)
+        results: list[list[IngestResult]] = [[] for _ in self.messages]
+        for plan in plans:
+            results[plan.message].append(self.result(plan))
+        return results
 
-def write_outcomes(
-    trigger: Trigger,
-    facts: AgencyFacts,
-    decisions,
-    structured: StructuredData,
-    headers: ParsedHeaders,
-    now,
-    *,
-    quarantined: bool,
-    setup_test: bool,
-) -> int:
-    """Create the review requests and the per-recipient record; returns how many were asked."""
-    outcome = TriggerRecipient.Outcome
-    window = timedelta(days=facts.settings.dedupe_days)
-    sender = trigger.sender
-    rows, requests = [], 0
-    if setup_test:
-        # The admin sees exactly what a candidate would, at once; nobody else is asked.
-        name = headers.from_addr.display_name if headers.from_addr else ""
-        request = new_request(
-            trigger, facts, sender, name, structured, now, send_after=now, source=Source.SETUP_TEST
-        )
-        rows.append(
-            TriggerRecipient(
-                trigger=trigger,
-                email=sender,
-                name=name[:120],
-                outcome=outcome.INVITED,
-                reason="setup_test",
-                review_request=request,
+    # --- reading ------------------------------------------------------------------------
+
+    def plan(self) -> list[Plan]:
+        parsed = []
+        for message in self.messages:
+            headers = message.headers or parse_headers(message.header)
+            key = (
+                message_id_hash(headers.message_id)
+                if headers.message_id
+                else header_hash(message.header)
             )
+            parsed.append((headers, key, agency_tokens(message.envelope_recipients)))
+        by_token = agencies_by_token({t for _, _, tokens in parsed for t in tokens})
+        wanted = {(by_token[t], key) for _, key, tokens in parsed for t in tokens if t in by_token}
+        existing = {
+            (a, k): (pk, status, reason)
+            for a, k, pk, status, reason in Trigger.objects.filter(
+                agency_id__in={a for a, _ in wanted}, message_id_hash__in={k for _, k in wanted}
+            ).values_list("agency_id", "message_id_hash", "pk", "status", "reason")
+        }
+        plans, first = [], {}
+        for index, (message, (headers, key, tokens)) in enumerate(
+            zip(self.messages, parsed, strict=True)
+        ):
+            agency_ids = list(dict.fromkeys(by_token[t] for t in tokens if t in by_token))
+            if not agency_ids:
+                continue
+            structured = extract(message.header, message.body, headers.x_emailsync)
+            for agency_id in agency_ids:
+                plan = self.plan_one(index, message, headers, key, structured, agency_id)
+                plan.existing = existing.get((agency_id, key))
+                plan.duplicate_of = first.get((agency_id, key))
+                first.setdefault((agency_id, key), plan)
+                plans.append(plan)
+        self.block(plans)
+        return plans
+
+    def plan_one(
+        self,
+        index,
+        message: Inbound,
+        headers: ParsedHeaders,
+        key: str,
+        structured: StructuredData,
+        agency_id: int,
+    ) -> Plan:
+        facts = FACTS.get(agency_id)
+        sender = headers.from_addr.addr_spec if headers.from_addr else ""
+        trigger = Trigger(
+            agency_id=agency_id,
+            received_at=self.now,
+            message_id_hash=key,
+            source=message.source,
+            sender=sender[:320],
+            placement_ref=structured.placement_ref or "",
+            structured_problems=",".join(structured.problems)[:200],
+            recruiter_id=recruiter_for(facts, sender, structured),
         )
-        requests = 1
-    for d in decisions:
-        if setup_test and d.reason == rules.SENDER:
-            continue  # recorded above
-        row = TriggerRecipient(
-            trigger=trigger,
-            email=d.email[:320],
-            name=d.name[:120],
-            role=structured.role_for(d.email) or "",
+        candidates = [
+            rules.Recipient(a.addr_spec, a.display_name) for a in (*headers.to, *headers.cc)
+        ]
+        plan = Plan(index, facts, headers, structured, trigger, candidates)
+        trigger.reason = ignore_reason(headers, self.now)
+        if not trigger.reason and not facts.settings.enabled:
+            trigger.reason = "email_sync_off"
+        if trigger.reason:
+            return plan
+        verdict, failure = authentication(facts, sender, message.evidence)
+        trigger.auth_method, trigger.auth_detail = verdict.method, verdict.detail[:300]
+        plan.quarantined, trigger.reason = bool(failure), failure
+        if (
+            facts.settings.in_setup_test(self.now)
+            and rules.strip_plus_tag(sender) in facts.admin_emails
+        ):
+            plan.setup_test = trigger.is_setup_test = True
+            trigger.subject = (headers.subject or "")[:300]
+            trigger.subject_expires_at = self.now + timedelta(days=SETUP_SUBJECT_DAYS)
+        return plan
+
+    def block(self, plans: list[Plan]) -> None:
+        """Senders an admin blocked: recorded, never acted on."""
+        senders = {(p.trigger.agency_id, p.trigger.sender) for p in plans if p.trigger.sender}
+        if not senders:
+            return
+        blocked = set(
+            BlockedSender.objects.filter(
+                agency_id__in={a for a, _ in senders}, email__in={s for _, s in senders}
+            ).values_list("agency_id", "email")
         )
-        if not d.invite:
-            row.outcome, row.reason = outcome.SKIPPED, d.reason
-        elif quarantined:
-            row.outcome, row.reason = outcome.HELD, rules.QUARANTINED
-        elif setup_test:
-            row.outcome, row.reason = outcome.SKIPPED, rules.SETUP_TEST_PREVIEW
-        elif not AskedRecipient.claim(facts.agency.pk, d.email, now, window):
-            row.outcome, row.reason = outcome.SKIPPED, rules.RECENTLY_ASKED  # lost a race
-        else:
-            row.outcome = outcome.INVITED
-            row.review_request = new_request(trigger, facts, d.email, d.name, structured, now)
-            requests += 1
-        rows.append(row)
-    TriggerRecipient.objects.bulk_create(rows)
-    return requests
+        for plan in plans:
+            if (plan.trigger.agency_id, plan.trigger.sender) in blocked:
+                plan.trigger.status, plan.trigger.reason = Trigger.Status.BLOCKED, "sender_blocked"
+                plan.quarantined = plan.setup_test = False
 
+    def evaluate_recipients(self, plans: list[Plan]) -> None:
+        live = [p for p in plans if self.is_new(p) and (not p.trigger.reason or p.quarantined)]
+        emails = {r.email.strip().lower() for p in live for r in p.candidates}
+        if not live or not emails:
+            return
+        suppressed = Suppression.suppressed(emails)
+        widest = max(p.facts.settings.dedupe_days for p in live)
+        asked = defaultdict(list)
+        for agency_id, email, when in AskedRecipient.objects.filter(
+            agency_id__in={p.trigger.agency_id for p in live},
+            email__in=emails,
+            last_asked_at__gte=self.now - timedelta(days=widest),
+        ).values_list("agency_id", "email", "last_asked_at"):
+            asked[agency_id].append((email, when))
+        inbound_domain = settings.EMAILSYNC_INBOUND_DOMAIN.lower()
+        for plan in live:
+            cutoff = self.now - timedelta(days=plan.facts.settings.dedupe_days)
+            recent = {e for e, when in asked[plan.trigger.agency_id] if when >= cutoff}
+            plan.decisions = rules.decide(
+                plan.candidates,
+                sender=plan.trigger.sender,
+                inbound_domain=inbound_domain,
+                agency_domains=plan.facts.domains,
+                member_emails=plan.facts.member_emails,
+                suppressed=suppressed,
+                recently_asked=recent,
+                cap=plan.facts.settings.recipient_cap,
+            )
 
-def new_request(
-    trigger: Trigger,
-    facts: AgencyFacts,
-    email: str,
-    name: str,
-    structured: StructuredData,
-    now,
-    *,
-    send_after=None,
-    source=Source.EMAIL_SYNC,
-) -> ReviewRequest:
-    request = ReviewRequest(
-        agency_id=trigger.agency_id,
-        source=source,
-        email=email,
-        name=(structured.name_for(email) or name)[:120],
-        role=structured.role_for(email) or "",
-        recruiter_id=trigger.recruiter_id,
-        placement_ref=structured.placement_ref or "",
-        created_at=now,
-        send_after=send_after or send_time_for(facts.settings, now),
-        deadline=now + PROMISE,
-    )
-    request.save()
-    OutboundEmail(
-        kind=OutboundEmail.Kind.REVIEW_REQUEST,
-        template="review_request",
-        agency_id=request.agency_id,
-        review_request=request,
-        to_email=request.email,
-        to_name=request.name,
-        send_after=request.send_after,
-    ).save()
-    return request
+    def claim(self, plans: list[Plan]) -> None:
+        """Take the dedupe ledger for everyone to be asked; a lost race skips that person."""
+        wanted, seen = [], set()
+        for plan in plans:
+            if not self.is_new(plan) or plan.quarantined or plan.setup_test or plan.trigger.reason:
+                continue
+            for i, d in enumerate(plan.decisions):
+                if not d.invite:
+                    continue
+                pair = (plan.trigger.agency_id, d.email)
+                if pair in seen:  # asked by an earlier message of this same batch
+                    plan.decisions[i] = rules.Decision(d.email, d.name, False, rules.RECENTLY_ASKED)
+                    continue
+                seen.add(pair)
+                wanted.append((plan, i, timedelta(days=plan.facts.settings.dedupe_days)))
+        won = AskedRecipient.claim_many(
+            [(p.trigger.agency_id, p.decisions[i].email, window) for p, i, window in wanted],
+            self.now,
+        )
+        for plan, i, _ in wanted:
+            d = plan.decisions[i]
+            if (plan.trigger.agency_id, d.email) not in won:
+                plan.decisions[i] = rules.Decision(d.email, d.name, False, rules.RECENTLY_ASKED)
 
+    # --- writing ------------------------------------------------------------------------
 
-def note_unmapped_sender(agency_id: int, email: str, now) -> None:
-    updated = UnmappedSender.objects.filter(agency_id=agency_id, email=email).update(
-        last_seen=now, trigger_count=F("trigger_count") + 1
-    )
-    if not updated:
-        UnmappedSender.objects.create(
-            agency_id=agency_id, email=email, first_seen=now, last_seen=now, trigger_count=1
+    @staticmethod
+    def is_new(plan: Plan) -> bool:
+        return plan.existing is None and plan.duplicate_of is None
+
+    def write(self, plans: list[Plan]) -> None:
+        new = [p for p in plans if self.is_new(p)]
+        for plan in new:
+            trigger = plan.trigger
+            invited = sum(d.invite for d in plan.decisions)
+            if trigger.status == Trigger.Status.BLOCKED:
+                continue
+            if plan.quarantined:
+                trigger.status = Trigger.Status.QUARANTINED
+            elif trigger.reason:
+                trigger.status = Trigger.Status.SKIPPED
+            elif plan.setup_test or invited:
+                trigger.status = Trigger.Status.ACCEPTED
+            else:
+                trigger.status = Trigger.Status.SKIPPED
+                trigger.reason = (
+                    "bulk_send"
+                    if any(d.reason == rules.BULK_SEND for d in plan.decisions)
+                    else "no_recipients"
+                )
+        Trigger.objects.bulk_create([p.trigger for p in new])
+        requests, rows = [], []
+        for plan in new:
+            plan_requests, plan_rows = self.outcomes(plan)
+            plan.requests = len(plan_requests)
+            requests.extend(plan_requests)
+            rows.extend(plan_rows)
+        ReviewRequest.objects.bulk_create(requests)
+        OutboundEmail.objects.bulk_create(
+            [
+                OutboundEmail(
+                    kind=OutboundEmail.Kind.REVIEW_REQUEST,
+                    template="review_request",
+                    agency_id=r.agency_id,
+                    review_request=r,
+                    to_email=r.email,
+                    to_name=r.name,
+                    send_after=r.send_after,
+                    message_id=new_message_id(),
+                    created_at=self.now,
+                )
+                for r in requests
+            ]
+        )
+        TriggerRecipient.objects.bulk_create(rows)  # their triggers and requests now have ids
+        for plan in new:
+            self.note_unmapped_sender(plan)
+            log.info(
+                "trigger %s agency=%s status=%s reason=%s",
+                plan.trigger.pk,
+                plan.trigger.agency_id,
+                plan.trigger.status,
+                plan.trigger.reason or "-",
+            )
+
+    def outcomes(self, plan: Plan) -> tuple[list[ReviewRequest], list[TriggerRecipient]]:
+        trigger, outcome = plan.trigger, TriggerRecipient.Outcome
+        if trigger.reason and not plan.quarantined:
+            rows = [
+                TriggerRecipient(
+                    trigger=trigger,
+                    email=r.email[:320],
+                    name=r.name[:120],
+                    outcome=outcome.SKIPPED,
+                    reason=trigger.reason,
+                )
+                for r in rules.unique_recipients(plan.candidates)
+            ]
+            return [], rows
+        requests, rows = [], []
+        if plan.setup_test:
+            # The admin sees exactly what a candidate would, at once; nobody else is asked.
+            name = plan.headers.from_addr.display_name if plan.headers.from_addr else ""
+            request = self.request(
+                plan, trigger.sender, name, send_after=self.now, source=Source.SETUP_TEST
+            )
+            requests.append(request)
+            rows.append(
+                TriggerRecipient(
+                    trigger=trigger,
+                    email=trigger.sender,
+                    name=name[:120],
+                    outcome=outcome.INVITED,
+                    reason="setup_test",
+                    review_request=request,
+                )
+            )
+        for d in plan.decisions:
+            if plan.setup_test and d.reason == rules.SENDER:
+                continue  # recorded above
+            row = TriggerRecipient(
+                trigger=trigger,
+                email=d.email[:320],
+                name=d.name[:120],
+                role=plan.structured.role_for(d.email) or "",
+            )
+            if not d.invite:
+                row.outcome, row.reason = outcome.SKIPPED, d.reason
+            elif plan.quarantined:
+                row.outcome, row.reason = outcome.HELD, rules.QUARANTINED
+            elif plan.setup_test:
+                row.outcome, row.reason = outcome.SKIPPED, rules.SETUP_TEST_PREVIEW
+            else:
+                row.outcome = outcome.INVITED
+                row.review_request = self.request(plan, d.email, d.name)
+                requests.append(row.review_request)
+            rows.append(row)
+        return requests, rows
+
+    def request(
+        self, plan: Plan, email: str, name: str, *, send_after=None, source=Source.EMAIL_SYNC
+    ) -> ReviewRequest:
+        structured = plan.structured
+        return ReviewRequest(
+            agency_id=plan.trigger.agency_id,
+            source=source,
+            email=email,
+            name=(structured.name_for(email) or name)[:120],
+            role=structured.role_for(email) or "",
+            recruiter_id=plan.trigger.recruiter_id,
+            placement_ref=structured.placement_ref or "",
+            created_at=self.now,
+            send_after=send_after or send_time_for(plan.facts.settings, self.now),
+            deadline=self.now + PROMISE,
+            token=secrets.token_urlsafe(24),
+        )
+
+    def note_unmapped_sender(self, plan: Plan) -> None:
+        trigger = plan.trigger
+        sender = rules.strip_plus_tag(trigger.sender) if trigger.sender else ""
+        if (
+            not sender
+            or trigger.recruiter_id is not None
+            or trigger.reason == "header_defects"
+            or sender.rpartition("@")[2] not in plan.facts.domains
+        ):
+            return
+        updated = UnmappedSender.objects.filter(agency_id=trigger.agency_id, email=sender).update(
+            last_seen=self.now, trigger_count=F("trigger_count") + 1
+        )
+        if not updated:
+            UnmappedSender.objects.create(
+                agency_id=trigger.agency_id,
+                email=sender,
+                first_seen=self.now,
+                last_seen=self.now,
+                trigger_count=1,
+            )
+
+    @staticmethod
+    def result(plan: Plan) -> IngestResult:
+        agency_id = plan.trigger.agency_id
+        if plan.existing is not None:
+            return IngestResult(agency_id, plan.existing[0], False, *plan.existing[1:])
+        if plan.duplicate_of is not None:
+            original = plan.duplicate_of.trigger
+            return IngestResult(agency_id, original.pk, False, original.status, original.reason)
+        trigger = plan.trigger
+        return IngestResult(
+            agency_id, trigger.pk, True, trigger.status, trigger.reason, plan.requests
         )

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import sys
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -19,18 +20,17 @@ from dataclasses import dataclass
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections
 
 from .addresses import parse_recipient, redact
 from .evidence import gather_evidence
-from .headers import split_message
-from .ingest import IngestResult, ingest
+from .headers import parse_headers, split_message
+from .ingest import Inbound, IngestResult, ingest_batch
 from .models import InboundAddress
 
 log = logging.getLogger("emailsync.smtpd")
 
 MAX_RECIPIENTS = 20
-ADDRESS_CACHE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,8 @@ class AddressEntry:
 class AddressBook:
     """Token → agency, cached per process for a few seconds (both hits and misses)."""
 
-    def __init__(self, ttl: float = ADDRESS_CACHE_SECONDS):
-        self.ttl = ttl
+    def __init__(self, ttl: float | None = None):
+        self._ttl = ttl
         self._cache: dict[str, tuple[float, AddressEntry | None]] = {}
 
     def cached(self, token: str) -> tuple[bool, AddressEntry | None]:
@@ -80,7 +80,8 @@ class AddressBook:
             entry = AddressEntry(agency_id, bool(enabled), until_epoch, limit or 600)
         if len(self._cache) > 100_000:  # bounded: a dictionary attack cannot grow it forever
             self._cache.clear()
-        self._cache[token] = (time.monotonic() + self.ttl, entry)
+        ttl = settings.EMAILSYNC_LISTENER_CACHE_SECONDS if self._ttl is None else self._ttl
+        self._cache[token] = (time.monotonic() + ttl, entry)
         return entry
 
 
@@ -101,22 +102,31 @@ class RateLimiter:
         return True
 
 
-def commit_batch(items) -> list:
-    """Write a batch of messages in one transaction; each is a savepoint of its own so one
-    message's failure (451 for it) does not cost the others their commit."""
+def prepare(rcpts, header: bytes, body: bytes, dnsfunc) -> Inbound:
+    """The work that needs no database: parse once, verify signatures (maybe DNS)."""
+    headers = parse_headers(header)
+    evidence = gather_evidence(header, body, dnsfunc, headers=headers)
+    return Inbound(tuple(rcpts), header, body, evidence, "smtp", headers)
+
+
+def commit_batch(items: list[Inbound]) -> list:
+    """Write a batch of messages in one transaction. If that fails, write them one by one,
+    so one bad message costs only its own sender a retry (451), not everyone in the batch."""
     close_old_connections()
-    results = []
     try:
-        with transaction.atomic():
-            for rcpts, header, body, evidence, source in items:
-                try:
-                    results.append(ingest(rcpts, header, body, evidence, source))
-                except Exception as exc:  # any failure of one message: that sender retries
-                    log.exception("ingest failed; answering 451")
-                    results.append(exc)
-    except Exception as exc:  # the commit itself failed: nobody's trigger is safe
-        log.exception("batch commit failed; answering 451 to %d messages", len(items))
-        return [exc] * len(items)
+        return ingest_batch(items)
+    except Exception:
+        if len(items) == 1:
+            log.exception("ingest failed; answering 451")
+            return [sys.exc_info()[1]]
+        log.warning("batch of %d failed; retrying one by one", len(items), exc_info=True)
+    results = []
+    for item in items:
+        try:
+            results.append(ingest_batch([item])[0])
+        except Exception as exc:  # that sender's MTA retries later
+            log.exception("ingest failed; answering 451")
+            results.append(exc)
     return results
 
 
@@ -170,7 +180,7 @@ class ListenerState:
     """Shared by every session of one listener: caches, limits, the committer."""
 
     def __init__(self, *, max_sessions: int = 100, dnsfunc=None, address_ttl=None):
-        self.addresses = AddressBook(ADDRESS_CACHE_SECONDS if address_ttl is None else address_ttl)
+        self.addresses = AddressBook(address_ttl)
         self.limiter = RateLimiter()
         self.committer = GroupCommitter()
         self.lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="smtpd-lookup")
@@ -228,17 +238,14 @@ class Handler:
         del raw
         loop = asyncio.get_running_loop()
         try:
-            evidence = await loop.run_in_executor(
-                self.state.lookups, gather_evidence, header, body, self.state.dnsfunc
+            inbound = await loop.run_in_executor(
+                self.state.lookups, prepare, rcpts, header, body, self.state.dnsfunc
             )
-            results: list[IngestResult] = await self.state.committer.submit(
-                (rcpts, header, body, evidence, "smtp")
-            )
+            del body
+            results: list[IngestResult] = await self.state.committer.submit(inbound)
         except Exception:  # anything before the commit: the sending server must retry
             log.exception("message not committed; answering 451")
             return "451 4.3.0 Temporary failure, please try again later"
-        finally:
-            del body
         if not results:
             return "550 5.1.1 This Email Sync address is no longer in use"
         ids = ", ".join(str(r.trigger_id) for r in results)

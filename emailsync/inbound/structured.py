@@ -134,11 +134,29 @@ def _extract(
 # --- finding the blocks ----------------------------------------------------------------------
 
 
+_MARKERS = re.compile(rb"emailsync|base64", re.IGNORECASE)
+
+
+def _may_hold_block(header_bytes: bytes, body_bytes: bytes) -> bool:
+    """Whether a block could be in this body at all, without parsing the MIME tree.
+
+    Most trigger emails carry none; a byte search is far cheaper than decoding every part.
+    Base64 parts hide the markers, and quoted-printable may break a word across a soft line
+    break, so those are looked at properly.
+    """
+    if _MARKERS.search(header_bytes) or _MARKERS.search(body_bytes):
+        return True
+    if b"=\n" in body_bytes or b"=\r\n" in body_bytes:
+        joined = body_bytes.replace(b"=\r\n", b"").replace(b"=\n", b"")
+        return _MARKERS.search(joined) is not None
+    return False
+
+
 def _body_blocks(
     header_bytes: bytes, body_bytes: bytes, problems: list[str]
 ) -> Iterator[tuple[str, str]]:
     """(source, JSON text) for each block found, in message order."""
-    if not body_bytes:
+    if not body_bytes or not _may_hold_block(header_bytes, body_bytes):
         return
     # split_message drops the blank line between the two; without it the parser would take
     # a body line such as "Note: ..." for a header.

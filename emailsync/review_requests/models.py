@@ -238,21 +238,37 @@ class AskedRecipient(models.Model):
 
     @classmethod
     def claim(cls, agency_id: int, email: str, now, window: timedelta) -> bool:
-        """Record that the agency asks `email` now, unless it already did within `window`.
+        """Record that the agency asks `email` now, unless it already did within `window`."""
+        return (agency_id, email) in cls.claim_many([(agency_id, email, window)], now)
 
-        One upsert statement, so two listeners or workers racing for the same address cannot
-        both win: the row's unique key serialises them in the database.
+    @classmethod
+    def claim_many(cls, wanted, now) -> set[tuple[int, str]]:
+        """Claim (agency id, email, window) triples; returns the pairs this call won.
+
+        One upsert per distinct window, so two listeners or workers racing for the same
+        address cannot both win: the row's unique key serialises them in the database.
+        Pairs must be distinct within one call.
         """
+        by_window: dict[timedelta, list[tuple[int, str]]] = {}
+        for agency_id, email, window in wanted:
+            by_window.setdefault(window, []).append((agency_id, email))
         table = connection.ops.quote_name(cls._meta.db_table)
+        won: set[tuple[int, str]] = set()
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (agency_id, email, last_asked_at) "  # noqa: S608
-                "VALUES (%s, %s, %s) ON CONFLICT (agency_id, email) "
-                "DO UPDATE SET last_asked_at = excluded.last_asked_at "
-                f"WHERE {table}.last_asked_at < %s RETURNING id",
-                [agency_id, email, now, now - window],
-            )
-            return cursor.fetchone() is not None
+            for window, pairs in by_window.items():
+                for start in range(0, len(pairs), 500):
+                    chunk = pairs[start : start + 500]
+                    values = ", ".join(["(%s, %s, %s)"] * len(chunk))
+                    params = [p for agency_id, email in chunk for p in (agency_id, email, now)]
+                    cursor.execute(
+                        f"INSERT INTO {table} (agency_id, email, last_asked_at) "  # noqa: S608
+                        f"VALUES {values} ON CONFLICT (agency_id, email) "
+                        "DO UPDATE SET last_asked_at = excluded.last_asked_at "
+                        f"WHERE {table}.last_asked_at < %s RETURNING agency_id, email",
+                        [*params, now - window],
+                    )
+                    won.update((row[0], row[1]) for row in cursor.fetchall())
+        return won
 
     @classmethod
     def recently_asked(cls, agency_id: int, emails, now, window: timedelta) -> set[str]:

@@ -238,3 +238,44 @@ def test_international_agency_domain_matches_its_unicode_from(make_agency):
     )
     [result] = run(agency, key.sign(raw), FakeDns(key))
     assert result.status == "accepted", Trigger.objects.get().auth_detail
+
+
+def prepared(agency, raw, dns):
+    from emailsync.inbound.ingest import Inbound
+
+    header, body = split_message(raw)
+    return Inbound((agency.bcc,), header, body, gather_evidence(header, body, dns))
+
+
+def test_a_batch_dedupes_within_itself(sync_agency, acme_key, dns):
+    from emailsync.inbound.ingest import ingest_batch
+
+    same = acme_key.sign(build(message_id="<twice@acme.test>", to=("a@candidate.test",)))
+    other = acme_key.sign(build(to=("a@candidate.test", "b@candidate.test")))
+    results = ingest_batch([prepared(sync_agency, m, dns) for m in (same, same, other)])
+    [[first], [again], [third]] = results
+    assert first.created and not again.created and again.trigger_id == first.trigger_id
+    assert third.created and third.requests == 1
+    outcome = dict(TriggerRecipient.objects.filter(trigger_id=third.trigger_id)
+                   .values_list("email", "reason"))
+    assert outcome == {"a@candidate.test": "recently_asked", "b@candidate.test": ""}
+    assert ReviewRequest.objects.count() == 2
+
+
+def test_one_failing_message_does_not_cost_the_others(sync_agency, acme_key, dns, monkeypatch):
+    from emailsync.inbound import ingest as module
+    from emailsync.inbound.smtp import commit_batch
+
+    good = prepared(sync_agency, acme_key.sign(build(to=("a@candidate.test",))), dns)
+    bad = prepared(sync_agency, acme_key.sign(build(to=("poison@candidate.test",))), dns)
+    original = module.rules.decide
+
+    def decide(candidates, **kwargs):
+        if any(c.email == "poison@candidate.test" for c in candidates):
+            raise RuntimeError("a bug met by one message")
+        return original(candidates, **kwargs)
+
+    monkeypatch.setattr(module.rules, "decide", decide)
+    [good_result, bad_result] = commit_batch([good, bad])
+    assert good_result[0].created and isinstance(bad_result, RuntimeError)
+    assert list(ReviewRequest.objects.values_list("email", flat=True)) == ["a@candidate.test"]

@@ -152,7 +152,7 @@ def test_database_failure_answers_451_and_keeps_nothing(
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("emailsync.inbound.smtp.ingest", broken)
+    monkeypatch.setattr("emailsync.inbound.smtp.ingest_batch", broken)
     code, text = listener.send(acme_key.sign(build()), [sync_agency.bcc])
     assert (code, text) == (451, "4.3.0 Temporary failure, please try again later")
     assert not Trigger.objects.exists()

@@ -1,0 +1,55 @@
+"""The fast reading of plain address lists must agree with the full parser on all it accepts."""
+
+import string
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emailsync.inbound.headers import _parse_with_registry, _simple_addresses, parse_headers
+
+ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
+atom = st.text(ATEXT, min_size=1, max_size=8)
+local = st.lists(atom, min_size=1, max_size=3).map(".".join)
+label = st.text(string.ascii_letters + string.digits, min_size=1, max_size=8)
+domain = st.lists(label, min_size=2, max_size=3).map(".".join)
+address = st.builds(lambda lp, d: f"{lp}@{d}", local, domain)
+word = st.builds(str.__add__, st.sampled_from(string.ascii_letters + string.digits),
+                 st.text(ATEXT.replace("=", "").replace("?", "") + ".", max_size=7))
+name = st.lists(word, min_size=1, max_size=3).map(" ".join)
+item = st.one_of(address, st.builds(lambda n, a: f"{n} <{a}>", name, address))
+header = st.lists(item, min_size=1, max_size=5).map(", ".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(header)
+def test_fast_path_agrees_with_the_full_parser(value):
+    fast = _simple_addresses(value)
+    assert fast is not None
+    slow, count = _parse_with_registry("to", value, [])
+    assert fast == slow and count == len(fast)
+
+
+def test_anything_unusual_goes_to_the_full_parser():
+    for value in [
+        '"Carter, Sam" <s@a.test>',
+        "=?utf-8?q?S=C3=A4m?= <s@a.test>",
+        "Sam (work) <s@a.test>",
+        "s@xn--bcher-kva.test",
+        "Säm <s@a.test>",
+        "a@b.test,,c@d.test",
+        "undisclosed-recipients:;",
+        "Sam <s@a.test",
+    ]:
+        assert _simple_addresses(value) is None, value
+
+
+def test_real_world_header_block_reads_the_same_either_way():
+    headers = parse_headers(
+        b"From: Sam Carter <Sam@Acme.test>\r\nTo: Cara <cara@x.test>, "
+        b"b@y.test\r\nSubject: Hello\r\nContent-Type: text/plain; "
+        b"charset=utf-8\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n\r\n"
+    )
+    assert headers.from_addr.addr_spec == "sam@acme.test"
+    assert [a.addr_spec for a in headers.to] == ["cara@x.test", "b@y.test"]
+    assert headers.subject == "Hello" and headers.content_type == "text/plain"
+    assert headers.date.year == 2026 and not headers.defects
