@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import errors as email_errors
 from email.parser import HeaderParser
-from email.utils import parsedate_to_datetime
 from email.policy import default as DEFAULT_POLICY
+from email.utils import parsedate_to_datetime
 
 try:
     import idna
@@ -483,8 +483,8 @@ def _read_content_type(values: list[str]) -> str:
         return "text/plain"
 
 
-_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
-_SIMPLE_CONTENT_TYPE = re.compile(rf"\s*({_TOKEN}/{_TOKEN})\s*(?:;|$)")
+_MIME_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
+_SIMPLE_CONTENT_TYPE = re.compile(rf"\s*({_MIME_TOKEN}/{_MIME_TOKEN})\s*(?:;|$)")
 
 
 def _read_raw_values(values: Iterable[str]) -> tuple[str, ...]:
