@@ -48,7 +48,7 @@ class ReviewForm(forms.Form):
         error_messages={"required": _("Write a few words about your experience.")},
     )
     role = forms.ChoiceField(
-        label=_("You are the"),
+        label=_("I was the"),
         choices=Role.choices,
         widget=forms.RadioSelect,
         error_messages={

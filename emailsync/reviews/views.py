@@ -36,7 +36,9 @@ def private(view):
         response = view(request, *args, **kwargs)
         add_never_cache_headers(response)
         response.headers["X-Robots-Tag"] = "noindex, nofollow"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # Same-origin only: the token never reaches another site in a Referer. ("no-referrer"
+        # would make browsers send `Origin: null` on the form's POST, failing the CSRF check.)
+        response.headers["Referrer-Policy"] = "same-origin"
         return response
 
     return wrapper

@@ -79,7 +79,7 @@ def test_page_is_private_and_csp_clean(client, sent_request):
     response = client.get(form_url(rr))
     html = response.content.decode()
     assert "no-store" in response["Cache-Control"]
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert "noindex" in response["X-Robots-Tag"]
     # Our CSP forbids inline script and style: every script is a file, no style attributes.
     assert "style=" not in html
