@@ -483,8 +483,8 @@ def _read_content_type(values: list[str]) -> str:
         return "text/plain"
 
 
-_MIME_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
-_SIMPLE_CONTENT_TYPE = re.compile(rf"\s*({_MIME_TOKEN}/{_MIME_TOKEN})\s*(?:;|$)")
+_MIME_WORD = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
+_SIMPLE_CONTENT_TYPE = re.compile(rf"\s*({_MIME_WORD}/{_MIME_WORD})\s*(?:;|$)")
 
 
 def _read_raw_values(values: Iterable[str]) -> tuple[str, ...]:

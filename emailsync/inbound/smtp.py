@@ -179,12 +179,15 @@ class GroupCommitter:
 class ListenerState:
     """Shared by every session of one listener: caches, limits, the committer."""
 
-    def __init__(self, *, max_sessions: int = 100, dnsfunc=None, address_ttl=None):
+    def __init__(
+        self, *, max_sessions: int = 100, dnsfunc=None, address_ttl=None, processes: int = 1
+    ):
         self.addresses = AddressBook(address_ttl)
         self.limiter = RateLimiter()
         self.committer = GroupCommitter()
         self.lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="smtpd-lookup")
         self.max_sessions = max_sessions
+        self.processes = processes  # listeners sharing the port each enforce a share of limits
         self.sessions = 0
         self.dnsfunc = dnsfunc
 
@@ -221,7 +224,8 @@ class Handler:
         if entry is None or not entry.accepts(time.time()):
             log.info("rcpt refused: %s", redact(address))
             return "550 5.1.1 This Email Sync address does not exist or is no longer in use"
-        if not self.state.limiter.allow(entry.agency_id, entry.rate_limit_per_hour):
+        share = max(1, entry.rate_limit_per_hour // self.state.processes)
+        if not self.state.limiter.allow(entry.agency_id, share):
             return "450 4.7.1 Too many messages for this address, please try again later"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"

@@ -1,13 +1,22 @@
 """`emailsync smtpd`: the SMTP listener agencies' BCC copies arrive at (the MX of the inbound
-domain). Its own process; run as many as you like against one database."""
+domain). Run as many as you like against one database.
+
+One listening socket is shared by `--processes` forked listeners (default: one per CPU). Python
+runs one thread of Python at a time per process, and a listener spends most of its time in
+Python (SMTP, header parsing, DKIM), so more processes is how it uses more cores. The parent
+only supervises: it restarts a listener that dies and passes SIGTERM on.
+"""
 
 import asyncio
 import logging
+import os
 import signal
 import socket
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from emailsync.inbound.smtp import ListenerState, protocol_factory, tls_context
 
@@ -23,10 +32,16 @@ class Command(BaseCommand):
         parser.add_argument("--tls-cert", help="PEM certificate chain for STARTTLS.")
         parser.add_argument("--tls-key", help="PEM private key for STARTTLS.")
         parser.add_argument(
+            "--processes",
+            type=int,
+            default=0,
+            help="Listener processes sharing the port (default: one per CPU).",
+        )
+        parser.add_argument(
             "--max-sessions",
             type=int,
             default=100,
-            help="Concurrent sessions; more get 421 (bounds memory).",
+            help="Concurrent sessions in all; more get 421 (bounds memory).",
         )
         parser.add_argument(
             "--max-size",
@@ -37,7 +52,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--reuse-port",
             action="store_true",
-            help="Let several listener processes share the port (SO_REUSEPORT).",
+            help="Let other `emailsync smtpd` commands bind the same port.",
         )
 
     def handle(self, *args, **options):
@@ -47,36 +62,82 @@ class Command(BaseCommand):
             tls = tls_context(options["tls_cert"], options["tls_key"])
         except (OSError, ValueError) as exc:
             raise CommandError(f"Cannot load the TLS certificate: {exc}")
-        asyncio.run(self.serve(options, tls))
-
-    async def serve(self, options, tls):
-        loop = asyncio.get_running_loop()
-        state = ListenerState(max_sessions=options["max_sessions"])
-        factory = protocol_factory(state, tls=tls, data_size_limit=options["max_size"])
         try:
-            server = await loop.create_server(
-                factory,
-                host=options["host"],
-                port=options["port"],
-                reuse_port=options["reuse_port"] or None,
-                family=socket.AF_UNSPEC,
+            sock = socket.create_server(
+                (options["host"], options["port"]), backlog=1024, reuse_port=options["reuse_port"]
             )
         except OSError as exc:
             raise CommandError(f"Cannot listen on {options['host']}:{options['port']}: {exc}")
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        processes = options["processes"] or os.cpu_count() or 1
         self.stdout.write(
             f"SMTP listener on {options['host']}:{options['port']} for "
-            f"*@{settings.EMAILSYNC_INBOUND_DOMAIN}"
-            f"{' with STARTTLS' if tls else ''}"
+            f"*@{settings.EMAILSYNC_INBOUND_DOMAIN}, {processes} process(es)"
+            f"{', STARTTLS' if tls else ''}"
         )
         self.stdout.flush()
-        async with server:
-            await stop.wait()
-            server.close()  # no new sessions; the ones in DATA finish their commit
+        # Each listener gets its share of the session cap, so the total stays as configured.
+        per_process = max(1, options["max_sessions"] // processes)
+        if processes == 1:
+            asyncio.run(serve(sock, tls, per_process, options["max_size"], 1))
+        else:
+            self.supervise(sock, tls, processes, per_process, options["max_size"])
+
+    def supervise(self, sock, tls, processes, max_sessions, max_size):
+        connections.close_all()  # never share a database connection across a fork
+        children: dict[int, int] = {}
+        stopping = False
+
+        def fork(slot: int) -> None:
+            pid = os.fork()
+            if pid == 0:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                code = 0
+                try:
+                    asyncio.run(serve(sock, tls, max_sessions, max_size, processes))
+                except BaseException:  # a dying child reports why; the parent restarts it
+                    log.exception("listener process failed")
+                    code = 1
+                os._exit(code)
+            children[pid] = slot
+
+        def stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+            for pid in children:
+                os.kill(pid, signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        for slot in range(processes):
+            fork(slot)
+        while children:
             try:
-                await asyncio.wait_for(server.wait_closed(), timeout=10)
-            except TimeoutError:
-                log.warning("sessions still open after 10s; closing")
-        await state.aclose()
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            slot = children.pop(pid, None)
+            if slot is not None and not stopping:
+                log.warning("listener process %s exited (%s); restarting", pid, status)
+                time.sleep(0.5)
+                fork(slot)
+
+
+async def serve(sock, tls, max_sessions: int, max_size: int, processes: int) -> None:
+    loop = asyncio.get_running_loop()
+    state = ListenerState(max_sessions=max_sessions, processes=processes)
+    factory = protocol_factory(state, tls=tls, data_size_limit=max_size)
+    server = await loop.create_server(factory, sock=sock)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with server:
+        await stop.wait()
+        server.close()  # no new sessions; those in DATA finish their commit
+        try:
+            await asyncio.wait_for(server.wait_closed(), timeout=10)
+        except TimeoutError:
+            log.warning("sessions still open after 10s; closing")
+    await state.aclose()
