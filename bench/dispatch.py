@@ -1,0 +1,297 @@
+"""Benchmark: how fast the worker sends review requests, against Django's own `send_messages`
+over one connection to the same SMTP sink, in the same run (the ratio is the figure).
+
+    .venv/bin/python bench/dispatch.py [--messages 5000] [--databases sqlite,postgres]
+
+(a) raw: N pre-rendered messages (built before the clock starts) sent with one connection's
+    `send_messages`. (b) worker: N due review requests claimed, re-checked, rendered, sent and
+    marked by `Worker.run_once()` (batch 100, marks every 10). On PostgreSQL also two workers side
+    by side. Each sender runs in its own process; the sink (aiosmtpd) runs in this one. Only
+    loopback is used. PostgreSQL uses DATABASE_URL or postgres://postgres@127.0.0.1:5432/
+    emailsync_bench (created if missing).
+"""
+
+import argparse
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PYTHON = sys.executable
+TIME_LIMIT = 600
+
+
+class CountingHandler:
+    def __init__(self):
+        self.count = 0
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        with self.lock:
+            self.count += 1
+        return "250 OK"
+
+
+def base_env(database_url: str, port: int, var_dir: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG"}}
+    env.update(
+        DATABASE_URL=database_url,
+        SECRET_KEY=env.get("SECRET_KEY") or secrets.token_urlsafe(40),
+        EMAILSYNC_TESTING="1",
+        EMAILSYNC_VAR_DIR=var_dir,
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(port),
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="emailsync.settings",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def child(mode: str, env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [PYTHON, __file__, "--child", mode, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def result(process: subprocess.Popen) -> dict:
+    out, _ = process.communicate(timeout=TIME_LIMIT)
+    if process.returncode != 0:
+        raise RuntimeError(f"child failed ({process.returncode})")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# --- children ----------------------------------------------------------------------------------
+
+
+def child_setup():
+    import django
+
+    django.setup()
+
+
+def child_seed(n: int) -> None:
+    """Fresh data: N due requests from one agency (half candidates, half clients)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from emailsync.agencies.models import Agency, User
+    from emailsync.outbox.models import OutboundEmail, new_message_id
+    from emailsync.review_requests.models import EmailSyncSettings, ReviewRequest, Source
+
+    OutboundEmail.objects.all().delete()
+    ReviewRequest.objects.all().delete()
+    agency = Agency.objects.filter(slug="bench-dispatch").first()
+    if agency is None:
+        agency, _ = Agency.create_with_admin(
+            name="Bench Dispatch",
+            admin_email="admin@bench-dispatch.test",
+            admin_name="Admin",
+            password="x" * 12,
+            domains=("bench-dispatch.test",),
+        )
+        agency.slug = "bench-dispatch"
+        agency.save()
+        EmailSyncSettings.objects.create(agency=agency, enabled=True, business_days="")
+        User.objects.create_user(
+            email="rita@bench-dispatch.test",
+            password="x" * 12,
+            full_name="Rita Recruiter",
+            agency=agency,
+        )
+    recruiter = agency.profiles.get(user__email="rita@bench-dispatch.test")
+    now = timezone.now()
+    requests = ReviewRequest.objects.bulk_create(
+        [
+            ReviewRequest(
+                agency=agency,
+                source=Source.EMAIL_SYNC,
+                email=f"person{i}-{secrets.token_hex(4)}@reviewer.test",
+                name=f"Person {i}",
+                role="candidate" if i % 2 else "client",
+                recruiter=recruiter,
+                token=secrets.token_urlsafe(24),
+                created_at=now - timedelta(hours=1),
+                send_after=now - timedelta(minutes=5),
+                deadline=now + timedelta(hours=71),
+            )
+            for i in range(n)
+        ],
+        batch_size=1000,
+    )
+    OutboundEmail.objects.bulk_create(
+        [
+            OutboundEmail(
+                kind="review_request",
+                template="review_request",
+                agency=agency,
+                review_request=r,
+                to_email=r.email,
+                to_name=r.name,
+                send_after=r.send_after,
+                message_id=new_message_id(),
+            )
+            for r in requests
+        ],
+        batch_size=1000,
+    )
+    print(json.dumps({"seeded": n}))
+
+
+def child_raw(n: int) -> None:
+    """(a): Django's send_messages over one connection, messages rendered beforehand."""
+    from django.core.mail import EmailMultiAlternatives, get_connection
+
+    html = "<p>" + "Hello, would you review us? " * 40 + "</p>"
+    messages = []
+    for i in range(n):
+        m = EmailMultiAlternatives(
+            "Would you review Rita Recruiter at Bench Dispatch?",
+            "Hello, would you review us? " * 40,
+            f"bounce-{i}-0123456789abcdef@in.bench.test",
+            [f"Person {i} <person{i}@reviewer.test>"],
+            reply_to=["rita@bench-dispatch.test"],
+            headers={
+                "From": "Rita Recruiter at Bench Dispatch <reviews@bench.test>",
+                "List-Unsubscribe": "<https://bench.test/unsubscribe/x/>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            },
+        )
+        m.attach_alternative(html, "text/html")
+        messages.append(m)
+    started = time.perf_counter()
+    with get_connection() as connection:
+        sent = connection.send_messages(messages)
+    elapsed = time.perf_counter() - started
+    print(json.dumps({"sent": sent, "seconds": elapsed}))
+
+
+def child_worker(go_file: str) -> None:
+    """(b): the real worker, timed from a shared start signal."""
+    from emailsync.outbox.worker import Worker
+
+    worker = Worker(batch_size=100, mark_every=10, run_jobs=False)
+    while not os.path.exists(go_file):
+        time.sleep(0.005)
+    started = time.time()
+    stats = worker.run_once()
+    print(json.dumps({"sent": stats.sent, "start": started, "end": time.time()}))
+
+
+# --- the driver --------------------------------------------------------------------------------
+
+
+def run_database(label: str, database_url: str, n: int, sink, var_dir: str) -> dict:
+    env = base_env(database_url, sink.port, var_dir)
+    subprocess.run(
+        [PYTHON, "-m", "emailsync.cli", "migrate", "--noinput", "-v0"], env=env, check=True
+    )
+    figures = {}
+
+    before = sink.handler.count
+    raw = result(child("raw", env, str(n)))
+    assert sink.handler.count - before == n
+    figures["raw_per_s"] = n / raw["seconds"]
+
+    worker_counts = [1, 2] if database_url.startswith("postgres") else [1]
+    for workers in worker_counts:
+        result(child("seed", env, str(n)))
+        go = Path(var_dir) / f"go-{label}-{workers}"
+        go.unlink(missing_ok=True)
+        procs = [child("worker", env, str(go)) for _ in range(workers)]
+        time.sleep(3)  # let the children import Django before the clock starts
+        go.touch()
+        before = sink.handler.count
+        results = [result(p) for p in procs]
+        sent = sum(r["sent"] for r in results)
+        assert sent == n == sink.handler.count - before, (sent, n)
+        elapsed = max(r["end"] for r in results) - min(r["start"] for r in results)
+        figures[f"worker_{workers}_per_s"] = n / elapsed
+    figures["ratio"] = figures["worker_1_per_s"] / figures["raw_per_s"]
+    return figures
+
+
+def ensure_postgres(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    check = subprocess.run(
+        ["psql", url.rsplit("/", 1)[0] + "/postgres", "-tAc",
+         f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
+    if check.stdout.strip() != "1":
+        subprocess.run(["createdb", "-d", url.rsplit("/", 1)[0] + "/postgres", name], check=False)
+        subprocess.run(
+            ["psql", url.rsplit("/", 1)[0] + "/postgres", "-c", f'CREATE DATABASE "{name}"'],
+            check=False,
+            capture_output=True,
+        )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.child:
+        child_setup()
+        {"seed": lambda a: child_seed(int(a[0])), "raw": lambda a: child_raw(int(a[0])),
+         "worker": lambda a: child_worker(a[0])}[options.child](options.args)  # fmt: skip
+        return
+
+    from aiosmtpd.controller import Controller
+
+    from tests.processes import free_port
+
+    handler = CountingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+
+    class Sink:
+        pass
+
+    sink = Sink()
+    sink.handler, sink.port = handler, port
+    n = options.messages
+    rows = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="dispatch-bench-") as var_dir:
+            for db in options.databases.split(","):
+                if db == "sqlite":
+                    url = f"sqlite:///{var_dir}/bench.sqlite3"
+                else:
+                    url = os.environ.get("DATABASE_URL", "")
+                    if not url.startswith("postgres"):
+                        url = "postgres://postgres@127.0.0.1:5432/emailsync_bench"
+                    ensure_postgres(url)
+                rows[db] = run_database(db, url, n, sink, var_dir)
+    finally:
+        controller.stop()
+    print(f"{n} messages per run, sink: aiosmtpd on loopback")
+    print(f"{'database':<10} {'raw /s':>9} {'worker /s':>10} {'ratio':>6} {'2 workers /s':>13}")
+    for db, f in rows.items():
+        two = f.get("worker_2_per_s")
+        print(
+            f"{db:<10} {f['raw_per_s']:>9.0f} {f['worker_1_per_s']:>10.0f} {f['ratio']:>6.2f} "
+            f"{(f'{two:.0f}' if two else '-'):>13}"
+        )
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
