@@ -325,7 +325,7 @@ def send_due_digests(now=None, force: bool = False) -> dict:
         with transaction.atomic():
             reviews = list(
                 pending.filter(agency=agency)
-                .select_for_update()
+                .select_for_update(of=("self",))
                 .select_related("recruiter", "agency")
                 .order_by("submitted_at", "id")
             )
