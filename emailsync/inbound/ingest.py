@@ -11,32 +11,23 @@ queries and writes all of its rows in a few statements. A single message is a ba
 """
 
 import logging
-import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from emailsync.outbox.models import OutboundEmail, new_message_id
-from emailsync.review_requests.models import AskedRecipient, ReviewRequest, Source, Suppression
-from emailsync.review_requests.scheduling import PROMISE, send_time_for
+from emailsync.review_requests.models import AskedRecipient, Suppression
 
 from . import recipients as rules
+from . import recording
 from .addresses import agency_tokens
 from .evidence import AuthEvidence, AuthVerdict, judge
 from .facts import FACTS, AgencyFacts, agencies_by_token
 from .headers import ParsedHeaders, header_hash, message_id_hash, parse_headers
-from .models import (
-    SETUP_SUBJECT_DAYS,
-    BlockedSender,
-    Trigger,
-    TriggerRecipient,
-    UnmappedSender,
-)
+from .models import SETUP_SUBJECT_DAYS, BlockedSender, Trigger
 from .structured import StructuredData, extract
 
 log = logging.getLogger("emailsync.inbound")
@@ -176,7 +167,7 @@ class Batch:
         plans = self.plan()
         self.evaluate_recipients(plans)
         self.claim(plans)
-        self.write(plans)
+        recording.write([p for p in plans if self.is_new(p)], self.now)
         results: list[list[IngestResult]] = [[] for _ in self.messages]
         for plan in plans:
             results[plan.message].append(self.result(plan))
@@ -334,155 +325,6 @@ class Batch:
     @staticmethod
     def is_new(plan: Plan) -> bool:
         return plan.existing is None and plan.duplicate_of is None
-
-    def write(self, plans: list[Plan]) -> None:
-        new = [p for p in plans if self.is_new(p)]
-        for plan in new:
-            trigger = plan.trigger
-            invited = sum(d.invite for d in plan.decisions)
-            if trigger.status == Trigger.Status.BLOCKED:
-                continue
-            if plan.quarantined:
-                trigger.status = Trigger.Status.QUARANTINED
-            elif trigger.reason:
-                trigger.status = Trigger.Status.SKIPPED
-            elif plan.setup_test or invited:
-                trigger.status = Trigger.Status.ACCEPTED
-            else:
-                trigger.status = Trigger.Status.SKIPPED
-                trigger.reason = (
-                    "bulk_send"
-                    if any(d.reason == rules.BULK_SEND for d in plan.decisions)
-                    else "no_recipients"
-                )
-        Trigger.objects.bulk_create([p.trigger for p in new])
-        requests, rows = [], []
-        for plan in new:
-            plan_requests, plan_rows = self.outcomes(plan)
-            plan.requests = len(plan_requests)
-            requests.extend(plan_requests)
-            rows.extend(plan_rows)
-        ReviewRequest.objects.bulk_create(requests)
-        OutboundEmail.objects.bulk_create(
-            [
-                OutboundEmail(
-                    kind=OutboundEmail.Kind.REVIEW_REQUEST,
-                    template="review_request",
-                    agency_id=r.agency_id,
-                    review_request=r,
-                    to_email=r.email,
-                    to_name=r.name,
-                    send_after=r.send_after,
-                    message_id=new_message_id(),
-                    created_at=self.now,
-                )
-                for r in requests
-            ]
-        )
-        TriggerRecipient.objects.bulk_create(rows)  # their triggers and requests now have ids
-        for plan in new:
-            self.note_unmapped_sender(plan)
-            log.info(
-                "trigger %s agency=%s status=%s reason=%s",
-                plan.trigger.pk,
-                plan.trigger.agency_id,
-                plan.trigger.status,
-                plan.trigger.reason or "-",
-            )
-
-    def outcomes(self, plan: Plan) -> tuple[list[ReviewRequest], list[TriggerRecipient]]:
-        trigger, outcome = plan.trigger, TriggerRecipient.Outcome
-        if trigger.reason and not plan.quarantined:
-            rows = [
-                TriggerRecipient(
-                    trigger=trigger,
-                    email=r.email[:320],
-                    name=r.name[:120],
-                    outcome=outcome.SKIPPED,
-                    reason=trigger.reason,
-                )
-                for r in rules.unique_recipients(plan.candidates)
-            ]
-            return [], rows
-        requests, rows = [], []
-        if plan.setup_test:
-            # The admin sees exactly what a candidate would, at once; nobody else is asked.
-            name = plan.headers.from_addr.display_name if plan.headers.from_addr else ""
-            request = self.request(
-                plan, trigger.sender, name, send_after=self.now, source=Source.SETUP_TEST
-            )
-            requests.append(request)
-            rows.append(
-                TriggerRecipient(
-                    trigger=trigger,
-                    email=trigger.sender,
-                    name=name[:120],
-                    outcome=outcome.INVITED,
-                    reason="setup_test",
-                    review_request=request,
-                )
-            )
-        for d in plan.decisions:
-            if plan.setup_test and d.reason == rules.SENDER:
-                continue  # recorded above
-            row = TriggerRecipient(
-                trigger=trigger,
-                email=d.email[:320],
-                name=d.name[:120],
-                role=plan.structured.role_for(d.email) or "",
-            )
-            if not d.invite:
-                row.outcome, row.reason = outcome.SKIPPED, d.reason
-            elif plan.quarantined:
-                row.outcome, row.reason = outcome.HELD, rules.QUARANTINED
-            elif plan.setup_test:
-                row.outcome, row.reason = outcome.SKIPPED, rules.SETUP_TEST_PREVIEW
-            else:
-                row.outcome = outcome.INVITED
-                row.review_request = self.request(plan, d.email, d.name)
-                requests.append(row.review_request)
-            rows.append(row)
-        return requests, rows
-
-    def request(
-        self, plan: Plan, email: str, name: str, *, send_after=None, source=Source.EMAIL_SYNC
-    ) -> ReviewRequest:
-        structured = plan.structured
-        return ReviewRequest(
-            agency_id=plan.trigger.agency_id,
-            source=source,
-            email=email,
-            name=(structured.name_for(email) or name)[:120],
-            role=structured.role_for(email) or "",
-            recruiter_id=plan.trigger.recruiter_id,
-            placement_ref=structured.placement_ref or "",
-            created_at=self.now,
-            send_after=send_after or send_time_for(plan.facts.settings, self.now),
-            deadline=self.now + PROMISE,
-            token=secrets.token_urlsafe(24),
-        )
-
-    def note_unmapped_sender(self, plan: Plan) -> None:
-        trigger = plan.trigger
-        sender = rules.strip_plus_tag(trigger.sender) if trigger.sender else ""
-        if (
-            not sender
-            or trigger.recruiter_id is not None
-            or trigger.reason == "header_defects"
-            or sender.rpartition("@")[2] not in plan.facts.domains
-        ):
-            return
-        updated = UnmappedSender.objects.filter(agency_id=trigger.agency_id, email=sender).update(
-            last_seen=self.now, trigger_count=F("trigger_count") + 1
-        )
-        if not updated:
-            UnmappedSender.objects.create(
-                agency_id=trigger.agency_id,
-                email=sender,
-                first_seen=self.now,
-                last_seen=self.now,
-                trigger_count=1,
-            )
 
     @staticmethod
     def result(plan: Plan) -> IngestResult:

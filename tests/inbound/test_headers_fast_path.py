@@ -2,7 +2,7 @@
 
 import string
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from emailsync.inbound.headers import _parse_with_registry, _simple_addresses, parse_headers
@@ -23,6 +23,7 @@ header = st.lists(item, min_size=1, max_size=5).map(", ".join)
 @settings(max_examples=400, deadline=None)
 @given(header)
 def test_fast_path_agrees_with_the_full_parser(value):
+    assume("=?" not in value and "xn--" not in value.lower())  # those always take the full path
     fast = _simple_addresses(value)
     assert fast is not None
     slow, count = _parse_with_registry("to", value, [])
