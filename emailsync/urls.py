@@ -6,7 +6,7 @@ from django.views.generic import RedirectView
 from emailsync.agencies.urls import account_urls, agency_urls
 from emailsync.operations.urls import operations_urls
 from emailsync.review_requests.unsubscribe import urlpatterns as unsubscribe_urls
-from emailsync.reviews.urls import reviewer_urls
+from emailsync.reviews.urls import agency_review_urls, reviewer_urls
 
 admin.site.site_header = "Email Sync operators"
 admin.site.site_title = "Email Sync operators"
@@ -15,6 +15,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="agency-home", permanent=False)),
     path("accounts/", include(account_urls)),
     path("app/", include(agency_urls)),
+    path("app/reviews/", include(agency_review_urls)),
     path("admin/", admin.site.urls),
     path("anymail/", include("anymail.urls")),
     *unsubscribe_urls,

@@ -282,7 +282,11 @@ def notify_admins(review: Review, now) -> int:
     mode = EmailSyncSettings.for_agency(review.agency).review_notifications
     if mode != EmailSyncSettings.ReviewNotifications.EACH:
         return 0
-    context = {**review_summary(review), "reviews_url": reviews_page_url()}
+    context = {
+        **review_summary(review),
+        "reviews_url": reviews_page_url(),
+        "notifications_url": absolute(reverse("review-notifications")),
+    }
     queued = 0
     for admin in review.agency.admins():
         enqueue(
@@ -337,6 +341,7 @@ def send_due_digests(now=None, force: bool = False) -> dict:
                 "reviews": [review_summary(r, excerpt=120) for r in reviews[:10]],
                 "more": max(0, len(reviews) - 10),
                 "reviews_url": reviews_page_url(),
+                "notifications_url": absolute(reverse("review-notifications")),
             }
             for admin in agency.admins():
                 enqueue(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import agency_views, views
 
 # The reviewer's pages: no account, the token in the link is the key.
 reviewer_urls = [
@@ -18,5 +18,14 @@ reviewer_urls = [
         "r/<slug:agency_slug>/<slug:recruiter_slug>/sent/",
         views.recruiter_link_sent,
         name="recruiter-link-sent",
+    ),
+]
+
+# The signed-in agency's pages (under /app/reviews/): the agency comes from the member.
+agency_review_urls = [
+    path(
+        "notifications/",
+        agency_views.review_notifications,
+        name="review-notifications",
     ),
 ]
