@@ -22,14 +22,14 @@ class Table:
         # get_default() also gives '' for text fields without one, as bulk_create would.
         return {f.attname: f.get_default() for f in self.fields}
 
-    def adapt(self, field, value):
-        if value is None:
-            return None
+    @staticmethod
+    def adapter(field):
+        """How a Python value of this field becomes a database value (None: as it is)."""
         if isinstance(field, models.DateTimeField):
-            return connection.ops.adapt_datetimefield_value(value)
+            return connection.ops.adapt_datetimefield_value
         if isinstance(field, models.JSONField):
-            return field.get_db_prep_save(value, connection)
-        return value
+            return lambda value: field.get_db_prep_save(value, connection)
+        return None
 
     def insert(self, rows: list[dict], returning: bool = False) -> list[int]:
         """Insert `rows` (attname -> value; missing fields take their defaults).
@@ -44,15 +44,16 @@ class Table:
         one = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
         per_statement = max(1, MAX_VALUES // len(self.fields))
         suffix = f" RETURNING {quote(self.pk_column)}" if returning else ""
+        adapters = [(f.attname, self.adapter(f)) for f in self.fields]
         ids: list[int] = []
         with connection.cursor() as cursor:
             for start in range(0, len(rows), per_statement):
                 chunk = rows[start : start + per_statement]
                 params = []
                 for row in chunk:
-                    for f in self.fields:
-                        value = row[f.attname] if f.attname in row else defaults[f.attname]
-                        params.append(self.adapt(f, value))
+                    for name, adapt in adapters:
+                        value = row[name] if name in row else defaults[name]
+                        params.append(adapt(value) if adapt and value is not None else value)
                 sql = (
                     f"INSERT INTO {quote(self.model._meta.db_table)} ({columns}) "  # noqa: S608
                     f"VALUES {', '.join([one] * len(chunk))}{suffix}"
