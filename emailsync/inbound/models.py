@@ -10,7 +10,7 @@ import string
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -171,6 +171,39 @@ class UnmappedSender(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+    @transaction.atomic
+    def map_to(self, profile: RecruiterProfile, by=None) -> int:
+        """Make this address one of the recruiter's and credit them with what it already sent:
+        its triggers and their review requests (and so, later, the reviews). Returns how many
+        review requests were credited."""
+        from emailsync.agencies.models import SenderAddress
+
+        if profile.agency_id != self.agency_id:
+            raise ValueError("A sender can only be mapped to a recruiter of the same agency.")
+        SenderAddress.objects.get_or_create(
+            agency_id=self.agency_id, email=self.email, defaults={"profile": profile}
+        )
+        triggers = Trigger.objects.filter(
+            agency_id=self.agency_id, sender__iexact=self.email, recruiter__isnull=True
+        )
+        request_ids = TriggerRecipient.objects.filter(
+            trigger__in=triggers, review_request__isnull=False
+        ).values_list("review_request_id", flat=True)
+        credited = ReviewRequest.objects.filter(
+            pk__in=list(request_ids), recruiter__isnull=True
+        ).update(recruiter=profile)
+        triggers.update(recruiter=profile)
+        self.mapped_to = profile
+        self.save(update_fields=["mapped_to"])
+        self.agency.record(
+            by,
+            "email_sync.sender_mapped",
+            self.email,
+            recruiter=profile.display_name,
+            requests=credited,
+        )
+        return credited
 
 
 class BlockedSender(models.Model):

@@ -256,8 +256,9 @@ def test_a_batch_dedupes_within_itself(sync_agency, acme_key, dns):
     [[first], [again], [third]] = results
     assert first.created and not again.created and again.trigger_id == first.trigger_id
     assert third.created and third.requests == 1
-    outcome = dict(TriggerRecipient.objects.filter(trigger_id=third.trigger_id)
-                   .values_list("email", "reason"))
+    outcome = dict(
+        TriggerRecipient.objects.filter(trigger_id=third.trigger_id).values_list("email", "reason")
+    )
     assert outcome == {"a@candidate.test": "recently_asked", "b@candidate.test": ""}
     assert ReviewRequest.objects.count() == 2
 
@@ -279,3 +280,25 @@ def test_one_failing_message_does_not_cost_the_others(sync_agency, acme_key, dns
     [good_result, bad_result] = commit_batch([good, bad])
     assert good_result[0].created and isinstance(bad_result, RuntimeError)
     assert list(ReviewRequest.objects.values_list("email", flat=True)) == ["a@candidate.test"]
+
+
+def test_mapping_an_unknown_sender_credits_past_requests(sync_agency, acme_key, dns, add_member):
+    run(
+        sync_agency,
+        acme_key.sign(
+            build(sender="New <new.hire@acme.test>", to=("a@candidate.test", "b@candidate.test"))
+        ),
+        dns,
+    )
+    unmapped = UnmappedSender.objects.get()
+    recruiter = add_member(sync_agency).profile
+    assert unmapped.map_to(recruiter) == 2
+    assert set(ReviewRequest.objects.values_list("recruiter", flat=True)) == {recruiter.pk}
+    assert Trigger.objects.get().recruiter == recruiter
+    # Later emails from that address are credited directly.
+    run(
+        sync_agency,
+        acme_key.sign(build(sender="New <new.hire@acme.test>", to=("c@candidate.test",))),
+        dns,
+    )
+    assert ReviewRequest.objects.get(email="c@candidate.test").recruiter == recruiter
