@@ -126,6 +126,8 @@ def review_form(request, token):
     if review is not None:
         if review.status == Review.Status.UNCONFIRMED:
             return redirect("review-confirm", token=token)
+        if review.rejected_reason == services.DUPLICATE_REASON:
+            return render_duplicate(request, rr, review)
         return render_given(request, rr, review)
     state = services.request_state(rr)
     if state != "open":
@@ -307,11 +309,7 @@ def review_confirm(request, token):
     if review.status != Review.Status.UNCONFIRMED:
         if review.counts:
             return redirect("review-thanks", token=token)
-        return render(
-            request,
-            "reviews/duplicate.html",
-            page_context(rr.agency, review.recruiter, dedupe_days=dedupe_days_for(rr)),
-        )
+        return render_duplicate(request, rr, review)
     if rr.expires_at and rr.expires_at <= timezone.now():
         return render(
             request, "reviews/expired.html", page_context(rr.agency, review.recruiter), status=410
@@ -327,20 +325,18 @@ def review_confirm(request, token):
                 page_context(rr.agency, review.recruiter),
                 status=410,
             )
-        return render(
-            request,
-            "reviews/duplicate.html",
-            page_context(rr.agency, review.recruiter, dedupe_days=dedupe_days_for(rr)),
-        )
+        return render_duplicate(request, rr, review)
     return render(
         request, "reviews/confirm.html", page_context(rr.agency, review.recruiter, review=review)
     )
 
 
-def dedupe_days_for(rr: ReviewRequest) -> int:
-    return EmailSyncSettings.for_agency(rr.agency).dedupe_days
+def render_duplicate(request, rr: ReviewRequest, review: Review):
+    dedupe_days = EmailSyncSettings.for_agency(rr.agency).dedupe_days
+    context = page_context(rr.agency, review.recruiter, dedupe_days=dedupe_days)
+    return render(request, "reviews/duplicate.html", context)
 
 
 @require_http_methods(["GET", "HEAD"])
 def review_terms(request):
-    return render(request, "reviews/terms.html", {"dedupe_days_default": 90})
+    return render(request, "reviews/terms.html")

@@ -144,6 +144,10 @@ def test_dedupe_someone_asked_by_email_sync_cannot_add_a_second_review_by_link(
     assert not OutboundEmail.objects.filter(template="review_received").exists()
     rr = ReviewRequest.objects.get(source=Source.RECRUITER_LINK)
     assert rr.status == ReviewRequest.Status.SKIPPED
+    # The emailed link keeps explaining why, rather than showing a review that won't appear.
+    for page in ("review-confirm", "review-form"):
+        html = client.get(reverse(page, args=[rr.token]), follow=True).content.decode()
+        assert "can't be counted" in html
 
 
 def test_dedupe_a_confirmed_link_review_stops_email_sync_asking_again(
