@@ -19,7 +19,7 @@ LOCAL_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{0,63}$")
 
 @dataclass(frozen=True)
 class ParsedRecipient:
-    kind: str  # "agency", "postmaster", "bounce" or "foreign"
+    kind: str  # "agency", "postmaster", "bounce", "unsubscribe" or "foreign"
     token: str = ""
     local: str = ""
 
@@ -37,8 +37,9 @@ def parse_recipient(address: str) -> ParsedRecipient:
         return ParsedRecipient("postmaster", local=local)
     if domain != inbound or not LOCAL_RE.match(local):
         return ParsedRecipient("foreign", local=local)
-    if local.startswith("bounce-"):
-        return ParsedRecipient("bounce", local=local)
+    for kind in ("bounce", "unsubscribe"):  # our own return paths (outbox, List-Unsubscribe)
+        if local.startswith(f"{kind}-"):
+            return ParsedRecipient(kind, local=local)
     match = TOKEN_RE.search(local)
     if not match:
         return ParsedRecipient("foreign", local=local)

@@ -22,6 +22,12 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from django.conf import settings
 from django.db import close_old_connections
 
+from emailsync.review_requests.bounces import process_bounce, verify_bounce_local
+from emailsync.review_requests.unsubscribe import (
+    process_unsubscribe_mail,
+    verify_unsubscribe_local,
+)
+
 from .addresses import parse_recipient, redact
 from .evidence import gather_evidence
 from .headers import parse_headers, split_message
@@ -100,6 +106,22 @@ class RateLimiter:
             return False
         events.append(now)
         return True
+
+
+# Our own addresses on the inbound domain that are not agencies': (check, handler).
+RETURN_PATHS = {
+    "bounce": (verify_bounce_local, process_bounce),
+    "unsubscribe": (verify_unsubscribe_local, lambda local, raw: process_unsubscribe_mail(local)),
+}
+
+
+def handle_return_mail(returns, raw: bytes) -> None:
+    """Bounces and mailto unsubscribes of the review requests we sent (our mail, not a
+    trigger's): acted on in memory, then dropped."""
+    close_old_connections()
+    for parsed in returns:
+        outcome = RETURN_PATHS[parsed.kind][1](parsed.local, raw)
+        log.info("%s address: %s", parsed.kind, outcome)
 
 
 def prepare(rcpts, header: bytes, body: bytes, dnsfunc) -> Inbound:
@@ -209,6 +231,12 @@ class Handler:
         if parsed.kind == "postmaster":
             envelope.rcpt_tos.append(address)
             return "250 2.1.5 OK"
+        if parsed.kind in RETURN_PATHS:
+            if RETURN_PATHS[parsed.kind][0](parsed.local) is None:
+                log.info("rcpt refused: forged %s address", parsed.kind)
+                return "550 5.1.1 No such mailbox here"
+            envelope.rcpt_tos.append(address)
+            return "250 2.1.5 OK"
         if parsed.kind != "agency":
             log.info("rcpt refused: %s", redact(address))
             return "550 5.1.1 No such mailbox here"
@@ -232,8 +260,20 @@ class Handler:
 
     async def handle_DATA(self, server, session: Session, envelope: Envelope):
         raw = envelope.original_content or b""
-        rcpts = [a for a in envelope.rcpt_tos if parse_recipient(a).kind == "agency"]
+        parsed = [parse_recipient(a) for a in envelope.rcpt_tos]
+        rcpts = [a for a, p in zip(envelope.rcpt_tos, parsed, strict=True) if p.kind == "agency"]
         envelope.content = envelope.original_content = None  # the body goes nowhere from here
+        returns = [p for p in parsed if p.kind in RETURN_PATHS]
+        if returns:
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    self.state.lookups, handle_return_mail, returns, raw
+                )
+            except Exception:  # the DSN or unsubscribe must not be lost: the sender retries
+                log.exception("bounce or unsubscribe not recorded; answering 451")
+                return "451 4.3.0 Temporary failure, please try again later"
+            if not rcpts:
+                return "250 2.0.0 OK"
         if not rcpts:
             # Only postmaster@: acknowledged, as RFC 5321 requires, but nothing is kept.
             log.info("postmaster message from %s accepted and discarded", session.peer)
