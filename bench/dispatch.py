@@ -81,7 +81,7 @@ def child_setup():
     django.setup()
 
 
-def child_seed(n: int) -> None:
+def child_seed(n: int, quiet: bool = False) -> None:
     """Fresh data: N due requests from one agency (half candidates, half clients)."""
     from datetime import timedelta
 
@@ -147,30 +147,25 @@ def child_seed(n: int) -> None:
         ],
         batch_size=1000,
     )
-    print(json.dumps({"seeded": n}))
+    if not quiet:
+        print(json.dumps({"seeded": n}))
 
 
 def child_raw(n: int) -> None:
-    """(a): Django's send_messages over one connection, messages rendered beforehand."""
-    from django.core.mail import EmailMultiAlternatives, get_connection
+    """(a): Django's send_messages over one connection, with the very messages the worker would
+    send (rendered by the worker's own code before the clock starts)."""
+    from django.core.mail import get_connection
 
-    html = "<p>" + "Hello, would you review us? " * 40 + "</p>"
-    messages = []
-    for i in range(n):
-        m = EmailMultiAlternatives(
-            "Would you review Rita Recruiter at Bench Dispatch?",
-            "Hello, would you review us? " * 40,
-            f"bounce-{i}-0123456789abcdef@in.bench.test",
-            [f"Person {i} <person{i}@reviewer.test>"],
-            reply_to=["rita@bench-dispatch.test"],
-            headers={
-                "From": "Rita Recruiter at Bench Dispatch <reviews@bench.test>",
-                "List-Unsubscribe": "<https://bench.test/unsubscribe/x/>",
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            },
-        )
-        m.attach_alternative(html, "text/html")
-        messages.append(m)
+    from emailsync.outbox.models import OutboundEmail
+    from emailsync.outbox.rendering import build_message
+    from emailsync.outbox.worker import Worker, agency_admin_emails
+
+    child_seed(n, quiet=True)
+    rows = Worker().load(list(OutboundEmail.objects.values_list("id", flat=True)))
+    admins = agency_admin_emails({r.agency_id for r in rows})
+    messages = [build_message(r, admin_emails=admins) for r in rows]
+    for m in messages:
+        m.message()  # warm any lazy state; the clock measures sending only
     started = time.perf_counter()
     with get_connection() as connection:
         sent = connection.send_messages(messages)
@@ -193,57 +188,58 @@ def child_worker(go_file: str) -> None:
 # --- the driver --------------------------------------------------------------------------------
 
 
-def run_database(label: str, database_url: str, n: int, sink, var_dir: str) -> dict:
+def run_database(label: str, database_url: str, n: int, sink, var_dir: str, rounds: int) -> dict:
     env = base_env(database_url, sink.port, var_dir)
     subprocess.run(
         [PYTHON, "-m", "emailsync.cli", "migrate", "--noinput", "-v0"], env=env, check=True
     )
-    figures = {}
-
-    before = sink.handler.count
-    raw = result(child("raw", env, str(n)))
-    assert sink.handler.count - before == n
-    figures["raw_per_s"] = n / raw["seconds"]
-
+    # The machine is shared and noisy: alternate the two measurements and keep each one's best.
+    figures: dict[str, float] = {}
+    ratios = []
     worker_counts = [1, 2] if database_url.startswith("postgres") else [1]
-    for workers in worker_counts:
-        result(child("seed", env, str(n)))
-        go = Path(var_dir) / f"go-{label}-{workers}"
-        go.unlink(missing_ok=True)
-        procs = [child("worker", env, str(go)) for _ in range(workers)]
-        time.sleep(3)  # let the children import Django before the clock starts
-        go.touch()
+    for _ in range(rounds):
         before = sink.handler.count
-        results = [result(p) for p in procs]
-        sent = sum(r["sent"] for r in results)
-        assert sent == n == sink.handler.count - before, (sent, n)
-        elapsed = max(r["end"] for r in results) - min(r["start"] for r in results)
-        figures[f"worker_{workers}_per_s"] = n / elapsed
+        raw = result(child("raw", env, str(n)))
+        assert sink.handler.count - before == n
+        rates = {"raw_per_s": n / raw["seconds"]}
+        for workers in worker_counts:
+            result(child("seed", env, str(n)))
+            go = Path(var_dir) / f"go-{label}-{workers}"
+            go.unlink(missing_ok=True)
+            procs = [child("worker", env, str(go)) for _ in range(workers)]
+            time.sleep(3)  # let the children import Django before the clock starts
+            go.touch()
+            before = sink.handler.count
+            results = [result(p) for p in procs]
+            sent = sum(r["sent"] for r in results)
+            assert sent == n == sink.handler.count - before, (sent, n)
+            elapsed = max(r["end"] for r in results) - min(r["start"] for r in results)
+            rates[f"worker_{workers}_per_s"] = n / elapsed
+        ratios.append(rates["worker_1_per_s"] / rates["raw_per_s"])
+        for key, value in rates.items():
+            figures[key] = max(figures.get(key, 0.0), value)
     figures["ratio"] = figures["worker_1_per_s"] / figures["raw_per_s"]
+    figures["ratio_per_round"] = [round(r, 2) for r in ratios]
     return figures
 
 
 def ensure_postgres(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    check = subprocess.run(
-        ["psql", url.rsplit("/", 1)[0] + "/postgres", "-tAc",
-         f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],  # fmt: skip
-        capture_output=True,
-        text=True,
-    )
-    if check.stdout.strip() != "1":
-        subprocess.run(["createdb", "-d", url.rsplit("/", 1)[0] + "/postgres", name], check=False)
-        subprocess.run(
-            ["psql", url.rsplit("/", 1)[0] + "/postgres", "-c", f'CREATE DATABASE "{name}"'],
-            check=False,
-            capture_output=True,
-        )
+    import psycopg
+    from psycopg import sql
+
+    try:
+        psycopg.connect(url).close()
+    except psycopg.OperationalError:
+        base, name = url.rsplit("/", 1)
+        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -279,16 +275,16 @@ def main():
                     if not url.startswith("postgres"):
                         url = "postgres://postgres@127.0.0.1:5432/emailsync_bench"
                     ensure_postgres(url)
-                rows[db] = run_database(db, url, n, sink, var_dir)
+                rows[db] = run_database(db, url, n, sink, var_dir, options.rounds)
     finally:
         controller.stop()
-    print(f"{n} messages per run, sink: aiosmtpd on loopback")
+    print(f"{n} messages per run, best of {options.rounds} rounds, sink: aiosmtpd on loopback")
     print(f"{'database':<10} {'raw /s':>9} {'worker /s':>10} {'ratio':>6} {'2 workers /s':>13}")
     for db, f in rows.items():
         two = f.get("worker_2_per_s")
         print(
             f"{db:<10} {f['raw_per_s']:>9.0f} {f['worker_1_per_s']:>10.0f} {f['ratio']:>6.2f} "
-            f"{(f'{two:.0f}' if two else '-'):>13}"
+            f"{(f'{two:.0f}' if two else '-'):>13}  per round {f['ratio_per_round']}"
         )
     print(json.dumps(rows))
 

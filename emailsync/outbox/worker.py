@@ -333,6 +333,11 @@ class Worker:
             if r.kind == OutboundEmail.Kind.REMINDER and r.review_request_id
         ]
         with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # Marks need not wait for the disk: a mark lost in a database crash only means
+                # the row is sent again after its lease (at-least-once, same Message-ID).
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
             marked = OutboundEmail.objects.filter(id__in=ids, claimed_by=self.name).update(
                 status=Status.SENT,
                 sent_at=now,
