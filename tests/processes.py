@@ -17,13 +17,39 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def product_env(var_dir: Path, **extra) -> dict:
+def product_env(var_dir: Path, database_url: str | None = None, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in {"EMAILSYNC_TESTING"}}
     env.update(DEBUG="1", EMAILSYNC_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
-    if not env.get("DATABASE_URL", "").startswith("postgres"):
-        env["DATABASE_URL"] = f"sqlite:///{var_dir / 'product.sqlite3'}"
+    env["DATABASE_URL"] = database_url or f"sqlite:///{var_dir / 'product.sqlite3'}"
     env.update(extra)
     return env
+
+
+class FreshPostgres:
+    """A throwaway database on the server DATABASE_URL points at, when it is PostgreSQL, so a
+    product process started by a test never shares rows with another test or run."""
+
+    def __init__(self):
+        url = os.environ.get("DATABASE_URL", "")
+        self.url = None
+        if url.startswith("postgres"):
+            import secrets
+
+            import psycopg
+
+            base = url.rsplit("/", 1)[0]
+            self.name = f"emailsync_proc_{secrets.token_hex(6)}"
+            self.admin = f"{base}/postgres"
+            with psycopg.connect(self.admin, autocommit=True) as conn:
+                conn.execute(f"CREATE DATABASE {self.name}")
+            self.url = f"{base}/{self.name}"
+
+    def drop(self):
+        if self.url:
+            import psycopg
+
+            with psycopg.connect(self.admin, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
 
 
 def manage(env: dict, *args: str) -> str:
@@ -72,7 +98,18 @@ class Served:
 
     def __init__(self, var_dir: Path, *extra_args: str, **env_extra):
         self.var_dir = var_dir
-        self.env = product_env(var_dir, **env_extra)
+        self.database = FreshPostgres()
+        try:
+            self.start(var_dir, extra_args, env_extra)
+        except BaseException:
+            if getattr(self, "process", None) is not None:
+                self.process.kill()
+                self.process.wait()
+            self.database.drop()
+            raise
+
+    def start(self, var_dir: Path, extra_args, env_extra):
+        self.env = product_env(var_dir, self.database.url, **env_extra)
         self.web_port, self.smtp_port = free_port(), free_port()
         manage(self.env, "migrate", "--noinput", "-v0")
         self.demo = json.loads(manage(self.env, "seed_demo", "--json"))
@@ -111,4 +148,5 @@ class Served:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
+        self.database.drop()
         return self.process.returncode

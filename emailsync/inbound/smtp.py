@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from emailsync.review_requests.bounces import process_bounce, verify_bounce_local
 from emailsync.review_requests.unsubscribe import (
@@ -64,7 +64,7 @@ class AddressBook:
         return False, None
 
     def load(self, token: str) -> AddressEntry | None:
-        close_old_connections()
+        fresh_connection()
         row = (
             InboundAddress.objects.filter(token=token)
             .values_list(
@@ -108,6 +108,13 @@ class RateLimiter:
         return True
 
 
+def fresh_connection() -> None:
+    """Drop a broken or expired connection before database work on a listener thread (never
+    inside a transaction, where closing would lose it)."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
 # Our own addresses on the inbound domain that are not agencies': (check, handler).
 RETURN_PATHS = {
     "bounce": (verify_bounce_local, process_bounce),
@@ -118,7 +125,7 @@ RETURN_PATHS = {
 def handle_return_mail(returns, raw: bytes) -> None:
     """Bounces and mailto unsubscribes of the review requests we sent (our mail, not a
     trigger's): acted on in memory, then dropped."""
-    close_old_connections()
+    fresh_connection()
     for parsed in returns:
         outcome = RETURN_PATHS[parsed.kind][1](parsed.local, raw)
         log.info("%s address: %s", parsed.kind, outcome)
@@ -134,7 +141,7 @@ def prepare(rcpts, header: bytes, body: bytes, dnsfunc) -> Inbound:
 def commit_batch(items: list[Inbound]) -> list:
     """Write a batch of messages in one transaction. If that fails, write them one by one,
     so one bad message costs only its own sender a retry (451), not everyone in the batch."""
-    close_old_connections()
+    fresh_connection()
     try:
         return ingest_batch(items)
     except Exception:
