@@ -185,3 +185,67 @@ def test_raw_transcript(listener, sync_agency, acme_key):
     assert "354 End data with <CR><LF>.<CR><LF>" in replies
     assert f"250 2.0.0 OK: trigger {trigger.pk}" in replies
     assert replies[-1].startswith("221")
+
+
+def self_signed(tmp_path):
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx.emailsync.localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_opportunistic_starttls(tmp_path, dns, transactional_db, sync_agency, acme_key):
+    import ssl
+
+    from emailsync.inbound.smtp import tls_context
+
+    secure = RunningListener(dnsfunc=dns, tls=tls_context(*self_signed(tmp_path)))
+    try:
+        with secure.client() as smtp:  # without TLS: still accepted (an MX must not insist)
+            assert smtp.ehlo()[0] == 250 and smtp.has_extn("starttls")
+        client_context = ssl.create_default_context()
+        client_context.check_hostname, client_context.verify_mode = False, ssl.CERT_NONE
+        with secure.client() as smtp:
+            smtp.ehlo()
+            assert smtp.starttls(context=client_context)[0] == 220
+            smtp.ehlo()
+            smtp.mail("sam@acme.test")
+            smtp.rcpt(sync_agency.bcc)
+            code, text = smtp.data(acme_key.sign(build()))
+        assert code == 250 and Trigger.objects.get().status == "accepted"
+    finally:
+        secure.stop()
+
+
+def test_smtpd_command_refuses_half_a_certificate(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    cert, _ = self_signed(tmp_path)
+    with pytest.raises(CommandError, match="go together"):
+        call_command("smtpd", "--tls-cert", cert)
