@@ -10,6 +10,7 @@ Header safety: every name that reaches a header (recruiter, agency, recipient) p
 `Bob\\r\\nBcc: x@evil` is just an odd name, never an extra header.
 """
 
+import functools
 import re
 from datetime import timedelta
 from email.utils import formataddr
@@ -25,7 +26,7 @@ from django.utils.translation import ngettext
 
 from emailsync.review_requests.bounces import bounce_local_part
 from emailsync.review_requests.models import ReviewRequest
-from emailsync.review_requests.unsubscribe import unsubscribe_mailto, unsubscribe_url
+from emailsync.review_requests.unsubscribe import unsubscribe_mailto
 
 from . import dkim
 from .models import OutboundEmail
@@ -52,14 +53,33 @@ def public_url(path: str) -> str:
     return settings.EMAILSYNC_PUBLIC_URL + path
 
 
+PLACEHOLDER = "TOKEN0PLACEHOLDER"
+
+
+@functools.lru_cache(maxsize=16)
+def link_template(name: str, fallback: str, urlconf: str, public: str) -> str:
+    """The absolute URL of a per-request page with a placeholder token, resolved once: the
+    worker builds thousands of links a second and `reverse()` is the slow part."""
+    try:
+        path = reverse(name, args=[PLACEHOLDER], urlconf=urlconf)
+    except NoReverseMatch:
+        path = fallback
+    return public_url(path)
+
+
+def request_link(name: str, fallback: str, token: str) -> str:
+    template = link_template(name, fallback, settings.ROOT_URLCONF, settings.EMAILSYNC_PUBLIC_URL)
+    return template.replace(PLACEHOLDER, token)
+
+
 def review_url(token: str, rating: int | None = None) -> str:
     """The review form's address; resolved at send time so the form's URL can move."""
-    try:
-        path = reverse("review-form", args=[token])
-    except NoReverseMatch:
-        path = f"/review/{token}/"
-    url = public_url(path)
+    url = request_link("review-form", f"/review/{PLACEHOLDER}/", token)
     return f"{url}?rating={rating}" if rating else url
+
+
+def fast_unsubscribe_url(request: ReviewRequest) -> str:
+    return request_link("unsubscribe", f"/unsubscribe/{PLACEHOLDER}/", request.token)
 
 
 def contrast_ink(colour: str) -> str:
@@ -224,7 +244,7 @@ def request_context(row: OutboundEmail, request: ReviewRequest) -> dict:
             {"rating": n, "url": f"{review}?rating={n}", "label": labels[n - 1]}
             for n in range(1, 6)
         ],
-        "unsubscribe_url": unsubscribe_url(request),
+        "unsubscribe_url": fast_unsubscribe_url(request),
         "expiry_days": EXPIRY.days,
         "is_reminder": is_reminder,
         "wording": wording(
@@ -272,7 +292,7 @@ def build_message(
             reply = reply_to_for(request, admin_emails or {})
             reply_to = [reply] if reply else []
             headers["List-Unsubscribe"] = (
-                f"<{unsubscribe_url(request)}>, <{unsubscribe_mailto(request)}>"
+                f"<{context['unsubscribe_url']}>, <{unsubscribe_mailto(request)}>"
             )
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
             headers["Auto-Submitted"] = "auto-generated"

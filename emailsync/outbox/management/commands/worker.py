@@ -18,11 +18,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="Process what is due, then exit.")
-        parser.add_argument("--batch", type=int, default=50, help="Rows claimed per batch.")
+        parser.add_argument("--batch", type=int, default=100, help="Rows claimed per batch.")
         parser.add_argument(
             "--mark-every",
             type=int,
-            default=10,
+            default=25,
             help="Mark sent rows in groups of this size (bounds duplicates after a crash).",
         )
         parser.add_argument("--lease", type=int, default=300, help="Lease in seconds.")
