@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "emailsync.outbox",
     "emailsync.inbound",
     "emailsync.reviews",
+    "emailsync.profiles",
     "emailsync.operations",
 ]
 

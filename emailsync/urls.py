@@ -5,6 +5,8 @@ from django.views.generic import RedirectView
 
 from emailsync.agencies.urls import account_urls, agency_urls
 from emailsync.operations.urls import operations_urls
+from emailsync.profiles.urls import agency_profile_urls
+from emailsync.profiles.urls import public_urls as profile_urls
 from emailsync.review_requests.unsubscribe import urlpatterns as unsubscribe_urls
 from emailsync.reviews.urls import agency_review_urls, reviewer_urls
 
@@ -16,11 +18,13 @@ urlpatterns = [
     path("accounts/", include(account_urls)),
     path("app/", include(agency_urls)),
     path("app/reviews/", include(agency_review_urls)),
+    path("app/profiles/", include(agency_profile_urls)),
     path("admin/", admin.site.urls),
     path("anymail/", include("anymail.urls")),
     *unsubscribe_urls,
     *operations_urls,
     *reviewer_urls,
+    *profile_urls,
 ]
 
 if settings.DEBUG:

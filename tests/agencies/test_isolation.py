@@ -8,6 +8,8 @@ import pytest
 from django.urls import reverse
 
 from emailsync.agencies.models import AgencyDomain, Invitation, User
+from emailsync.profiles.models import ReviewReply
+from tests.profiles.conftest import request_for, review_for
 from tests.urlwalk import agency_routes
 
 # Pages a recruiter may open; everything else under /app/ is for admins only.
@@ -26,7 +28,16 @@ def other_agency_objects(make_agency, add_member):
         "invitation_id": invitation.pk,
         "sender_id": b_member.profile.senders.get().pk,
         "domain_id": AgencyDomain.objects.get(agency=b).pk,
+        "review_id": a_review(b, b_member.profile).pk,
     }
+
+
+def a_review(agency, recruiter):
+    rr = request_for(agency, recruiter)
+    rr.save()
+    review = review_for(agency, rr, recruiter)
+    review.save()
+    return review
 
 
 def own_objects(agency, member):
@@ -36,6 +47,7 @@ def own_objects(agency, member):
         "invitation_id": invitation.pk,
         "sender_id": member.profile.senders.get().pk,
         "domain_id": AgencyDomain.objects.get(agency=agency).pk,
+        "review_id": a_review(agency, member.profile).pk,
     }
 
 
@@ -61,6 +73,7 @@ def test_admin_of_a_gets_404_for_every_object_of_b(admin_client, other_agency_ob
     assert b.members().count() == 2 and b.admins().count() == 1
     assert Invitation.objects.get(pk=objects["invitation_id"]).usable
     assert AgencyDomain.objects.filter(pk=objects["domain_id"]).exists()
+    assert not ReviewReply.objects.filter(review_id=objects["review_id"]).exists()
 
 
 @pytest.mark.django_db

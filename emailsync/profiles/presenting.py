@@ -1,0 +1,140 @@
+"""How a public review, an agency and a recruiter are presented: names, URLs, JSON-LD, OpenGraph.
+
+Everything here is built from public reviews only and never includes an email address. JSON-LD
+is serialised with `<`, `>` and `&` escaped, so review text can never close the data block.
+"""
+
+import json
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils.html import _json_script_escapes
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from emailsync.reviews.models import Review, shown_name
+
+
+def absolute(path: str) -> str:
+    return settings.EMAILSYNC_PUBLIC_URL + path
+
+
+def public_name(review: Review) -> str:
+    """The reviewer's chosen display name, never anything that looks like an email address."""
+    name = review.display_name
+    if "@" in name:
+        return shown_name("", "anonymous", review.role)
+    return name
+
+
+def agency_url(agency) -> str:
+    return reverse("profiles-agency", args=[agency.slug])
+
+
+def recruiter_url(agency, recruiter) -> str:
+    return reverse("profiles-recruiter", args=[agency.slug, recruiter.slug])
+
+
+def media_url(field) -> str:
+    if not field:
+        return ""
+    url = field.url
+    return url if url.startswith(("http://", "https://")) else absolute(url)
+
+
+def ld_json(data) -> str:
+    """JSON for a `<script type="application/ld+json">` block: inert whatever the text holds."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return mark_safe(text.translate(_json_script_escapes))  # noqa: S308 - escaped just above
+
+
+def _rating_ld(value, best=5, worst=1) -> dict:
+    return {"@type": "Rating", "ratingValue": value, "bestRating": best, "worstRating": worst}
+
+
+def _aggregate_ld(rating, item=None) -> dict | None:
+    if not rating.count:
+        return None
+    data = {
+        "@type": "AggregateRating",
+        "ratingValue": rating.average,
+        "ratingCount": rating.count,
+        "reviewCount": rating.count,
+        "bestRating": 5,
+        "worstRating": 1,
+    }
+    if item:
+        data["itemReviewed"] = item
+    return data
+
+
+def _review_ld(review, item=None) -> dict:
+    data = {
+        "@type": "Review",
+        "author": {"@type": "Person", "name": public_name(review)},
+        "datePublished": review.submitted_at.date().isoformat(),
+        "reviewBody": review.text,
+        "reviewRating": _rating_ld(review.rating),
+    }
+    if item:
+        data["itemReviewed"] = item
+    return data
+
+
+def organization_ld(agency, rating, reviews) -> dict:
+    url = absolute(agency_url(agency))
+    org = {"@type": "Organization", "@id": url + "#organization", "name": agency.name, "url": url}
+    if agency.website:
+        org["sameAs"] = [agency.website]
+    if agency.logo:
+        org["logo"] = media_url(agency.logo)
+    if agency.location:
+        org["address"] = agency.location
+    aggregate = _aggregate_ld(rating)
+    if aggregate:
+        org["aggregateRating"] = aggregate
+        org["review"] = [_review_ld(r) for r in reviews]
+    return {"@context": "https://schema.org", **org}
+
+
+def person_ld(agency, recruiter, rating, reviews) -> dict:
+    """A recruiter: schema.org has no rating properties on Person, so the AggregateRating and the
+    Reviews are separate nodes of the graph that name the Person as `itemReviewed`."""
+    agency_page = absolute(agency_url(agency))
+    url = absolute(recruiter_url(agency, recruiter))
+    person = {
+        "@type": "Person",
+        "@id": url + "#person",
+        "name": recruiter.display_name,
+        "url": url,
+        "worksFor": {"@type": "Organization", "name": agency.name, "url": agency_page},
+    }
+    if recruiter.job_title:
+        person["jobTitle"] = recruiter.job_title
+    if recruiter.bio:
+        person["description"] = recruiter.bio
+    if recruiter.specialisms:
+        person["knowsAbout"] = [s.strip() for s in recruiter.specialisms.split(",") if s.strip()]
+    if recruiter.photo:
+        person["image"] = media_url(recruiter.photo)
+    graph = [person]
+    ref = {"@type": "Person", "@id": person["@id"], "name": recruiter.display_name}
+    aggregate = _aggregate_ld(rating, ref)
+    if aggregate:
+        graph.append(aggregate)
+        graph.extend(_review_ld(r, ref) for r in reviews)
+    return {"@context": "https://schema.org", "@graph": graph}
+
+
+def summary(rating) -> str:
+    if not rating.count:
+        return _("No verified reviews yet.")
+    return ngettext(
+        "%(average)s out of 5 from %(count)s verified review.",
+        "%(average)s out of 5 from %(count)s verified reviews.",
+        rating.count,
+    ) % {
+        "average": rating.average,
+        "count": rating.count,
+    }

@@ -1,0 +1,504 @@
+"""The public pages: directory, agency, recruiter, widget, sitemap, report-a-review.
+
+Public pages read only public reviews and the stored aggregates; each renders with a fixed number
+of queries whatever the history's size (the page's rows come from an indexed, limited query and
+the counts from the aggregate row). They touch neither the session nor the CSRF token, so they
+set no cookie and can be cached; `Last-Modified`/`ETag` come from the aggregate row's
+`changed_at`, bumped by every change that shows on the page.
+"""
+
+import hashlib
+from functools import wraps
+from math import ceil
+from urllib.parse import urlencode
+
+from django import forms
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.db.models import F, Max, Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import cache_control
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.http import condition, require_GET, require_http_methods
+
+from emailsync.agencies.models import Agency, RecruiterProfile
+from emailsync.reviews.models import Review
+from emailsync.throttling.models import Counter
+
+from . import presenting
+from .models import AgencyRating, ReviewReport, public_reviews, rating_of
+
+PAGE_SIZE = 10
+DIRECTORY_PAGE_SIZE = 20
+WIDGET_REVIEWS_DEFAULT, WIDGET_REVIEWS_MAX = 3, 10
+SITEMAP_CHUNK = 10_000
+# Bump when the pages' markup changes, so cached copies revalidate into the new markup.
+MARKUP_VERSION = "1"
+PUBLIC_CACHE = {"public": True, "max_age": 300}
+WIDGET_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors *"
+)
+HONEYPOT = "website"
+
+
+# --- lookups shared by the caching headers and the views (one query each, memoised) ---------
+
+
+def _agency(request, agency_slug: str) -> Agency:
+    key = ("profiles_agency", agency_slug)
+    if key not in request.__dict__:
+        agency = Agency.objects.select_related("rating").filter(slug=agency_slug).first()
+        request.__dict__[key] = agency
+    agency = request.__dict__[key]
+    if agency is None:
+        raise Http404
+    return agency
+
+
+def _recruiter(request, agency_slug: str, recruiter_slug: str) -> RecruiterProfile:
+    key = ("profiles_recruiter", agency_slug, recruiter_slug)
+    if key not in request.__dict__:
+        request.__dict__[key] = (
+            RecruiterProfile.objects.select_related("agency__rating", "rating", "user")
+            .filter(
+                agency__slug=agency_slug,
+                slug=recruiter_slug,
+                user__is_active=True,
+                user__agency=F("agency"),
+            )
+            .first()
+        )
+    recruiter = request.__dict__[key]
+    if recruiter is None:
+        raise Http404
+    return recruiter
+
+
+def _changed(*objects):
+    stamps = [rating_of(obj).changed_at for obj in objects]
+    stamps = [s for s in stamps if s is not None]
+    return max(stamps) if stamps else None
+
+
+def _etag(request, *parts) -> str:
+    raw = "|".join(
+        str(p) for p in (MARKUP_VERSION, get_language(), request.GET.urlencode(), *parts)
+    )
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _safe(func):
+    """Caching-header callbacks must not fail the request: a missing object is the view's 404."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Http404:
+            return None
+
+    return wrapper
+
+
+@_safe
+def agency_changed(request, agency_slug, **kwargs):
+    agency = _agency(request, agency_slug)
+    return _changed(agency) or agency.created_at
+
+
+@_safe
+def agency_etag(request, agency_slug, **kwargs):
+    agency = _agency(request, agency_slug)
+    return _etag(request, agency.pk, agency_changed(request, agency_slug).timestamp())
+
+
+@_safe
+def recruiter_changed(request, agency_slug, recruiter_slug):
+    recruiter = _recruiter(request, agency_slug, recruiter_slug)
+    return _changed(recruiter, recruiter.agency) or recruiter.agency.created_at
+
+
+@_safe
+def recruiter_etag(request, agency_slug, recruiter_slug):
+    recruiter = _recruiter(request, agency_slug, recruiter_slug)
+    stamp = recruiter_changed(request, agency_slug, recruiter_slug).timestamp()
+    return _etag(request, recruiter.pk, stamp)
+
+
+def _directory_changed(request):
+    key = "profiles_directory_changed"
+    if key not in request.__dict__:
+        request.__dict__[key] = AgencyRating.objects.aggregate(last=Max("changed_at"))["last"]
+    return request.__dict__[key]
+
+
+def directory_etag(request):
+    stamp = _directory_changed(request)
+    return _etag(request, "directory", stamp.timestamp() if stamp else 0)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+class Pager:
+    """Page numbers from a known total (the aggregate count), so no COUNT query is needed."""
+
+    def __init__(self, request, total: int, size: int):
+        self.total, self.size = total, size
+        self.pages = max(1, ceil(total / size))
+        raw = request.GET.get("page", "1")
+        if not raw.isdigit() or not 1 <= int(raw) <= self.pages:
+            raise Http404
+        self.number = int(raw)
+        self.offset = (self.number - 1) * size
+        self.has_previous = self.number > 1
+        self.has_next = self.number < self.pages
+        self.previous = self.number - 1
+        self.next = self.number + 1
+
+    def slice(self, queryset):
+        return list(queryset[self.offset : self.offset + self.size])
+
+
+def _review_rows(queryset):
+    return (
+        public_reviews(queryset)
+        .select_related("recruiter__user", "reply")
+        .order_by("-submitted_at", "-id")
+    )
+
+
+def _public(response, cache=PUBLIC_CACHE):
+    patch_cache_control(response, **cache)
+    return response
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+def directory_changed(request):
+    return _directory_changed(request)
+
+
+@require_GET
+@condition(etag_func=directory_etag, last_modified_func=directory_changed)
+def directory(request):
+    q = request.GET.get("q", "").strip()[:100]
+    location = request.GET.get("location", "").strip()[:100]
+    rows = AgencyRating.objects.filter(count__gt=0).select_related("agency")
+    if q:
+        rows = rows.filter(agency__name__icontains=q)
+    if location:
+        rows = rows.filter(agency__location__icontains=location)
+    rows = rows.order_by("-rank", "-count", "agency_id")
+    total = rows.count()
+    pager = Pager(request, total, DIRECTORY_PAGE_SIZE)
+    context = {
+        "q": q,
+        "location": location,
+        "entries": pager.slice(rows),
+        "pager": pager,
+        "total": total,
+        "extra": urlencode({k: v for k, v in (("q", q), ("location", location)) if v}),
+        "canonical": presenting.absolute(reverse("profiles-directory")),
+    }
+    return _public(render(request, "profiles/directory.html", context))
+
+
+@require_GET
+@condition(etag_func=agency_etag, last_modified_func=agency_changed)
+def agency_page(request, agency_slug):
+    agency = _agency(request, agency_slug)
+    rating = rating_of(agency)
+    pager = Pager(request, rating.count, PAGE_SIZE)
+    reviews = pager.slice(_review_rows(Review.objects.filter(agency=agency)))
+    recruiters = list(
+        RecruiterProfile.objects.filter(agency=agency, user__is_active=True, user__agency=agency)
+        .filter(Q(user__role="recruiter") | Q(rating__count__gt=0))
+        .select_related("rating")
+        .order_by(F("rating__score").desc(nulls_last=True), "display_name", "pk")
+    )
+    context = {
+        "agency": agency,
+        "rating": rating,
+        "reviews": reviews,
+        "pager": pager,
+        "recruiters": recruiters,
+        "ld": presenting.ld_json(presenting.organization_ld(agency, rating, reviews)),
+        "canonical": presenting.absolute(presenting.agency_url(agency)),
+        "summary": presenting.summary(rating),
+        "image": presenting.media_url(agency.logo),
+    }
+    return _public(render(request, "profiles/agency.html", context))
+
+
+@require_GET
+@condition(etag_func=recruiter_etag, last_modified_func=recruiter_changed)
+def recruiter_page(request, agency_slug, recruiter_slug):
+    recruiter = _recruiter(request, agency_slug, recruiter_slug)
+    agency = recruiter.agency
+    rating = rating_of(recruiter)
+    pager = Pager(request, rating.count, PAGE_SIZE)
+    reviews = pager.slice(_review_rows(Review.objects.filter(recruiter=recruiter)))
+    context = {
+        "agency": agency,
+        "recruiter": recruiter,
+        "specialisms": [s.strip() for s in recruiter.specialisms.split(",") if s.strip()],
+        "rating": rating,
+        "reviews": reviews,
+        "pager": pager,
+        "ld": presenting.ld_json(presenting.person_ld(agency, recruiter, rating, reviews)),
+        "canonical": presenting.absolute(presenting.recruiter_url(agency, recruiter)),
+        "summary": presenting.summary(rating),
+        "image": presenting.media_url(recruiter.photo) or presenting.media_url(agency.logo),
+    }
+    return _public(render(request, "profiles/recruiter.html", context))
+
+
+def _widget_count(request) -> int:
+    raw = request.GET.get("reviews", "")
+    if raw.isdigit():
+        return max(0, min(WIDGET_REVIEWS_MAX, int(raw)))
+    return WIDGET_REVIEWS_DEFAULT
+
+
+@_safe
+def widget_changed(request, agency_slug):
+    slug = request.GET.get("recruiter", "")
+    if slug:
+        return recruiter_changed(request, agency_slug, slug)
+    return agency_changed(request, agency_slug)
+
+
+@_safe
+def widget_etag(request, agency_slug):
+    stamp = widget_changed(request, agency_slug)
+    return _etag(request, "widget", agency_slug, stamp.timestamp() if stamp else 0)
+
+
+@require_GET
+@xframe_options_exempt
+@condition(etag_func=widget_etag, last_modified_func=widget_changed)
+def widget(request, agency_slug):
+    """The iframe an agency embeds: rating, count, latest reviews. No cookies, framable anywhere,
+    only our own assets; every link opens the full profile in a new tab."""
+    slug = request.GET.get("recruiter", "")
+    if slug:
+        recruiter = _recruiter(request, agency_slug, slug)
+        agency, subject = recruiter.agency, recruiter
+        reviews = Review.objects.filter(recruiter=recruiter)
+        target = presenting.recruiter_url(agency, recruiter)
+    else:
+        agency = subject = _agency(request, agency_slug)
+        recruiter = None
+        reviews = Review.objects.filter(agency=agency)
+        target = presenting.agency_url(agency)
+    count = _widget_count(request)
+    rating = rating_of(subject)
+    context = {
+        "agency": agency,
+        "recruiter": recruiter,
+        "rating": rating,
+        "reviews": list(_review_rows(reviews)[:count]) if count else [],
+        "target": presenting.absolute(target),
+    }
+    response = render(request, "profiles/widget.html", context)
+    response.headers["Content-Security-Policy"] = WIDGET_CSP
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    response.headers["X-Robots-Tag"] = "noindex"
+    # The embedding page is another site: our same-origin opener policy would be meaningless.
+    del response.headers["Cross-Origin-Opener-Policy"]
+    return _public(response)
+
+
+_script_cache: dict[str, bytes] = {}
+
+
+@require_GET
+@cache_control(public=True, max_age=3600)
+def widget_script(request):
+    """The loader an agency pastes (`<script src=".../widget.js" data-agency="slug" async>`).
+    Served from a stable address (static file names change with their content)."""
+    if "body" not in _script_cache or settings.DEBUG:
+        path = finders.find("js/profile-widget.js")
+        if path is None:
+            from django.contrib.staticfiles.storage import staticfiles_storage
+
+            with staticfiles_storage.open("js/profile-widget.js") as handle:
+                _script_cache["body"] = handle.read()
+        else:
+            with open(path, "rb") as handle:
+                _script_cache["body"] = handle.read()
+    body = _script_cache["body"]
+    response = HttpResponse(body, content_type="text/javascript; charset=utf-8")
+    response.headers["ETag"] = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response
+
+
+@_safe
+def brand_changed(request, agency_slug):
+    return agency_changed(request, agency_slug)
+
+
+@require_GET
+@cache_control(public=True, max_age=86400)
+@condition(etag_func=agency_etag, last_modified_func=brand_changed)
+def brand_css(request, agency_slug):
+    """The agency's colour as a stylesheet (our CSP allows no style attributes)."""
+    agency = _agency(request, agency_slug)
+    colour = agency.brand_colour if len(agency.brand_colour) == 7 else "#1f6feb"
+    body = f":root{{--brand:{colour};}}\n"
+    response = HttpResponse(body, content_type="text/css; charset=utf-8")
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response
+
+
+# --- sitemap ---------------------------------------------------------------------------------
+
+
+def _sitemap_agencies():
+    return (
+        AgencyRating.objects.filter(count__gt=0)
+        .order_by("agency_id")
+        .values_list("agency__slug", "changed_at")
+    )
+
+
+def _sitemap_recruiters():
+    return (
+        RecruiterProfile.objects.filter(
+            rating__count__gt=0, user__is_active=True, user__agency=F("agency")
+        )
+        .order_by("pk")
+        .values_list("agency__slug", "slug", "rating__changed_at")
+    )
+
+
+@require_GET
+@cache_control(public=True, max_age=3600)
+def sitemap_index(request):
+    sections = []
+    for name, queryset in (
+        ("agencies", _sitemap_agencies()),
+        ("recruiters", _sitemap_recruiters()),
+    ):
+        pages = ceil(queryset.count() / SITEMAP_CHUNK)
+        sections += [
+            presenting.absolute(reverse("profiles-sitemap-section", args=[name, n]))
+            for n in range(1, pages + 1)
+        ]
+    return render(
+        request,
+        "profiles/sitemap_index.xml",
+        {"sections": sections, "directory": presenting.absolute(reverse("profiles-directory"))},
+        content_type="application/xml; charset=utf-8",
+    )
+
+
+@require_GET
+@cache_control(public=True, max_age=3600)
+def sitemap_section(request, section, page):
+    start = (page - 1) * SITEMAP_CHUNK
+    if section == "agencies":
+        rows = _sitemap_agencies()[start : start + SITEMAP_CHUNK]
+        urls = [
+            (presenting.absolute(reverse("profiles-agency", args=[slug])), changed)
+            for slug, changed in rows
+        ]
+        if page == 1:
+            urls.insert(0, (presenting.absolute(reverse("profiles-directory")), None))
+    elif section == "recruiters":
+        rows = _sitemap_recruiters()[start : start + SITEMAP_CHUNK]
+        urls = [
+            (presenting.absolute(reverse("profiles-recruiter", args=[a, r])), changed)
+            for a, r, changed in rows
+        ]
+    else:
+        raise Http404
+    if page < 1 or (not urls and page != 1):
+        raise Http404
+    return render(
+        request,
+        "profiles/sitemap.xml",
+        {"urls": urls},
+        content_type="application/xml; charset=utf-8",
+    )
+
+
+# --- report a review -------------------------------------------------------------------------
+
+
+class ReportForm(forms.Form):
+    reason = forms.ChoiceField(
+        label=gettext_lazy("What is wrong with this review?"),
+        choices=ReviewReport.Reason.choices,
+        widget=forms.RadioSelect,
+    )
+    detail = forms.CharField(
+        label=gettext_lazy("Tell us more (optional)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    contact_email = forms.EmailField(
+        label=gettext_lazy("Your email, if we may ask you about it (optional, never shown)"),
+        required=False,
+    )
+    website = forms.CharField(required=False, label=gettext_lazy("Leave this empty"))
+
+
+def _client_hash(request) -> str:
+    address = request.META.get("REMOTE_ADDR") or "unknown"
+    return hashlib.sha256(f"{settings.SECRET_KEY}:{address}".encode()).hexdigest()
+
+
+@require_http_methods(["GET", "POST"])
+def report(request, agency_slug, review_id):
+    review = get_object_or_404(
+        public_reviews().select_related("agency", "recruiter"),
+        pk=review_id,
+        agency__slug=agency_slug,
+    )
+    form = ReportForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        limit = getattr(settings, "EMAILSYNC_REPORTS_PER_IP", 10)
+        window = getattr(settings, "EMAILSYNC_REPORT_WINDOW", 3600)
+        address = request.META.get("REMOTE_ADDR") or "unknown"
+        decision = Counter.hit(f"profiles:report:{address}", limit, window)
+        if not decision.allowed:
+            response = render(
+                request, "profiles/report_limited.html", {"review": review}, status=429
+            )
+            response.headers["Retry-After"] = str(decision.retry_after)
+            add_never_cache_headers(response)
+            return response
+        if form.is_valid():
+            if not form.cleaned_data[HONEYPOT]:  # bots fill it; they are thanked all the same
+                ReviewReport.objects.create(
+                    review=review,
+                    reason=form.cleaned_data["reason"],
+                    detail=form.cleaned_data["detail"],
+                    contact_email=form.cleaned_data["contact_email"],
+                    client_hash=_client_hash(request),
+                )
+            response = render(request, "profiles/report_thanks.html", {"review": review})
+            add_never_cache_headers(response)
+            return response
+        status = 400
+    response = render(
+        request,
+        "profiles/report.html",
+        {"review": review, "form": form, "agency": review.agency, "title": _("Report a review")},
+        status=status,
+    )
+    add_never_cache_headers(response)
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
