@@ -73,6 +73,8 @@ EMAILSYNC_DKIM_KEY_FILE = os.environ.get("EMAILSYNC_DKIM_KEY_FILE", "")
 EMAILSYNC_TRIGGER_RETENTION_DAYS = env_int("EMAILSYNC_TRIGGER_RETENTION_DAYS", 90)
 # How long a listener trusts what it read about an address or an agency's rules.
 EMAILSYNC_LISTENER_CACHE_SECONDS = env_int("EMAILSYNC_LISTENER_CACHE_SECONDS", 10)
+# How long the listener gathers finished messages into one commit (milliseconds).
+EMAILSYNC_GROUP_COMMIT_MS = env_int("EMAILSYNC_GROUP_COMMIT_MS", 5)
 # Sign-up is open by default; an operator who provisions agencies only by CLI turns it off.
 EMAILSYNC_SIGNUP_OPEN = env_bool("EMAILSYNC_SIGNUP_OPEN", True)
 
@@ -92,6 +94,8 @@ INSTALLED_APPS = [
     "emailsync.inbound",
     "emailsync.reviews",
     "emailsync.profiles",
+    "emailsync.placements",
+    "emailsync.workspace",
     "emailsync.operations",
 ]
 

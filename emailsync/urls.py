@@ -9,6 +9,7 @@ from emailsync.profiles.urls import agency_profile_urls
 from emailsync.profiles.urls import public_urls as profile_urls
 from emailsync.review_requests.unsubscribe import urlpatterns as unsubscribe_urls
 from emailsync.reviews.urls import agency_review_urls, reviewer_urls
+from emailsync.workspace.urls import app_urls, review_urls
 
 admin.site.site_header = "Email Sync operators"
 admin.site.site_title = "Email Sync operators"
@@ -18,6 +19,8 @@ urlpatterns = [
     path("accounts/", include(account_urls)),
     path("app/", include(agency_urls)),
     path("app/reviews/", include(agency_review_urls)),
+    path("app/reviews/", include(review_urls)),
+    path("app/", include(app_urls)),
     path("app/profiles/", include(agency_profile_urls)),
     path("admin/", admin.site.urls),
     path("anymail/", include("anymail.urls")),

@@ -8,8 +8,10 @@ until the reviewer clicks the link we email them; only then does it join *Missin
 
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -41,6 +43,13 @@ def shown_name(name: str, choice: str, role: str = "") -> str:
     if role == Role.CLIENT:
         return str(_("Anonymous client"))
     return str(_("Anonymous"))
+
+
+class RejectReason(models.TextChoices):
+    NOT_A_PLACEMENT = "not_a_placement", _("Not a real placement")
+    SPAM = "spam", _("Spam")
+    DUPLICATE = "duplicate", _("Duplicate")
+    OTHER = "other", _("Other")
 
 
 class ReviewQuerySet(models.QuerySet):
@@ -84,6 +93,26 @@ class Review(models.Model):
     editable_until = models.DateTimeField()
     confirmed_at = models.DateTimeField(null=True, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
+    placement = models.ForeignKey(
+        "placements.Placement",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reviews",
+        help_text=_("The placement an admin verified this review against."),
+    )
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("Empty for automatic verification on an exact placement reference."),
+    )
+    rejected_at = models.DateTimeField(null=True, blank=True)
+    rejected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     admins_notified_at = models.DateTimeField(
         null=True, blank=True, help_text=_("When the agency's admins were told (email or digest).")
     )
@@ -122,3 +151,101 @@ class Review(models.Model):
     @property
     def counts(self) -> bool:
         return self.status in (self.Status.MISSING_VERIFICATION, self.Status.VERIFIED)
+
+    @property
+    def rejected_reason_label(self) -> str:
+        code, _sep, note = self.rejected_reason.partition(":")
+        if code in RejectReason.values:
+            label = str(RejectReason(code).label)
+            return f"{label}: {note.strip()}" if note.strip() else label
+        return self.rejected_reason
+
+    # --- verification: only these three methods change it, each audited ------------------------
+
+    def verify(self, placement, by) -> None:
+        """Verify against `placement` (of the same agency); `by` is None when automatic."""
+        if placement.agency_id != self.agency_id:
+            raise ValidationError(_("That placement belongs to another agency."))
+        with transaction.atomic():
+            locked = Review.objects.select_for_update().get(pk=self.pk)
+            if locked.status != self.Status.MISSING_VERIFICATION:
+                raise ValidationError(_("Only a review missing verification can be verified."))
+            now = timezone.now()
+            self.status, self.placement, self.verified_at, self.verified_by = (
+                self.Status.VERIFIED,
+                placement,
+                now,
+                by,
+            )
+            self.updated_at = now
+            self.save(
+                update_fields=["status", "placement", "verified_at", "verified_by", "updated_at"]
+            )
+            self.agency.record(
+                by,
+                "review.verified" if by else "review.auto_verified",
+                self.audit_subject(),
+                review=self.pk,
+                placement=placement.pk,
+                placement_ref=placement.external_ref or "",
+            )
+
+    def reject(self, reason: str, by, note: str = "") -> None:
+        if reason not in RejectReason.values:
+            raise ValidationError(_("Choose why the review is rejected."))
+        if reason == RejectReason.OTHER and not note.strip():
+            raise ValidationError(_("Say why in a few words."))
+        with transaction.atomic():
+            locked = Review.objects.select_for_update().get(pk=self.pk)
+            if locked.status != self.Status.MISSING_VERIFICATION:
+                raise ValidationError(_("Only a review missing verification can be rejected."))
+            now = timezone.now()
+            text = f"{reason}: {note.strip()}" if note.strip() else reason
+            self.status, self.rejected_reason = self.Status.REJECTED, text[:300]
+            self.rejected_at, self.rejected_by, self.updated_at = now, by, now
+            self.save(
+                update_fields=[
+                    "status",
+                    "rejected_reason",
+                    "rejected_at",
+                    "rejected_by",
+                    "updated_at",
+                ]
+            )
+            self.agency.record(
+                by, "review.rejected", self.audit_subject(), review=self.pk, reason=self.rejected_reason
+            )
+
+    def undo(self, by) -> None:
+        """Back to Missing Verification, from verified or from an admin's rejection."""
+        with transaction.atomic():
+            locked = Review.objects.select_for_update().get(pk=self.pk)
+            if locked.status == self.Status.VERIFIED:
+                action = "review.verification_undone"
+                detail = {"placement": locked.placement_id}
+            elif locked.status == self.Status.REJECTED and locked.rejected_at is not None:
+                action = "review.rejection_undone"
+                detail = {"reason": locked.rejected_reason}
+            else:
+                raise ValidationError(_("There is nothing to undo on this review."))
+            self.status = self.Status.MISSING_VERIFICATION
+            self.placement = self.verified_by = self.verified_at = None
+            self.rejected_at = self.rejected_by = None
+            self.rejected_reason = ""
+            self.updated_at = timezone.now()
+            self.save(
+                update_fields=[
+                    "status",
+                    "placement",
+                    "verified_by",
+                    "verified_at",
+                    "rejected_at",
+                    "rejected_by",
+                    "rejected_reason",
+                    "updated_at",
+                ]
+            )
+            self.agency.record(by, action, self.audit_subject(), review=self.pk, **detail)
+
+    def audit_subject(self) -> str:
+        return f"{self.rating}★ {self.display_name}"

@@ -1,0 +1,370 @@
+"""Placements as CSV: the documented columns, a per-row validation report, import in chunks.
+
+Columns (header row required, any order, case-insensitive; unknown columns are ignored):
+
+    reference, candidate_name, candidate_email, client_company, client_contact_name,
+    client_contact_email, job_title, start_date, recruiter_email
+
+Only `candidate_name` is required. `start_date` is YYYY-MM-DD (also DD/MM/YYYY).
+`recruiter_email` is a member's login or sending address. A row whose `reference` already
+exists updates that placement; other rows create new ones. A bad row is reported (row number,
+column, message) and skipped; the others are imported.
+
+An upload becomes a `PlacementImport` row; `process_pending_imports()` (the worker's job, or
+`emailsync placements process-imports`) works through it in chunks, committing progress after
+each, so the page's progress bar moves and a crash resumes where it stopped.
+"""
+
+import csv
+import io
+import logging
+from datetime import date, datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from emailsync.agencies.models import SenderAddress, User
+
+from .models import Placement, PlacementImport
+
+log = logging.getLogger("emailsync.placements")
+
+COLUMNS = [
+    "reference",
+    "candidate_name",
+    "candidate_email",
+    "client_company",
+    "client_contact_name",
+    "client_contact_email",
+    "job_title",
+    "start_date",
+    "recruiter_email",
+]
+REQUIRED = {"candidate_name"}
+ALIASES = {"external_ref": "reference", "placement_ref": "reference", "ref": "reference"}
+MAX_BYTES = 5 * 1024 * 1024
+MAX_ROWS = 50_000
+CHUNK = 250
+SYNC_ROWS = 100  # uploads this small are imported at once, in the request
+MAX_REPORTED = 500
+LEASE = timedelta(minutes=5)
+LIMITS = {
+    "reference": 100,
+    "candidate_name": 120,
+    "client_company": 160,
+    "client_contact_name": 120,
+    "job_title": 160,
+}
+
+
+class CsvProblem(ValueError):
+    """The file as a whole cannot be imported (no header, wrong encoding, too big)."""
+
+
+def decode(raw: bytes) -> str:
+    if len(raw) > MAX_BYTES:
+        raise CsvProblem(_("The file is larger than 5 MB. Split it and upload the parts."))
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise CsvProblem(_("The file is not text (UTF-8 or Windows-1252)."))
+
+
+def header_of(text: str) -> list[str]:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        raise CsvProblem(_("The file is empty."))
+    names = [ALIASES.get(h.strip().lower(), h.strip().lower()) for h in header]
+    missing = REQUIRED - set(names)
+    if missing:
+        raise CsvProblem(
+            _("The header row has no %(columns)s column.") % {"columns": ", ".join(sorted(missing))}
+        )
+    return names
+
+
+def count_rows(text: str) -> int:
+    try:
+        return sum(1 for row in csv.reader(io.StringIO(text)) if any(c.strip() for c in row)) - 1
+    except csv.Error as exc:
+        raise CsvProblem(_("The file is not valid CSV: %(error)s") % {"error": exc})
+
+
+def create_import(agency, by, raw: bytes, filename: str = "") -> PlacementImport:
+    text = decode(raw)
+    header_of(text)
+    total = count_rows(text)
+    if total > MAX_ROWS:
+        raise CsvProblem(_("At most %(n)s rows per file.") % {"n": f"{MAX_ROWS:,}"})
+    job = PlacementImport.objects.create(
+        agency=agency,
+        created_by=by,
+        filename=filename[:200],
+        content=text,
+        total_rows=max(total, 0),
+    )
+    agency.record(by, "placements.import_started", filename[:200], rows=job.total_rows)
+    return job
+
+
+def parse_date(value: str) -> date:
+    value = value.strip()
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y"):
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    raise ValidationError(_("Use a date like 2025-03-31."))
+
+
+def recruiters_by_email(agency_id: int) -> dict[str, int]:
+    found = dict(
+        SenderAddress.objects.filter(agency_id=agency_id).values_list("email", "profile_id")
+    )
+    for email, pid in User.objects.filter(agency_id=agency_id, is_active=True).values_list(
+        "email", "profile__id"
+    ):
+        if pid:
+            found.setdefault(email.lower(), pid)
+    return found
+
+
+def clean_row(row: dict, recruiters: dict[str, int]) -> tuple[dict, list[tuple[str, str]]]:
+    """The placement's fields from one CSV row, and the row's problems (column, message)."""
+    problems: list[tuple[str, str]] = []
+    value = {k: (row.get(k) or "").strip() for k in COLUMNS}
+    fields = {
+        "external_ref": value["reference"] or None,
+        "candidate_name": value["candidate_name"],
+        "candidate_email": value["candidate_email"].lower(),
+        "client_company": value["client_company"],
+        "client_contact_name": value["client_contact_name"],
+        "client_contact_email": value["client_contact_email"].lower(),
+        "job_title": value["job_title"],
+        "start_date": None,
+        "recruiter_id": None,
+    }
+    if not value["candidate_name"]:
+        problems.append(("candidate_name", _("A candidate name is required.")))
+    for column, limit in LIMITS.items():
+        if len(value[column]) > limit:
+            problems.append((column, _("At most %(n)s characters.") % {"n": limit}))
+    for column in ("candidate_email", "client_contact_email"):
+        if value[column]:
+            try:
+                validate_email(value[column])
+            except ValidationError:
+                problems.append((column, _("Not an email address.")))
+    if value["start_date"]:
+        try:
+            fields["start_date"] = parse_date(value["start_date"])
+        except ValidationError as exc:
+            problems.append(("start_date", exc.messages[0]))
+    if value["recruiter_email"]:
+        pid = recruiters.get(value["recruiter_email"].lower())
+        if pid is None:
+            problems.append(("recruiter_email", _("Nobody in your team uses this address.")))
+        fields["recruiter_id"] = pid
+    return fields, problems
+
+
+def import_rows(job: PlacementImport, rows: list[tuple[int, dict]], recruiters) -> None:
+    """Validate and write one chunk; counts and the report are added to `job` (not saved)."""
+    good: dict[str | None, tuple[int, dict]] = {}
+    unreferenced: list[dict] = []
+    for number, row in rows:
+        fields, problems = clean_row(row, recruiters)
+        if problems:
+            job.error_count += 1
+            for column, message in problems:
+                if len(job.errors) < MAX_REPORTED:
+                    job.errors.append({"row": number, "column": column, "message": str(message)})
+            continue
+        if fields["external_ref"]:
+            good[fields["external_ref"]] = (number, fields)  # a later row with the same ref wins
+        else:
+            unreferenced.append(fields)
+    existing = {
+        p.external_ref: p
+        for p in Placement.objects.filter(agency_id=job.agency_id, external_ref__in=list(good))
+    }
+    now = timezone.now()
+    to_create = [
+        Placement(agency_id=job.agency_id, created_by_id=job.created_by_id, created_at=now, **f)
+        for f in unreferenced
+    ]
+    to_update = []
+    for ref, (_number, fields) in good.items():
+        placement = existing.get(ref)
+        if placement is None:
+            to_create.append(
+                Placement(
+                    agency_id=job.agency_id, created_by_id=job.created_by_id, created_at=now, **fields
+                )
+            )
+        else:
+            for key, val in fields.items():
+                setattr(placement, key, val)
+            to_update.append(placement)
+    Placement.objects.bulk_create(to_create, batch_size=500)
+    if to_update:
+        Placement.objects.bulk_update(to_update, UPDATABLE, batch_size=500)
+    job.created_count += len(to_create)
+    job.updated_count += len(to_update)
+
+
+UPDATABLE = [
+    "candidate_name",
+    "candidate_email",
+    "client_company",
+    "client_contact_name",
+    "client_contact_email",
+    "job_title",
+    "start_date",
+    "recruiter_id",
+]
+
+
+def claim_next(now) -> PlacementImport | None:
+    with transaction.atomic():
+        due = PlacementImport.objects.filter(
+            Q(status=PlacementImport.Status.PENDING)
+            | Q(status=PlacementImport.Status.RUNNING, lease_until__lt=now)
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        job = due.order_by("created_at", "id").first()
+        if job is None:
+            return None
+        job.status, job.lease_until = PlacementImport.Status.RUNNING, now + LEASE
+        job.started_at = job.started_at or now
+        job.save(update_fields=["status", "lease_until", "started_at"])
+    return job
+
+
+def run_import(job: PlacementImport, chunk: int = CHUNK) -> None:
+    """Work through the file from where it stopped, committing after each chunk."""
+    try:
+        text = job.content
+        names = header_of(text)
+        reader = csv.reader(io.StringIO(text))
+        next(reader)
+        recruiters = recruiters_by_email(job.agency_id)
+        done, batch = 0, []
+        for number, cells in enumerate(reader, start=2):
+            if not any(c.strip() for c in cells):
+                continue
+            done += 1
+            if done <= job.processed_rows:
+                continue  # imported before a crash
+            batch.append((number, dict(zip(names, cells, strict=False))))
+            if len(batch) >= chunk:
+                commit_chunk(job, batch, recruiters)
+                batch = []
+        if batch:
+            commit_chunk(job, batch, recruiters)
+        job.status, job.finished_at, job.lease_until = (
+            PlacementImport.Status.DONE,
+            timezone.now(),
+            None,
+        )
+        job.total_rows = job.processed_rows
+        job.content = ""
+        job.save(
+            update_fields=["status", "finished_at", "lease_until", "total_rows", "content"]
+        )
+        job.agency.record(
+            job.created_by,
+            "placements.imported",
+            job.filename,
+            created=job.created_count,
+            updated=job.updated_count,
+            errors=job.error_count,
+        )
+    except (CsvProblem, csv.Error) as exc:
+        log.warning("placement import %s failed: %s", job.pk, exc)
+        job.status, job.finished_at, job.lease_until = (
+            PlacementImport.Status.FAILED,
+            timezone.now(),
+            None,
+        )
+        job.errors = [*job.errors, {"row": 0, "column": "", "message": str(exc)}][:MAX_REPORTED]
+        job.save(update_fields=["status", "finished_at", "lease_until", "errors"])
+
+
+def commit_chunk(job: PlacementImport, batch, recruiters) -> None:
+    with transaction.atomic():
+        import_rows(job, batch, recruiters)
+        job.processed_rows += len(batch)
+        job.lease_until = timezone.now() + LEASE
+        job.save(
+            update_fields=[
+                "processed_rows",
+                "created_count",
+                "updated_count",
+                "error_count",
+                "errors",
+                "lease_until",
+            ]
+        )
+
+
+def process_pending_imports(now=None, limit: int = 5) -> dict:
+    """The worker's job: run waiting (or abandoned) imports. Returns what it did."""
+    now = now or timezone.now()
+    ran = rows = 0
+    for _ in range(limit):
+        job = claim_next(now)
+        if job is None:
+            break
+        before = job.processed_rows
+        run_import(job)
+        ran += 1
+        rows += job.processed_rows - before
+    return {"imports": ran, "rows": rows}
+
+
+# --- export ----------------------------------------------------------------------------------
+
+
+def safe_cell(value) -> str:
+    """Text a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+class Echo:
+    def write(self, value):
+        return value
+
+
+def export_rows(agency):
+    writer = csv.writer(Echo())
+    yield "\ufeff" + writer.writerow(COLUMNS)
+    queryset = (
+        Placement.objects.filter(agency=agency)
+        .order_by("id")
+        .values_list(
+            "external_ref",
+            "candidate_name",
+            "candidate_email",
+            "client_company",
+            "client_contact_name",
+            "client_contact_email",
+            "job_title",
+            "start_date",
+            "recruiter__user__email",
+        )
+    )
+    for row in queryset.iterator(chunk_size=1000):
+        yield writer.writerow([safe_cell(v) for v in row])

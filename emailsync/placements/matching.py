@@ -1,0 +1,99 @@
+"""Which placement is this review about? Suggestions, best first.
+
+Signals, strongest first: the placement reference the ATS sent equals the placement's reference;
+the reviewer's email is the placement's candidate or client-contact email; the same recruiter;
+the start date near the trigger email; a similar name. Candidates are read in one query (the
+agency's placements that share any of the strong signals, plus those starting near the trigger),
+scored in Python.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from difflib import SequenceMatcher
+
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from .models import Placement
+
+NEAR_DAYS = 60
+CANDIDATES = 300
+
+
+@dataclass
+class Suggestion:
+    placement: Placement
+    score: int
+    why: list[str]
+
+
+def similarity(a: str, b: str) -> float:
+    a, b = " ".join(a.lower().split()), " ".join(b.lower().split())
+    if not a or not b:
+        return 0.0
+    return SequenceMatcher(None, a, b).ratio()
+
+
+def suggest(review, limit: int = 5) -> list[Suggestion]:
+    request = review.review_request
+    anchor = request.created_at.date()
+    email = review.reviewer_email.lower()
+    near = Q(start_date__range=(anchor - timedelta(days=NEAR_DAYS), anchor + timedelta(days=NEAR_DAYS)))
+    strong = Q(candidate_email=email) | Q(client_contact_email=email)
+    if review.placement_ref:
+        strong |= Q(external_ref=review.placement_ref)
+    if review.recruiter_id:
+        near &= Q(recruiter_id=review.recruiter_id) | Q(recruiter__isnull=True)
+    pool = list(
+        Placement.objects.filter(agency_id=review.agency_id)
+        .filter(strong | near)
+        .select_related("recruiter")
+        .order_by("-start_date", "-id")[:CANDIDATES]
+    )
+    scored = [score(review, p, anchor) for p in pool]
+    scored = [s for s in scored if s.score > 0]
+    scored.sort(key=lambda s: (-s.score, -(s.placement.pk)))
+    return scored[:limit]
+
+
+def score(review, placement: Placement, anchor) -> Suggestion:
+    points, why = 0, []
+    email = review.reviewer_email.lower()
+    if review.placement_ref and placement.external_ref == review.placement_ref:
+        points += 100
+        why.append(_("same placement reference"))
+    if email and email in (placement.candidate_email, placement.client_contact_email):
+        points += 60
+        why.append(_("reviewer's email"))
+    if review.recruiter_id and placement.recruiter_id == review.recruiter_id:
+        points += 20
+        why.append(_("same recruiter"))
+    if placement.start_date:
+        days = abs((placement.start_date - anchor).days)
+        if days <= NEAR_DAYS:
+            points += round(15 * (1 - days / NEAR_DAYS)) + 1
+            why.append(_("started %(days)s days from the email") % {"days": days})
+    name = review.reviewer_name or review.review_request.name
+    best = max(
+        similarity(name, placement.candidate_name), similarity(name, placement.client_contact_name)
+    )
+    if best >= 0.6:
+        points += round(15 * best)
+        why.append(_("similar name"))
+    return Suggestion(placement, points, why)
+
+
+def search(agency, query: str, limit: int | None = 20):
+    qs = Placement.objects.filter(agency=agency).select_related("recruiter")
+    query = query.strip()
+    if query:
+        qs = qs.filter(
+            Q(candidate_name__icontains=query)
+            | Q(candidate_email__icontains=query)
+            | Q(client_company__icontains=query)
+            | Q(client_contact_name__icontains=query)
+            | Q(client_contact_email__icontains=query)
+            | Q(job_title__icontains=query)
+            | Q(external_ref__icontains=query)
+        )
+    return qs if limit is None else qs[:limit]

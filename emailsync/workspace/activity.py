@@ -1,0 +1,124 @@
+"""The activity log — the fairness audit: every email received (and every manual request),
+each recipient's outcome and reason; filterable and exportable as CSV."""
+
+import csv
+
+from django.core.paginator import Paginator
+from django.db.models import Prefetch, Q
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from emailsync.agencies.access import admin_required
+from emailsync.inbound.models import Trigger, TriggerRecipient
+from emailsync.placements.csvio import Echo, safe_cell
+
+from .forms import ActivityFilterForm
+from .labels import recipient_reason, trigger_reason
+
+
+def filtered(request):
+    form = ActivityFilterForm(request.GET or None)
+    triggers = Trigger.objects.filter(agency=request.agency)
+    data = form.cleaned_data if form.is_valid() else {}
+    if data.get("status"):
+        triggers = triggers.filter(status=data["status"])
+    if data.get("since"):
+        triggers = triggers.filter(received_at__date__gte=data["since"])
+    if data.get("until"):
+        triggers = triggers.filter(received_at__date__lte=data["until"])
+    if data.get("q"):
+        q = data["q"].strip().lower()
+        triggers = triggers.filter(
+            Q(sender__icontains=q)
+            | Q(pk__in=TriggerRecipient.objects.filter(email__icontains=q).values("trigger_id"))
+        )
+    return form, triggers
+
+
+@admin_required
+def activity_log(request):
+    form, triggers = filtered(request)
+    page = Paginator(
+        triggers.select_related("recruiter").prefetch_related(
+            Prefetch("recipients", queryset=TriggerRecipient.objects.order_by("id"))
+        ),
+        25,
+    ).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "workspace/activity/log.html",
+        {"form": form, "page": page, "query": query.urlencode()},
+    )
+
+
+@admin_required
+def activity_export(request):
+    _form, triggers = filtered(request)
+    rows = (
+        TriggerRecipient.objects.filter(trigger__in=triggers)
+        .order_by("trigger__received_at", "trigger_id", "id")
+        .values_list(
+            "trigger_id",
+            "trigger__received_at",
+            "trigger__source",
+            "trigger__sender",
+            "trigger__recruiter__display_name",
+            "trigger__status",
+            "trigger__reason",
+            "email",
+            "role",
+            "outcome",
+            "reason",
+        )
+    )
+
+    def lines():
+        writer = csv.writer(Echo())
+        yield "\ufeff" + writer.writerow(
+            [
+                "trigger",
+                "received_at",
+                "source",
+                "sender",
+                "recruiter",
+                "trigger_status",
+                "trigger_reason",
+                "trigger_reason_text",
+                "recipient",
+                "role",
+                "outcome",
+                "reason",
+                "reason_text",
+            ]
+        )
+        for (tid, at, source, sender, rec, status, treason, email, role, outcome, reason) in (
+            rows.iterator(chunk_size=2000)
+        ):
+            yield writer.writerow(
+                [
+                    safe_cell(v)
+                    for v in (
+                        tid,
+                        at.isoformat(),
+                        source,
+                        sender,
+                        rec or "",
+                        status,
+                        treason,
+                        trigger_reason(treason),
+                        email,
+                        role,
+                        outcome,
+                        reason,
+                        recipient_reason(reason),
+                    )
+                ]
+            )
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localdate().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="email-sync-activity-{stamp}.csv"'
+    return response

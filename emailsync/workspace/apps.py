@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class WorkspaceConfig(AppConfig):
+    name = "emailsync.workspace"
+    verbose_name = "Agency app"

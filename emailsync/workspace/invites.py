@@ -1,0 +1,109 @@
+"""A scheduled review request until it is sent: edit it, cancel it, or send it now.
+
+The worker renders a request when it sends it, so an edit to the request row is what goes out;
+its queued email row carries the address, so that is updated too. Every change runs under the
+request's row lock and only while the request is still scheduled, so an edit can never race the
+worker into sending something half-changed; each is audited.
+"""
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from emailsync.inbound import recipients as rules
+from emailsync.inbound.facts import AgencyFacts
+from emailsync.outbox.models import OutboundEmail
+from emailsync.review_requests.manual import Person, decisions_for
+from emailsync.review_requests.models import AskedRecipient, ReviewRequest
+
+from .labels import recipient_reason
+
+SCHEDULED = ReviewRequest.Status.SCHEDULED
+QUEUED = OutboundEmail.Status.QUEUED
+
+
+def _locked(request: ReviewRequest) -> ReviewRequest:
+    locked = ReviewRequest.objects.select_for_update().get(pk=request.pk)
+    if locked.status != SCHEDULED:
+        raise ValidationError(_("This invite has already been sent or cancelled."))
+    return locked
+
+
+def edit(request: ReviewRequest, data: dict, by) -> ReviewRequest:
+    """Change name, email, recruiter, role or personal message. A new email address passes the
+    same rules as Email Sync (and takes the dedupe ledger; the old address is released)."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = _locked(request)
+        new_email = data["email"].strip().lower()
+        changed = [k for k in ("name", "role", "personal_message") if getattr(locked, k) != data[k]]
+        if locked.recruiter_id != (data["recruiter"].pk if data["recruiter"] else None):
+            changed.append("recruiter")
+        if new_email != locked.email:
+            facts = AgencyFacts.load(locked.agency_id)
+            decision = decisions_for(facts, [Person(new_email, data["name"])], by.email, now)[0]
+            window = timedelta(days=facts.settings.dedupe_days)
+            if decision.invite and not AskedRecipient.claim(
+                locked.agency_id, new_email, now, window
+            ):
+                decision = rules.Decision(new_email, data["name"], False, rules.RECENTLY_ASKED)
+            if not decision.invite:
+                raise ValidationError({"email": recipient_reason(decision.reason)})
+            AskedRecipient.release(locked.agency_id, locked.email)
+            changed.append("email")
+            locked.email = new_email
+        locked.name = data["name"][:120]
+        locked.role = data["role"]
+        locked.recruiter = data["recruiter"]
+        locked.personal_message = data["personal_message"]
+        locked.save(update_fields=["email", "name", "role", "recruiter", "personal_message"])
+        OutboundEmail.objects.filter(review_request=locked, status=QUEUED).update(
+            to_email=locked.email, to_name=locked.name
+        )
+        if changed:
+            locked.agency.record(
+                by, "invite.edited", locked.email, request=locked.pk, fields=sorted(changed)
+            )
+    return locked
+
+
+def cancel(requests, by) -> int:
+    """Cancel scheduled requests; their addresses may be asked again later."""
+    done = 0
+    with transaction.atomic():
+        for request in requests:
+            try:
+                locked = _locked(request)
+            except ValidationError:
+                continue
+            locked.status, locked.status_reason = ReviewRequest.Status.CANCELLED, "cancelled"
+            locked.save(update_fields=["status", "status_reason"])
+            OutboundEmail.objects.filter(review_request=locked, status=QUEUED).update(
+                status=OutboundEmail.Status.CANCELLED, status_reason="cancelled"
+            )
+            AskedRecipient.release(locked.agency_id, locked.email)
+            locked.agency.record(by, "invite.cancelled", locked.email, request=locked.pk)
+            done += 1
+    return done
+
+
+def send_now(requests, by) -> int:
+    """Send scheduled requests at the worker's next pass instead of at their scheduled time."""
+    done, now = 0, timezone.now()
+    with transaction.atomic():
+        for request in requests:
+            try:
+                locked = _locked(request)
+            except ValidationError:
+                continue
+            locked.send_after = now
+            locked.save(update_fields=["send_after"])
+            OutboundEmail.objects.filter(review_request=locked, status=QUEUED).update(
+                send_after=now
+            )
+            locked.agency.record(by, "invite.sent_now", locked.email, request=locked.pk)
+            done += 1
+    return done

@@ -1,0 +1,120 @@
+"""Plain-language (translated) words for the reason codes and verdicts the agency sees.
+
+The codes themselves are defined by the inbound app (`TRIGGER_REASONS`, `RECIPIENT_REASONS`);
+this is their wording in the agency app. An unknown code falls back to the inbound text.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+from emailsync.inbound.ingest import TRIGGER_REASONS
+from emailsync.inbound.recipients import RECIPIENT_REASONS
+
+RECIPIENT = {
+    "inbound_address": _("It is an Email Sync BCC address."),
+    "sender": _("It is the sender of the email."),
+    "colleague": _("It belongs to your agency (your domain or a team member)."),
+    "role_address": _("It is a role or no-reply address."),
+    "suppressed": _("The person unsubscribed, or mail to them bounced."),
+    "recently_asked": _("You asked them within your dedupe window."),
+    "bulk_send": _("The email went to more people than your recipient cap."),
+    "setup_test_preview": _("Would be invited; a setup test only asks the admin who sent it."),
+    "quarantined": _("Would be invited if you release the email from quarantine."),
+    "setup_test": _("You: a setup test request, sent at once."),
+    "sender_blocked": _("You blocked the sender."),
+}
+
+TRIGGER = {
+    "auto_submitted": _("An automatic message, such as an out-of-office reply."),
+    "precedence_bulk": _("Marked as bulk or list mail."),
+    "mailing_list": _("Mailing-list traffic."),
+    "delivery_report": _("A bounce or delivery report."),
+    "too_old": _("The email is dated more than seven days ago."),
+    "header_defects": _("The From, To or Cc header could not be read reliably."),
+    "email_sync_off": _("Email Sync is switched off."),
+    "sender_blocked": _("You blocked this sender."),
+    "sender_not_agency": _("The sender is not on your domains or team."),
+    "sender_unauthenticated": _("Your domain did not authenticate the email (no valid DKIM)."),
+    "bulk_send": _("More recipients than your cap."),
+    "no_recipients": _("Every recipient was excluded by the rules."),
+}
+
+# What to do about a failed verdict, in the admin's words.
+FIX = {
+    "sender_not_agency": _(
+        "Send the test from an address on one of your verified domains, or add this address to "
+        "a team member (Team → Manage → Sends from). Add your domain under Settings if missing."
+    ),
+    "sender_unauthenticated": _(
+        "Turn on DKIM signing for your domain (Google Workspace: Admin console → Apps → Gmail → "
+        "Authenticate email; Microsoft 365: Defender → Email authentication → DKIM). If an ATS "
+        "sends for you, add its signing domain under Trusted signing domains. As a last resort, "
+        "tick “Trust the From domain alone”."
+    ),
+    "email_sync_off": _("Switch Email Sync on above, then send the test again."),
+    "sender_blocked": _("You blocked this address. Ask an operator to unblock it."),
+}
+
+AUTH_METHOD = {
+    "dkim_aligned": _("Signed with DKIM by your own domain. Nothing to fix."),
+    "authres_dmarc": _("Your mail gateway reported DMARC pass. Nothing to fix."),
+    "authres_dkim_aligned": _("Your mail gateway reported an aligned DKIM pass. Nothing to fix."),
+    "dkim_trusted_signer": _("Signed with DKIM by one of your trusted signing domains."),
+    "trusted_from_domain": _(
+        "Accepted on the From domain alone (“Trust the From domain alone” is on). Turning on "
+        "DKIM signing is safer: anyone can forge a From address."
+    ),
+}
+
+ACTIONS = {
+    "review.verified": _("Verified a review"),
+    "review.auto_verified": _("Verified a review automatically (placement reference)"),
+    "review.rejected": _("Rejected a review"),
+    "review.verification_undone": _("Undid a verification"),
+    "review.rejection_undone": _("Undid a rejection"),
+    "reviews.manual_request": _("Sent a manual request"),
+    "invite.edited": _("Edited a scheduled invite"),
+    "invite.cancelled": _("Cancelled a scheduled invite"),
+    "invite.sent_now": _("Sent a scheduled invite now"),
+    "placement.created": _("Added a placement"),
+    "placement.edited": _("Edited a placement"),
+    "placements.import_started": _("Started a placement import"),
+    "placements.imported": _("Imported placements"),
+    "placements.settings_changed": _("Changed verification settings"),
+    "email_sync.enabled": _("Switched Email Sync on"),
+    "email_sync.disabled": _("Switched Email Sync off"),
+    "email_sync.settings_changed": _("Changed Email Sync settings"),
+    "email_sync.address_rotated": _("Rotated the BCC address"),
+    "email_sync.setup_test_started": _("Started a setup test"),
+    "email_sync.trigger_released": _("Released an email from quarantine"),
+    "email_sync.sender_blocked": _("Blocked a sender"),
+    "email_sync.sender_mapped": _("Mapped a sender to a recruiter"),
+    "email_sync.help_requested": _("Asked the operators for help"),
+    "member.role_changed": _("Changed a member's role"),
+    "member.invited": _("Invited someone"),
+    "member.joined": _("Joined"),
+    "member.removed": _("Removed a member"),
+    "member.invitation_revoked": _("Withdrew an invitation"),
+    "member.sender_added": _("Added a sending address"),
+    "member.sender_removed": _("Removed a sending address"),
+    "agency.created": _("Created the agency"),
+    "agency.settings_changed": _("Changed agency settings"),
+    "agency.domain_added": _("Added a domain"),
+    "agency.domain_removed": _("Removed a domain"),
+    "reviews.notifications_changed": _("Changed review notifications"),
+}
+
+
+def recipient_reason(code: str) -> str:
+    if not code:
+        return ""
+    return str(RECIPIENT.get(code) or TRIGGER.get(code) or RECIPIENT_REASONS.get(code, code))
+
+
+def trigger_reason(code: str) -> str:
+    if not code:
+        return ""
+    return str(TRIGGER.get(code) or TRIGGER_REASONS.get(code, code))
+
+
+def action_label(code: str) -> str:
+    return str(ACTIONS.get(code, code))

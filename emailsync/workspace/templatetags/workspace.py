@@ -1,0 +1,39 @@
+from django import template
+
+from emailsync.workspace import labels
+
+register = template.Library()
+
+
+@register.filter
+def recipient_reason(code):
+    return labels.recipient_reason(code)
+
+
+@register.filter
+def trigger_reason(code):
+    return labels.trigger_reason(code)
+
+
+@register.filter
+def action_label(code):
+    return labels.action_label(code)
+
+
+@register.filter
+def stars(rating):
+    try:
+        n = int(rating)
+    except (TypeError, ValueError):
+        return ""
+    return "★" * n + "☆" * (5 - n)
+
+
+@register.filter
+def fix_for(reason):
+    return labels.FIX.get(reason, "")
+
+
+@register.filter
+def auth_verdict(method):
+    return labels.AUTH_METHOD.get(method, "")
