@@ -312,8 +312,6 @@ def widget(request, agency_slug):
     response.headers["Content-Security-Policy"] = WIDGET_CSP
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     response.headers["X-Robots-Tag"] = "noindex"
-    # The embedding page is another site: our same-origin opener policy would be meaningless.
-    del response.headers["Cross-Origin-Opener-Policy"]
     return _public(response)
 
 
