@@ -207,7 +207,10 @@ def import_rows(job: PlacementImport, rows: list[tuple[int, dict]], recruiters) 
         if placement is None:
             to_create.append(
                 Placement(
-                    agency_id=job.agency_id, created_by_id=job.created_by_id, created_at=now, **fields
+                    agency_id=job.agency_id,
+                    created_by_id=job.created_by_id,
+                    created_at=now,
+                    **fields,
                 )
             )
         else:
@@ -278,9 +281,7 @@ def run_import(job: PlacementImport, chunk: int = CHUNK) -> None:
         )
         job.total_rows = job.processed_rows
         job.content = ""
-        job.save(
-            update_fields=["status", "finished_at", "lease_until", "total_rows", "content"]
-        )
+        job.save(update_fields=["status", "finished_at", "lease_until", "total_rows", "content"])
         job.agency.record(
             job.created_by,
             "placements.imported",

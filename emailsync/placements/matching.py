@@ -38,7 +38,9 @@ def suggest(review, limit: int = 5) -> list[Suggestion]:
     request = review.review_request
     anchor = request.created_at.date()
     email = review.reviewer_email.lower()
-    near = Q(start_date__range=(anchor - timedelta(days=NEAR_DAYS), anchor + timedelta(days=NEAR_DAYS)))
+    near = Q(
+        start_date__range=(anchor - timedelta(days=NEAR_DAYS), anchor + timedelta(days=NEAR_DAYS))
+    )
     strong = Q(candidate_email=email) | Q(client_contact_email=email)
     if review.placement_ref:
         strong |= Q(external_ref=review.placement_ref)

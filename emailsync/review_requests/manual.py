@@ -220,8 +220,9 @@ def release(trigger: Trigger, by, now=None) -> list[Outcome]:
                 row.outcome = OUTCOME.SKIPPED
                 row.reason = d.reason if d else rules.RECENTLY_ASKED
             row.save(update_fields=["outcome", "reason", "review_request"])
-            outcomes.append(Outcome(row.email, row.name, row.outcome == OUTCOME.INVITED,
-                                    row.reason, request))
+            outcomes.append(
+                Outcome(row.email, row.name, row.outcome == OUTCOME.INVITED, row.reason, request)
+            )
         locked.status = Trigger.Status.RELEASED
         locked.save(update_fields=["status"])
         locked.agency.record(

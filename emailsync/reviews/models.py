@@ -213,7 +213,11 @@ class Review(models.Model):
                 ]
             )
             self.agency.record(
-                by, "review.rejected", self.audit_subject(), review=self.pk, reason=self.rejected_reason
+                by,
+                "review.rejected",
+                self.audit_subject(),
+                review=self.pk,
+                reason=self.rejected_reason,
             )
 
     def undo(self, by) -> None:

@@ -94,9 +94,19 @@ def activity_export(request):
                 "reason_text",
             ]
         )
-        for (tid, at, source, sender, rec, status, treason, email, role, outcome, reason) in (
-            rows.iterator(chunk_size=2000)
-        ):
+        for (
+            tid,
+            at,
+            source,
+            sender,
+            rec,
+            status,
+            treason,
+            email,
+            role,
+            outcome,
+            reason,
+        ) in rows.iterator(chunk_size=2000):
             yield writer.writerow(
                 [
                     safe_cell(v)

@@ -28,8 +28,11 @@ class HelpRequestAdmin(admin.ModelAdmin):
         tests = Trigger.objects.filter(agency_id=obj.agency_id, is_setup_test=True).exclude(
             subject=""
         )[:20]
-        return format_html_join(
-            "\n",
-            "<div>{} · {} · {} · {}</div>",
-            ((t.received_at, t.sender, t.status, t.subject) for t in tests),
-        ) or "—"
+        return (
+            format_html_join(
+                "\n",
+                "<div>{} · {} · {} · {}</div>",
+                ((t.received_at, t.sender, t.status, t.subject) for t in tests),
+            )
+            or "—"
+        )

@@ -51,7 +51,14 @@ def bars(values: list[float], labels: list[str], top: float | None = None) -> di
                 "label": label,
             }
         )
-    return {"label_y": HEIGHT - 10, "items": items, "width": WIDTH, "height": HEIGHT, "base": HEIGHT - PAD, "top": top}
+    return {
+        "label_y": HEIGHT - 10,
+        "items": items,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "base": HEIGHT - PAD,
+        "top": top,
+    }
 
 
 def line(values: list[float | None], labels: list[str], top: float = 5) -> dict:
@@ -97,9 +104,7 @@ def dashboard(request):
         reviewed=Count("id", filter=Q(completed_at__isnull=False)),
     )
     counted = Review.objects.filter(agency=agency).counted()
-    start = timezone.make_aware(
-        timezone.datetime(months[0].year, months[0].month, 1), timezone=tz
-    )
+    start = timezone.make_aware(timezone.datetime(months[0].year, months[0].month, 1), timezone=tz)
     by_month = {
         row["month"].date() if hasattr(row["month"], "date") else row["month"]: row
         for row in counted.filter(submitted_at__gte=start)

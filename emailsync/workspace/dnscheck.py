@@ -66,11 +66,15 @@ def check(domain: str, lookup=None) -> Report:
         report.error = _("DNS lookup failed: %(error)s") % {"error": type(exc).__name__}
         return report
     if not report.spf:
-        report.problems.append(_("No SPF record: add a TXT record starting v=spf1 for your mail provider."))
+        report.problems.append(
+            _("No SPF record: add a TXT record starting v=spf1 for your mail provider.")
+        )
     if len(spf) > 1:
         report.problems.append(_("More than one SPF record: merge them into one."))
     if not report.dmarc:
-        report.problems.append(_("No DMARC record: add a TXT record at _dmarc with v=DMARC1; p=none to start."))
+        report.problems.append(
+            _("No DMARC record: add a TXT record at _dmarc with v=DMARC1; p=none to start.")
+        )
     if not report.dkim:
         report.problems.append(
             _(

@@ -330,6 +330,7 @@ def get_help(request):
             status=400,
         )
     return render(
-        request, "workspace/email_sync/help.html", {"form": form, "diagnostics": diagnostics(request.agency)}
+        request,
+        "workspace/email_sync/help.html",
+        {"form": form, "diagnostics": diagnostics(request.agency)},
     )
-

@@ -155,7 +155,9 @@ class ManualRequestForm(forms.Form):
     people = forms.CharField(
         label=_("Who to ask"),
         widget=forms.Textarea(attrs={"rows": 5}),
-        help_text=_("One person per line: “Ann Lee <ann@example.com>” or “Ann Lee, ann@example.com”."),
+        help_text=_(
+            "One person per line: “Ann Lee <ann@example.com>” or “Ann Lee, ann@example.com”."
+        ),
     )
     role = forms.ChoiceField(label=_("They are"), choices=ROLE_CHOICES, required=False)
     recruiter = forms.ModelChoiceField(
@@ -249,7 +251,9 @@ class VerificationSettingsForm(forms.ModelForm):
 
 
 class MapSenderForm(forms.Form):
-    recruiter = forms.ModelChoiceField(label=_("Recruiter"), queryset=RecruiterProfile.objects.none())
+    recruiter = forms.ModelChoiceField(
+        label=_("Recruiter"), queryset=RecruiterProfile.objects.none()
+    )
 
     def __init__(self, *args, agency, **kwargs):
         super().__init__(*args, **kwargs)

@@ -90,7 +90,9 @@ def placement_import(request):
         upload = form.cleaned_data["file"]
         try:
             if upload.size > csvio.MAX_BYTES:
-                raise csvio.CsvProblem(_("The file is larger than 5 MB. Split it and upload the parts."))
+                raise csvio.CsvProblem(
+                    _("The file is larger than 5 MB. Split it and upload the parts.")
+                )
             job = csvio.create_import(request.agency, request.user, upload.read(), upload.name)
         except csvio.CsvProblem as exc:
             form.add_error("file", str(exc))

@@ -84,12 +84,16 @@ def scoped(request):
 
 def column_queryset(key, requests, reviews):
     if key == "scheduled":
-        return requests.filter(status=RS.SCHEDULED).select_related("recruiter").order_by(
-            "send_after", "id"
+        return (
+            requests.filter(status=RS.SCHEDULED)
+            .select_related("recruiter")
+            .order_by("send_after", "id")
         )
     if key == "sent":
-        return requests.filter(status__in=SENT_STATUSES).select_related("recruiter").order_by(
-            "-sent_at", "-id"
+        return (
+            requests.filter(status__in=SENT_STATUSES)
+            .select_related("recruiter")
+            .order_by("-sent_at", "-id")
         )
     return reviews.filter(status=REVIEW_STATUS[key]).select_related(
         "recruiter", "placement", "review_request"
@@ -165,12 +169,17 @@ def verify_context(request, review, **extra):
     )
     initial = {"recruiter": review.recruiter_id}
     if review.role == "client":
-        initial.update(client_contact_name=review.reviewer_name, client_contact_email=review.reviewer_email)
+        initial.update(
+            client_contact_name=review.reviewer_name, client_contact_email=review.reviewer_email
+        )
     else:
         initial.update(candidate_name=review.reviewer_name, candidate_email=review.reviewer_email)
-    if review.placement_ref and not Placement.objects.filter(
-        agency=request.agency, external_ref=review.placement_ref
-    ).exists():
+    if (
+        review.placement_ref
+        and not Placement.objects.filter(
+            agency=request.agency, external_ref=review.placement_ref
+        ).exists()
+    ):
         initial["external_ref"] = review.placement_ref
     context = {
         "review": review,
@@ -381,9 +390,7 @@ def get_reviews(request):
     profiles = agency.profiles.filter(user__is_active=True, user__agency=agency)
     if not request.user.is_agency_admin:
         profiles = profiles.filter(user=request.user)
-    links = [
-        (p, absolute(reverse("recruiter-link", args=[agency.slug, p.slug]))) for p in profiles
-    ]
+    links = [(p, absolute(reverse("recruiter-link", args=[agency.slug, p.slug]))) for p in profiles]
     return render(request, "workspace/reviews/get_reviews.html", {"sync": sync, "links": links})
 
 

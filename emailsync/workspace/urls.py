@@ -43,9 +43,7 @@ app_urls = [  # mounted at /app/
     path("email-sync/rules/", email_sync.save_settings, name="email-sync-settings"),
     path("email-sync/rotate/", email_sync.rotate, name="email-sync-rotate"),
     path("email-sync/setup-test/", email_sync.setup_test_start, name="setup-test-start"),
-    path(
-        "email-sync/setup-test/status/", email_sync.setup_test_status, name="setup-test-status"
-    ),
+    path("email-sync/setup-test/status/", email_sync.setup_test_status, name="setup-test-status"),
     path("email-sync/dns/<int:domain_id>/", email_sync.dns_check, name="email-sync-dns"),
     path(
         "email-sync/quarantine/<int:trigger_id>/release/",

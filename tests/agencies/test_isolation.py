@@ -11,9 +11,19 @@ from emailsync.agencies.models import AgencyDomain, Invitation, User
 from emailsync.profiles.models import ReviewReply
 from tests.profiles.conftest import request_for, review_for
 from tests.urlwalk import agency_routes
+from tests.workspace.objects import agency_app_objects
 
 # Pages a recruiter may open; everything else under /app/ is for admins only.
-MEMBER_PAGES = {"agency-home", "team", "my-profile"}
+MEMBER_PAGES = {
+    "agency-home",
+    "team",
+    "my-profile",
+    # The Reviews page shows a recruiter their own requests and reviews, read-only; they may
+    # ask people for a review themselves (credited to them) and see their own review link.
+    "agency-reviews",
+    "get-reviews",
+    "manual-request",
+}
 
 
 @pytest.fixture
@@ -29,6 +39,7 @@ def other_agency_objects(make_agency, add_member):
         "sender_id": b_member.profile.senders.get().pk,
         "domain_id": AgencyDomain.objects.get(agency=b).pk,
         "review_id": a_review(b, b_member.profile).pk,
+        **agency_app_objects(b, b_member.profile),
     }
 
 
@@ -48,6 +59,7 @@ def own_objects(agency, member):
         "sender_id": member.profile.senders.get().pk,
         "domain_id": AgencyDomain.objects.get(agency=agency).pk,
         "review_id": a_review(agency, member.profile).pk,
+        **agency_app_objects(agency, member.profile),
     }
 
 
@@ -74,6 +86,7 @@ def test_admin_of_a_gets_404_for_every_object_of_b(admin_client, other_agency_ob
     assert Invitation.objects.get(pk=objects["invitation_id"]).usable
     assert AgencyDomain.objects.filter(pk=objects["domain_id"]).exists()
     assert not ReviewReply.objects.filter(review_id=objects["review_id"]).exists()
+    assert_untouched(objects)
 
 
 @pytest.mark.django_db
@@ -86,8 +99,18 @@ def test_pages_without_ids_show_only_the_own_agency(admin_client, other_agency_o
         if response.status_code == 405:
             continue
         assert response.status_code == 200, route
-        assert b"Rival Recruitment" not in response.content, route
-        assert b"rival.test" not in response.content, route
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        assert b"Rival Recruitment" not in body, route
+        assert b"rival.test" not in body, route
+
+
+@pytest.mark.django_db
+def test_admin_opens_every_page_of_the_own_agency(admin_client, agency, add_member, monkeypatch):
+    monkeypatch.setattr("emailsync.workspace.dnscheck.resolver", lambda: no_dns)
+    objects = own_objects(agency, add_member(agency))
+    for route in agency_routes():
+        response = admin_client.get(route.path(**objects))
+        assert response.status_code in (200, 405), (route, response.status_code)
 
 
 @pytest.mark.django_db
@@ -115,6 +138,27 @@ def test_recruiters_get_403_on_admin_pages(client, agency, add_member):
         else:
             assert get.status_code in (403, 405) and post.status_code == 403, route
     assert User.objects.get(pk=objects["member_id"]).is_active
+    assert_untouched(objects)
+
+
+class no_dns:  # noqa: N801 - stands in for a resolver: every name is missing
+    @staticmethod
+    def resolve(name, rdtype):
+        import dns.resolver
+
+        raise dns.resolver.NXDOMAIN
+
+
+def assert_untouched(objects):
+    from emailsync.inbound.models import Trigger, UnmappedSender
+    from emailsync.review_requests.models import ReviewRequest
+    from emailsync.reviews.models import Review
+
+    assert ReviewRequest.objects.get(pk=objects["request_id"]).status == "scheduled"
+    assert Trigger.objects.get(pk=objects["trigger_id"]).status == "quarantined"
+    assert UnmappedSender.objects.get(pk=objects["unmapped_id"]).mapped_to is None
+    review = Review.objects.get(pk=objects["review_id"])
+    assert review.placement_id is None and review.rejected_by_id is None
 
 
 @pytest.mark.django_db

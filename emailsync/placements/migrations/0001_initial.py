@@ -7,69 +7,191 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('agencies', '0001_initial'),
+        ("agencies", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='VerificationSettings',
+            name="VerificationSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('auto_verify_exact_ref', models.BooleanField(default=False, help_text='When an ATS email names a placement reference that exists in Placements, its review is verified against that placement without waiting for an admin.', verbose_name='verify automatically when the placement reference matches exactly')),
-                ('agency', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='verification', to='agencies.agency')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "auto_verify_exact_ref",
+                    models.BooleanField(
+                        default=False,
+                        help_text="When an ATS email names a placement reference that exists in Placements, its review is verified against that placement without waiting for an admin.",
+                        verbose_name="verify automatically when the placement reference matches exactly",
+                    ),
+                ),
+                (
+                    "agency",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="verification",
+                        to="agencies.agency",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Placement',
+            name="Placement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_ref', models.CharField(blank=True, help_text="Your ATS's reference for this placement (optional, unique).", max_length=100, null=True, verbose_name='reference')),
-                ('candidate_name', models.CharField(max_length=120, verbose_name='candidate name')),
-                ('candidate_email', models.EmailField(blank=True, max_length=320, verbose_name='candidate email')),
-                ('client_company', models.CharField(blank=True, max_length=160, verbose_name='client company')),
-                ('client_contact_name', models.CharField(blank=True, max_length=120, verbose_name='client contact')),
-                ('client_contact_email', models.EmailField(blank=True, max_length=320, verbose_name='client contact email')),
-                ('job_title', models.CharField(blank=True, max_length=160, verbose_name='job title')),
-                ('start_date', models.DateField(blank=True, null=True, verbose_name='start date')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('agency', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='placements', to='agencies.agency')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('recruiter', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='placements', to='agencies.recruiterprofile', verbose_name='recruiter')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "external_ref",
+                    models.CharField(
+                        blank=True,
+                        help_text="Your ATS's reference for this placement (optional, unique).",
+                        max_length=100,
+                        null=True,
+                        verbose_name="reference",
+                    ),
+                ),
+                ("candidate_name", models.CharField(max_length=120, verbose_name="candidate name")),
+                (
+                    "candidate_email",
+                    models.EmailField(blank=True, max_length=320, verbose_name="candidate email"),
+                ),
+                (
+                    "client_company",
+                    models.CharField(blank=True, max_length=160, verbose_name="client company"),
+                ),
+                (
+                    "client_contact_name",
+                    models.CharField(blank=True, max_length=120, verbose_name="client contact"),
+                ),
+                (
+                    "client_contact_email",
+                    models.EmailField(
+                        blank=True, max_length=320, verbose_name="client contact email"
+                    ),
+                ),
+                (
+                    "job_title",
+                    models.CharField(blank=True, max_length=160, verbose_name="job title"),
+                ),
+                ("start_date", models.DateField(blank=True, null=True, verbose_name="start date")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "agency",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="placements",
+                        to="agencies.agency",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "recruiter",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="placements",
+                        to="agencies.recruiterprofile",
+                        verbose_name="recruiter",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-start_date', '-id'],
-                'indexes': [models.Index(fields=['agency', '-start_date'], name='placement_agency_start'), models.Index(fields=['agency', 'candidate_email'], name='placement_candidate_email'), models.Index(fields=['agency', 'client_contact_email'], name='placement_client_email')],
-                'constraints': [models.UniqueConstraint(fields=('agency', 'external_ref'), name='placement_ref_unique_per_agency')],
+                "ordering": ["-start_date", "-id"],
+                "indexes": [
+                    models.Index(fields=["agency", "-start_date"], name="placement_agency_start"),
+                    models.Index(
+                        fields=["agency", "candidate_email"], name="placement_candidate_email"
+                    ),
+                    models.Index(
+                        fields=["agency", "client_contact_email"], name="placement_client_email"
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("agency", "external_ref"), name="placement_ref_unique_per_agency"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='PlacementImport',
+            name="PlacementImport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('filename', models.CharField(blank=True, max_length=200)),
-                ('content', models.TextField(help_text='The uploaded CSV; cleared once imported.')),
-                ('status', models.CharField(choices=[('pending', 'Waiting'), ('running', 'Importing'), ('done', 'Finished'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('total_rows', models.PositiveIntegerField(default=0)),
-                ('processed_rows', models.PositiveIntegerField(default=0)),
-                ('created_count', models.PositiveIntegerField(default=0)),
-                ('updated_count', models.PositiveIntegerField(default=0)),
-                ('error_count', models.PositiveIntegerField(default=0)),
-                ('errors', models.JSONField(blank=True, default=list)),
-                ('lease_until', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('agency', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='placement_imports', to='agencies.agency')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("filename", models.CharField(blank=True, max_length=200)),
+                ("content", models.TextField(help_text="The uploaded CSV; cleared once imported.")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting"),
+                            ("running", "Importing"),
+                            ("done", "Finished"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("total_rows", models.PositiveIntegerField(default=0)),
+                ("processed_rows", models.PositiveIntegerField(default=0)),
+                ("created_count", models.PositiveIntegerField(default=0)),
+                ("updated_count", models.PositiveIntegerField(default=0)),
+                ("error_count", models.PositiveIntegerField(default=0)),
+                ("errors", models.JSONField(blank=True, default=list)),
+                ("lease_until", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "agency",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="placement_imports",
+                        to="agencies.agency",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['status', 'created_at'], name='placement_import_due')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["status", "created_at"], name="placement_import_due")
+                ],
             },
         ),
     ]

@@ -1,0 +1,224 @@
+"""The Reviews page's columns: counts equal the database's on thousands of rows, in a bounded
+number of queries; filters; recruiters see only their own; scheduled invites can be edited,
+cancelled and sent now (one or in bulk) until they are sent; the manual request."""
+
+import secrets
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from emailsync.inbound.models import Trigger
+from emailsync.outbox.models import OutboundEmail
+from emailsync.review_requests.models import AskedRecipient, ReviewRequest, Source, Suppression
+from emailsync.reviews.models import Review
+from tests.workspace.objects import scheduled_request
+
+pytestmark = pytest.mark.django_db
+RS = ReviewRequest.Status
+
+
+def seed(acme, n=3000):
+    """n requests in every status, and a review for every completed one (bulk, fast)."""
+    now = timezone.now()
+    statuses = [RS.SCHEDULED, RS.SENT, RS.OPENED, RS.REMINDED, RS.COMPLETED, RS.CANCELLED]
+    recruiters = [acme.sam.profile, acme.admin.profile, None]
+    requests = ReviewRequest.objects.bulk_create(
+        [
+            ReviewRequest(
+                agency=acme,
+                source=Source.EMAIL_SYNC,
+                email=f"person{i}@people.test",
+                name=f"Person {i}",
+                role="candidate" if i % 2 else "client",
+                recruiter=recruiters[i % 3],
+                token=secrets.token_urlsafe(12) + str(i),
+                status=statuses[i % len(statuses)],
+                created_at=now - timedelta(days=i % 40),
+                send_after=now,
+                deadline=now + timedelta(hours=72),
+            )
+            for i in range(n)
+        ]
+    )
+    review_statuses = ["missing_verification", "verified", "rejected", "unconfirmed"]
+    Review.objects.bulk_create(
+        [
+            Review(
+                agency=acme,
+                review_request=rr,
+                recruiter=rr.recruiter,
+                rating=1 + i % 5,
+                text="Helpful and quick, kept me informed all the way through the process.",
+                role=rr.role,
+                reviewer_name=rr.name,
+                recommend=True,
+                reviewer_email=rr.email,
+                status=review_statuses[i % 4],
+                submitted_at=now - timedelta(days=i % 40),
+                editable_until=now,
+            )
+            for i, rr in enumerate(r for r in requests if r.status == RS.COMPLETED)
+        ]
+    )
+
+
+def column_counts(response) -> dict:
+    return {key: count for key, _label, count, _cards in response.context["columns"]}
+
+
+def test_counts_equal_the_database_with_bounded_queries(acme, admin, django_assert_max_num_queries):
+    seed(acme)
+    with django_assert_max_num_queries(16):
+        response = admin.get(reverse("agency-reviews"))
+    assert response.status_code == 200
+    requests = ReviewRequest.objects.filter(agency=acme)
+    reviews = Review.objects.filter(agency=acme)
+    assert column_counts(response) == {
+        "scheduled": requests.filter(status=RS.SCHEDULED).count(),
+        "sent": requests.filter(status__in=[RS.SENT, RS.OPENED, RS.REMINDED]).count(),
+        "missing": reviews.filter(status="missing_verification").count(),
+        "verified": reviews.filter(status="verified").count(),
+        "rejected": reviews.filter(status="rejected").count(),
+    }
+    assert column_counts(response)["scheduled"] == 500
+    body = response.content.decode()
+    assert 'data-count="missing">{}<'.format(column_counts(response)["missing"]) in body
+    # A single column, paginated, costs the same.
+    with django_assert_max_num_queries(16):
+        page = admin.get(reverse("agency-reviews"), {"col": "verified", "page": 2})
+    assert len(page.context["column"][3].object_list) == 50
+
+    # Filters: recruiter, rating, role, search — counts follow the database.
+    sam = acme.sam.profile
+    filtered = admin.get(reverse("agency-reviews"), {"recruiter": sam.pk, "rating": 5})
+    assert (
+        column_counts(filtered)["verified"]
+        == reviews.filter(status="verified", recruiter=sam, rating=5).count()
+    )
+    assert column_counts(filtered)["scheduled"] == 0  # invites have no rating
+    searched = admin.get(reverse("agency-reviews"), {"q": "person12"})
+    assert (
+        column_counts(searched)["scheduled"]
+        == requests.filter(status=RS.SCHEDULED, email__contains="person12").count()
+    )
+
+
+def test_recruiters_see_only_their_own_and_cannot_act(acme, client, make_review):
+    mine = make_review(email="mine@people.test")
+    make_review(email="theirs@people.test", recruiter=acme.admin.profile)
+    client.force_login(acme.sam)
+    response = client.get(reverse("agency-reviews"))
+    assert column_counts(response)["missing"] == 1
+    assert b"mine@people.test" in response.content
+    assert b"theirs@people.test" not in response.content
+    assert reverse("review-verify", args=[mine.pk]).encode() not in response.content
+
+
+def test_edit_a_scheduled_invite_changes_what_goes_out(acme, admin):
+    invite = scheduled_request(acme, acme.sam.profile)
+    email = OutboundEmail.objects.create(
+        kind="review_request",
+        template="review_request",
+        agency=acme,
+        review_request=invite,
+        to_email=invite.email,
+        send_after=invite.send_after,
+    )
+    AskedRecipient.claim(acme.pk, invite.email, timezone.now(), timedelta(days=90))
+    url = reverse("invite-edit", args=[invite.pk])
+    assert admin.get(url).status_code == 200
+    data = {
+        "name": "Ivy New",
+        "email": "ivy.new@example.org",
+        "recruiter": acme.admin.profile.pk,
+        "role": "client",
+        "personal_message": "Thanks for a great year!",
+    }
+    assert admin.post(url, data).status_code == 302
+    invite.refresh_from_db()
+    email.refresh_from_db()
+    assert (invite.email, invite.name, invite.role) == ("ivy.new@example.org", "Ivy New", "client")
+    assert invite.recruiter == acme.admin.profile and email.to_email == "ivy.new@example.org"
+    # The old address is free again; the new one is taken in the dedupe ledger.
+    assert not AskedRecipient.objects.filter(agency=acme, email="invitee@example.org").exists()
+    assert AskedRecipient.objects.filter(agency=acme, email="ivy.new@example.org").exists()
+    # A colleague's address breaks the same rule as Email Sync, with its reason.
+    refused = admin.post(url, {**data, "email": "someone@acme.test"})
+    assert refused.status_code == 400 and b"belongs to your agency" in refused.content
+
+
+def test_cancel_and_send_now_one_or_in_bulk(acme, admin):
+    a, b, c = (scheduled_request(acme, None, email=f"{x}@people.test") for x in "abc")
+    for rr in (a, b, c):
+        OutboundEmail.objects.create(
+            kind="review_request",
+            template="review_request",
+            agency=acme,
+            review_request=rr,
+            to_email=rr.email,
+            send_after=rr.send_after,
+        )
+    admin.post(reverse("invite-cancel", args=[a.pk]))
+    admin.post(reverse("invite-send-now", args=[b.pk]))
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert a.status == RS.CANCELLED and a.emails.get().status == "cancelled"
+    assert b.send_after <= timezone.now() and b.emails.get().send_after <= timezone.now()
+    admin.post(reverse("invite-bulk"), {"request_ids": [b.pk, c.pk], "action": "cancel"})
+    assert set(ReviewRequest.objects.values_list("status", flat=True)) == {RS.CANCELLED}
+    # Once not scheduled, nothing changes any more.
+    response = admin.post(reverse("invite-send-now", args=[a.pk]))
+    assert response.status_code == 302 and ReviewRequest.objects.get(pk=a.pk).status == "cancelled"
+
+
+def test_manual_request_uses_email_syncs_rules(acme, admin):
+    Suppression.add("gone@people.test", "unsubscribed")
+    AskedRecipient.claim(acme.pk, "asked@people.test", timezone.now(), timedelta(days=90))
+    response = admin.post(
+        reverse("manual-request"),
+        {
+            "people": "Ann Lee <ann@people.test>\ngone@people.test\nasked@people.test, Ask Ed\n"
+            "colleague@acme.test\nnoreply@people.test",
+            "role": "candidate",
+            "recruiter": acme.sam.profile.pk,
+        },
+    )
+    assert response.status_code == 200
+    outcomes = {o.email: o.reason for o in response.context["outcomes"]}
+    assert outcomes == {
+        "ann@people.test": "",
+        "gone@people.test": "suppressed",
+        "asked@people.test": "recently_asked",
+        "colleague@acme.test": "colleague",
+        "noreply@people.test": "role_address",
+    }
+    rr = ReviewRequest.objects.get(email="ann@people.test")
+    assert (rr.source, rr.name, rr.recruiter, rr.role) == (
+        "manual",
+        "Ann Lee",
+        acme.sam.profile,
+        "candidate",
+    )
+    assert rr.emails.get().kind == "review_request"
+    trigger = Trigger.objects.get(source="manual")
+    assert trigger.recipients.count() == 5  # the fairness audit shows all of them
+    # Asked once: a second manual request for Ann is skipped (one dedupe across every way).
+    again = admin.post(
+        reverse("manual-request"), {"people": "ann@people.test", "recruiter": acme.sam.profile.pk}
+    )
+    assert [o.reason for o in again.context["outcomes"]] == ["recently_asked"]
+
+
+def test_recruiters_may_only_ask_for_themselves(acme, client):
+    client.force_login(acme.sam)
+    response = client.post(
+        reverse("manual-request"),
+        {"people": "ann@people.test", "recruiter": acme.admin.profile.pk},
+    )
+    assert response.status_code == 400 and not ReviewRequest.objects.exists()
+    client.post(
+        reverse("manual-request"), {"people": "ann@people.test", "recruiter": acme.sam.profile.pk}
+    )
+    assert ReviewRequest.objects.get().recruiter == acme.sam.profile

@@ -1,0 +1,102 @@
+"""Placements: create and edit; CSV import with a per-row report, in chunks with progress, by
+the worker's job or the command; updates by reference; CSV export that round-trips safely."""
+
+import csv
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.urls import reverse
+
+from emailsync.placements import csvio
+from emailsync.placements.models import Placement, PlacementImport
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "reference,candidate_name,candidate_email,client_company,start_date,recruiter_email\n"
+
+
+def upload(admin, text, name="placements.csv"):
+    return admin.post(
+        reverse("placement-import"), {"file": SimpleUploadedFile(name, text.encode())}
+    )
+
+
+def test_create_and_edit_a_placement(acme, admin):
+    data = {
+        "candidate_name": "Pat",
+        "candidate_email": "pat@people.test",
+        "start_date": "2025-02-03",
+    }
+    assert admin.post(reverse("placement-create"), data).status_code == 302
+    p = Placement.objects.get()
+    assert p.agency == acme and p.created_by == acme.admin
+    admin.post(reverse("placement-edit", args=[p.pk]), {**data, "external_ref": "R1"})
+    assert Placement.objects.get().external_ref == "R1"
+    clash = admin.post(reverse("placement-create"), {**data, "external_ref": "R1"})
+    assert clash.status_code == 400 and Placement.objects.count() == 1
+
+
+def test_small_import_runs_at_once_with_a_row_report(acme, admin):
+    text = HEADER + (
+        "R1,Ann Lee,ann@people.test,Client Co,2025-03-31,sam@acme.test\n"
+        ",,nobody@people.test,,2025-01-01,\n"  # no name
+        "R3,Bo,not-an-email,,31/12/2024,stranger@else.test\n"
+    )
+    response = upload(admin, text)
+    job = PlacementImport.objects.get()
+    assert response.url == reverse("placement-import-status", args=[job.pk])
+    assert (job.status, job.created_count, job.error_count) == ("done", 1, 2)
+    assert {(e["row"], e["column"]) for e in job.errors} == {
+        (3, "candidate_name"),
+        (4, "candidate_email"),
+        (4, "recruiter_email"),
+    }
+    ann = Placement.objects.get()
+    assert (ann.external_ref, ann.recruiter, str(ann.start_date)) == (
+        "R1",
+        acme.sam.profile,
+        "2025-03-31",
+    )
+    page = admin.get(reverse("placement-import-status", args=[job.pk]))
+    assert b"Nobody in your team uses this address." in page.content
+
+
+def test_a_bad_file_is_refused_whole(admin):
+    assert upload(admin, "name,email\nA,a@b.test\n").status_code == 400
+    assert upload(admin, "").status_code == 400
+    assert not PlacementImport.objects.exists()
+
+
+def test_large_import_runs_in_chunks_in_the_worker_and_updates_by_reference(acme, admin):
+    rows = "".join(f"R{i},Person {i},p{i}@people.test,Co,2025-01-02,\n" for i in range(1000))
+    upload(admin, HEADER + rows)
+    job = PlacementImport.objects.get()
+    assert (job.status, job.total_rows, job.processed_rows) == ("pending", 1000, 0)
+    progress = admin.get(reverse("placement-import-status", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert b'hx-trigger="every 1s"' in progress.content  # the page polls while it waits
+    claimed = csvio.claim_next(job.created_at)
+    csvio.commit_chunk(claimed, [(2, {"candidate_name": "X", "reference": "R0"})], {})
+    assert PlacementImport.objects.get().processed_rows == 1  # progress is committed per chunk
+    PlacementImport.objects.filter(pk=job.pk).update(lease_until=job.created_at)  # "crashed"
+    call_command("placements", "process-imports", stdout=io.StringIO())
+    job.refresh_from_db()
+    assert (job.status, job.processed_rows, job.content) == ("done", 1000, "")
+    assert Placement.objects.filter(agency=acme).count() == 1000
+    done = admin.get(reverse("placement-import-status", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert b"hx-trigger" not in done.content  # finished: polling stops
+    # Importing the same references again updates instead of duplicating.
+    upload(admin, HEADER + "R5,Renamed,p5@people.test,New Co,2025-01-03,\n")
+    assert Placement.objects.count() == 1000
+    assert Placement.objects.get(external_ref="R5").client_company == "New Co"
+    assert csvio.process_pending_imports() == {"imports": 0, "rows": 0}
+
+
+def test_export_round_trips_and_defuses_formulas(acme, admin):
+    Placement.objects.create(agency=acme, candidate_name="=HYPERLINK(1)", external_ref="E1")
+    response = admin.get(reverse("placement-export"))
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows[0]["candidate_name"] == "'=HYPERLINK(1)" and rows[0]["reference"] == "E1"
+    assert list(rows[0]) == csvio.COLUMNS

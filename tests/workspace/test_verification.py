@@ -1,0 +1,131 @@
+"""Verify, reject and undo: only admins, only in Missing Verification, always audited; the
+suggestions rank the right placement first; adding a placement inline verifies in one submit."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from emailsync.agencies.models import AuditEntry
+from emailsync.placements.matching import suggest
+from emailsync.placements.models import Placement, VerificationSettings
+from emailsync.reviews.models import Review
+
+pytestmark = pytest.mark.django_db
+
+
+def placement(acme, **fields):
+    values = dict(agency=acme, candidate_name="Someone Else", start_date=date.today())
+    values.update(fields)
+    return Placement.objects.create(**values)
+
+
+def test_verify_reject_undo_are_audited_and_guarded(acme, make_review):
+    review = make_review()
+    p = placement(acme, candidate_email="cara@candidate.test")
+    review.verify(p, by=acme.admin)
+    review.refresh_from_db()
+    assert (review.status, review.placement, review.verified_by) == ("verified", p, acme.admin)
+    with pytest.raises(ValidationError):
+        review.reject("spam", by=acme.admin)
+    review.undo(by=acme.admin)
+    review.refresh_from_db()
+    assert review.status == "missing_verification" and review.placement is None
+    with pytest.raises(ValidationError):
+        review.reject("other", by=acme.admin)  # "other" needs a note
+    review.reject("spam", by=acme.admin)
+    review.refresh_from_db()
+    assert review.status == "rejected" and review.rejected_by == acme.admin
+    assert review.rejected_reason_label == "Spam"
+    review.undo(by=acme.admin)
+    actions = list(AuditEntry.objects.filter(agency=acme).values_list("action", flat=True))
+    for action in (
+        "review.verified",
+        "review.verification_undone",
+        "review.rejected",
+        "review.rejection_undone",
+    ):
+        assert action in actions
+
+
+def test_a_placement_of_another_agency_cannot_verify(acme, make_review, make_agency):
+    other = placement(make_agency())
+    with pytest.raises(ValidationError):
+        make_review().verify(other, by=acme.admin)
+
+
+def test_suggestions_rank_reference_then_email_then_recruiter(acme, make_review):
+    review = make_review(email="cara@candidate.test", placement_ref="PL-7")
+    near = placement(acme, recruiter=acme.sam.profile, start_date=date.today())
+    by_email = placement(acme, candidate_email="cara@candidate.test")
+    by_ref = placement(acme, external_ref="PL-7", start_date=date.today() - timedelta(days=50))
+    placement(acme, start_date=date.today() - timedelta(days=400))  # unrelated: not suggested
+    ranked = [s.placement for s in suggest(review)]
+    assert ranked == [by_ref, by_email, near]
+
+
+def test_admin_verifies_with_a_suggestion_through_the_page(acme, admin, make_review):
+    review = make_review()
+    p = placement(acme, candidate_email="cara@candidate.test", candidate_name="Cara Candidate")
+    page = admin.get(reverse("review-verify", args=[review.pk]))
+    assert page.status_code == 200 and b"Verify with this placement" in page.content
+    response = admin.post(reverse("review-verify", args=[review.pk]), {"placement_id": p.pk})
+    assert response.status_code == 302
+    assert Review.objects.get(pk=review.pk).placement == p
+
+
+def test_add_a_placement_inline_creates_and_verifies(acme, admin, make_review):
+    review = make_review(email="boss@client.test", role="client", reviewer_name="Bo Boss")
+    url = reverse("review-verify-new", args=[review.pk])
+    bad = admin.post(url, {"candidate_name": "", "start_date": ""})
+    assert bad.status_code == 400 and not Placement.objects.exists()
+    response = admin.post(
+        url,
+        {
+            "candidate_name": "Dee Dev",
+            "candidate_email": "dee@people.test",
+            "client_company": "Client Co",
+            "client_contact_name": "Bo Boss",
+            "client_contact_email": "boss@client.test",
+            "job_title": "Developer",
+            "start_date": "2025-01-06",
+            "recruiter": acme.sam.profile.pk,
+        },
+    )
+    assert response.status_code == 302
+    review.refresh_from_db()
+    assert review.status == "verified" and review.placement.client_company == "Client Co"
+    assert review.placement.created_by == acme.admin
+
+
+def test_reject_needs_a_reason_and_undo_restores(acme, admin, make_review):
+    review = make_review()
+    assert admin.post(reverse("review-reject", args=[review.pk]), {}).status_code == 400
+    admin.post(reverse("review-reject", args=[review.pk]), {"reason": "not_a_placement"})
+    assert Review.objects.get(pk=review.pk).status == "rejected"
+    admin.post(reverse("review-undo", args=[review.pk]))
+    assert Review.objects.get(pk=review.pk).status == "missing_verification"
+
+
+def test_recruiters_cannot_verify(acme, client, make_review):
+    review = make_review()
+    p = placement(acme)
+    client.force_login(acme.sam)
+    response = client.post(reverse("review-verify", args=[review.pk]), {"placement_id": p.pk})
+    assert response.status_code == 403
+    assert Review.objects.get(pk=review.pk).status == "missing_verification"
+
+
+def test_automatic_verification_on_an_exact_reference_when_opted_in(acme, make_review):
+    p = placement(acme, external_ref="ATS-1")
+    assert make_review(placement_ref="ATS-1").status == "missing_verification"  # not opted in
+    settings = VerificationSettings.for_agency(acme)
+    settings.auto_verify_exact_ref = True
+    settings.save()
+    review = make_review(email="x@people.test", placement_ref="ATS-1")
+    review.refresh_from_db()
+    assert review.status == "verified" and review.placement == p and review.verified_by is None
+    assert AuditEntry.objects.filter(action="review.auto_verified").exists()
+    other = make_review(email="y@people.test", placement_ref="ATS-2")  # no such placement
+    assert Review.objects.get(pk=other.pk).status == "missing_verification"
