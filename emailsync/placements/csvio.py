@@ -322,7 +322,7 @@ def process_pending_imports(now=None, limit: int = 5) -> dict:
     """The worker's job: run waiting (or abandoned) imports. Returns what it did."""
     now = now or timezone.now()
     ran = rows = 0
-    for _ in range(limit):
+    for _attempt in range(limit):
         job = claim_next(now)
         if job is None:
             break

@@ -24,7 +24,7 @@ WIDTH, HEIGHT, PAD = 600, 200, 28
 
 def month_starts(today: date, n: int) -> list[date]:
     months, y, m = [], today.year, today.month
-    for _ in range(n):
+    for _month in range(n):
         months.append(date(y, m, 1))
         m -= 1
         if m == 0:

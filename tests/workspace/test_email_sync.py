@@ -1,0 +1,169 @@
+"""The Email Sync page: the agency-wide switch and rules (audited), rotation, the setup test
+partial with the verdict and what to fix, release and block from quarantine, mapping unknown
+senders, the DNS check, "get help" with diagnostics but no content, the activity log and its
+export, and the dashboard."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from emailsync.agencies.models import AuditEntry
+from emailsync.inbound.models import BlockedSender, InboundAddress, Trigger, TriggerRecipient
+from emailsync.review_requests.models import EmailSyncSettings, ReviewRequest
+from emailsync.workspace import dnscheck
+from emailsync.workspace.models import HelpRequest
+from tests.workspace.objects import quarantined_trigger
+
+pytestmark = pytest.mark.django_db
+
+
+def test_switch_and_rules_are_agency_wide_and_audited(acme, admin, client):
+    admin.post(reverse("email-sync-switch"), {"enabled": "off"})
+    assert not EmailSyncSettings.for_agency(acme).enabled
+    data = {
+        "delay_hours": 2,
+        "days": ["0", "2", "4"],
+        "business_start": "08:00",
+        "business_end": "18:00",
+        "reminder_days": 3,
+        "dedupe_days": 30,
+        "recipient_cap": 5,
+        "trusted_signing_domains": "ats.example\nmailer.example",
+        "rate_limit_per_hour": 100,
+    }
+    assert admin.post(reverse("email-sync-settings"), data).status_code == 302
+    sync = EmailSyncSettings.for_agency(acme)
+    assert (sync.delay_hours, sync.business_days, sync.recipient_cap) == (2, "0,2,4", 5)
+    assert sync.signing_domains() == ["ats.example", "mailer.example"]
+    bad = admin.post(reverse("email-sync-settings"), {**data, "delay_hours": 99})
+    assert bad.status_code == 400
+    actions = set(AuditEntry.objects.values_list("action", flat=True))
+    assert {"email_sync.disabled", "email_sync.settings_changed"} <= actions
+
+
+def test_rotation_shows_the_grace_period(acme, admin):
+    old = InboundAddress.current_for(acme)
+    admin.post(reverse("email-sync-rotate"))
+    page = admin.get(reverse("email-sync"))
+    assert old.address not in page.content.decode()
+    assert InboundAddress.current_for(acme).address in page.content.decode()
+    assert b"keeps working until" in page.content
+
+
+def test_setup_test_partial_shows_subject_verdict_and_recipients(acme, admin):
+    assert b"Start setup test" in admin.get(reverse("email-sync")).content
+    waiting = admin.post(reverse("setup-test-start"), HTTP_HX_REQUEST="true")
+    assert b'hx-trigger="every 2s"' in waiting.content
+    assert EmailSyncSettings.for_agency(acme).in_setup_test()
+    trigger = Trigger.objects.create(
+        agency=acme,
+        message_id_hash="t1",
+        sender=acme.admin.email,
+        status=Trigger.Status.QUARANTINED,
+        reason="sender_unauthenticated",
+        is_setup_test=True,
+        subject="Hello from my test",
+        auth_detail="no DKIM signature",
+    )
+    TriggerRecipient.objects.create(
+        trigger=trigger, email="friend@people.test", outcome="held", reason="quarantined"
+    )
+    arrived = admin.get(reverse("setup-test-status"), HTTP_HX_REQUEST="true").content.decode()
+    assert "Hello from my test" in arrived and "friend@people.test" in arrived
+    assert "Turn on DKIM signing" in arrived  # what to fix
+    assert "hx-trigger" not in arrived.split("Run another test")[0]  # polling stopped
+
+
+def test_release_asks_the_held_recipients_by_todays_rules(acme, admin):
+    trigger = quarantined_trigger(
+        acme, sender="sam@acme.test", recipients=("ann@people.test", "boss@acme.test")
+    )
+    TriggerRecipient.objects.filter(email="boss@acme.test").update(outcome="held")
+    admin.post(reverse("trigger-release", args=[trigger.pk]))
+    trigger.refresh_from_db()
+    assert trigger.status == "released"
+    outcomes = dict(trigger.recipients.values_list("email", "reason"))
+    assert outcomes == {"ann@people.test": "", "boss@acme.test": "colleague"}
+    rr = ReviewRequest.objects.get()
+    assert rr.email == "ann@people.test" and rr.emails.count() == 1
+    assert AuditEntry.objects.filter(action="email_sync.trigger_released").exists()
+
+
+def test_block_the_sender_of_a_quarantined_email(acme, admin):
+    first = quarantined_trigger(acme)
+    second = quarantined_trigger(acme)
+    admin.post(reverse("trigger-block", args=[first.pk]))
+    assert BlockedSender.objects.filter(agency=acme, email=first.sender).exists()
+    assert set(Trigger.objects.values_list("status", flat=True)) == {"blocked"}
+    assert second.recipients.get().outcome == "skipped"
+    assert not ReviewRequest.objects.exists()
+
+
+def test_map_an_unknown_sender(acme, admin):
+    from emailsync.inbound.models import UnmappedSender
+
+    sender = UnmappedSender.objects.create(agency=acme, email="jo@acme.test")
+    admin.post(reverse("unmapped-map", args=[sender.pk]), {"recruiter": acme.sam.profile.pk})
+    assert UnmappedSender.objects.get().mapped_to == acme.sam.profile
+
+
+def test_dns_check_reports_what_is_missing(acme, admin, monkeypatch):
+    import dns.resolver
+
+    records = {
+        "acme.test": ["v=spf1 include:_spf.google.com ~all"],
+        "google._domainkey.acme.test": ["v=DKIM1; k=rsa; p=MIIB"],
+    }
+
+    class Answer:
+        def __init__(self, text):
+            self.strings = [text.encode()]
+
+    def resolve(name, rdtype):
+        if name not in records:
+            raise dns.resolver.NXDOMAIN
+        return [Answer(t) for t in records[name]]
+
+    report = dnscheck.check("acme.test", lookup=resolve)
+    assert report.spf.startswith("v=spf1") and report.dkim == ["google"] and not report.dmarc
+    assert any("DMARC" in p for p in report.problems)
+    monkeypatch.setattr(
+        dnscheck, "resolver", lambda: type("R", (), {"resolve": staticmethod(resolve)})
+    )
+    page = admin.get(reverse("email-sync-dns", args=[acme.domains.get().pk]))
+    assert b"google" in page.content and b"No DMARC record" in page.content
+
+
+def test_get_help_attaches_diagnostics_never_content(acme, admin):
+    Trigger.objects.create(
+        agency=acme,
+        message_id_hash="s",
+        sender="admin@acme.test",
+        status="accepted",
+        is_setup_test=True,
+        subject="Secret subject line",
+    )
+    admin.post(reverse("email-sync-help"), {"message": "Nothing arrives"})
+    help_request = HelpRequest.objects.get()
+    assert help_request.diagnostics["enabled"] is True
+    assert help_request.diagnostics["triggers_30d"] == {"accepted:-": 1}
+    assert "Secret subject line" not in str(help_request.diagnostics)
+
+
+def test_activity_log_lists_every_recipient_and_exports(acme, admin):
+    trigger = quarantined_trigger(acme, recipients=("a@people.test", "b@people.test"))
+    page = admin.get(reverse("activity-log"), {"q": "b@people"})
+    assert list(page.context["page"]) == [trigger]
+    assert b"Would be invited if you release" in page.content
+    export = admin.get(reverse("activity-export"))
+    lines = b"".join(export.streaming_content).decode("utf-8-sig").splitlines()
+    assert len(lines) == 3 and "a@people.test" in lines[1] and "quarantined" in lines[1]
+
+
+def test_dashboard_draws_svg_charts(acme, admin, make_review, django_assert_max_num_queries):
+    make_review(rating=4)
+    make_review(email="x@people.test", rating=2, status="verified", verified_at=timezone.now())
+    with django_assert_max_num_queries(12):
+        page = admin.get(reverse("dashboard"))
+    body = page.content.decode()
+    assert body.count("<svg") == 3 and "3.0" in body  # Sam's average of 4 and 2
