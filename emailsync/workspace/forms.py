@@ -29,7 +29,10 @@ def recruiters(agency):
 class BoardFilterForm(forms.Form):
     q = forms.CharField(label=_("Search name or email"), required=False, max_length=200)
     recruiter = forms.ModelChoiceField(
-        label=_("Recruiter"), queryset=RecruiterProfile.objects.none(), required=False
+        label=_("Recruiter"),
+        queryset=RecruiterProfile.objects.none(),
+        required=False,
+        empty_label=_("Any recruiter"),
     )
     role = forms.ChoiceField(
         label=_("Role"), choices=[("", _("Any role")), *Role.choices], required=False
