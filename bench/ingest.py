@@ -351,8 +351,11 @@ def bench_database(label: str, database_url: str, args, workdir: Path) -> dict:
         stop(bare)
 
     port = free_port()
+    processes = ["--processes", str(args.processes)] if args.processes else []
     listener = start(
-        [PYTHON, "-m", "emailsync.cli", "smtpd", "--port", str(port)], env, workdir / "smtpd.log"
+        [PYTHON, "-m", "emailsync.cli", "smtpd", "--port", str(port), *processes],
+        env,
+        workdir / "smtpd.log",
     )
     try:
         wait_for_port(port)
@@ -366,6 +369,7 @@ def bench_database(label: str, database_url: str, args, workdir: Path) -> dict:
         results["smtpd"]["peak_rss_mib"] = peak_rss_mib(listener.pid)
     finally:
         stop(listener)
+        results["dns_queries"] = dns_server.queries
         dns_server.close()
     results["stored"] = in_product(env, "count")
     results["ratio"] = results["smtpd"]["per_second"] / results["bare"]["per_second"]
@@ -425,6 +429,12 @@ def main():
     parser.add_argument("--big-sessions", type=int, default=100)
     parser.add_argument("--big-mib", type=int, default=10)
     parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="listener processes (default: the listener's own default)",
+    )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "bench"))

@@ -162,8 +162,11 @@ def commit_batch(items: list[Inbound]) -> list:
 class GroupCommitter:
     """Batches DATA-complete messages into shared transactions on one database thread."""
 
-    def __init__(self, max_batch: int = 200):
+    def __init__(self, max_batch: int = 200, linger: float | None = None):
         self.max_batch = max_batch
+        # Waiting a moment for more messages makes batches (and so commits) fewer; each sender
+        # waits for its commit anyway, so a few milliseconds here cost little latency.
+        self.linger = settings.EMAILSYNC_GROUP_COMMIT_MS / 1000 if linger is None else linger
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtpd-db")
         self.pending: list = []
         self.wakeup: asyncio.Event | None = None
@@ -183,9 +186,12 @@ class GroupCommitter:
         loop = asyncio.get_running_loop()
         while True:
             await self.wakeup.wait()
+            if self.linger and len(self.pending) < self.max_batch:
+                await asyncio.sleep(self.linger)
             self.wakeup.clear()
             while self.pending:
                 batch, self.pending = self.pending[: self.max_batch], self.pending[self.max_batch :]
+                log.debug("committing a batch of %d", len(batch))
                 results = await loop.run_in_executor(
                     self.executor, commit_batch, [item for item, _ in batch]
                 )
