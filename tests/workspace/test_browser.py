@@ -51,9 +51,9 @@ def signed_in(browser, live_server, acme):
     page.csp_errors = []
     page.on(
         "console",
-        lambda msg: page.csp_errors.append(msg.text)
-        if "Content Security Policy" in msg.text
-        else None,
+        lambda msg: (
+            page.csp_errors.append(msg.text) if "Content Security Policy" in msg.text else None
+        ),
     )
     page.base = live_server.url
     yield page
