@@ -9,7 +9,9 @@ Replies and edits to an agency's or recruiter's public details only bump `change
 pages revalidate.
 """
 
-from django.db.models.signals import post_delete, post_save, pre_save
+import threading
+
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
 from emailsync.agencies.models import Agency, RecruiterProfile, User
@@ -20,6 +22,26 @@ from .models import Moderation, ReviewReply
 
 # Fields of a review that no public number or page depends on: saving only these is free.
 PRIVATE_FIELDS = {"admins_notified_at", "updated_at", "editable_until", "confirmed_at"}
+
+# Agencies being deleted in this thread: their rows go with them (Django sends every pre_delete
+# before it deletes anything), so the cascade's own signals must not recreate rating rows.
+_going = threading.local()
+
+
+def _is_going(agency_id) -> bool:
+    return agency_id in getattr(_going, "ids", set())
+
+
+@receiver(pre_delete, sender=Agency)
+def agency_going(sender, instance, **kwargs):
+    if not hasattr(_going, "ids"):
+        _going.ids = set()
+    _going.ids.add(instance.pk)
+
+
+@receiver(post_delete, sender=Agency)
+def agency_gone(sender, instance, **kwargs):
+    getattr(_going, "ids", set()).discard(instance.pk)
 
 
 @receiver(pre_save, sender=Review)
@@ -51,15 +73,14 @@ def review_saved(sender, instance, created, raw=False, update_fields=None, **kwa
 
 @receiver(post_delete, sender=Review)
 def review_deleted(sender, instance, **kwargs):
-    # The agency itself may be going (cascade): refresh only what still exists.
-    if Agency.objects.filter(pk=instance.agency_id).exists():
+    if not _is_going(instance.agency_id):
         aggregates.refresh(instance.agency_id, {instance.recruiter_id})
 
 
 def _moderation_changed(instance):
     review = Review.objects.filter(pk=instance.review_id).values("agency_id", "recruiter_id")
     review = review.first()
-    if review is not None:
+    if review is not None and not _is_going(review["agency_id"]):
         aggregates.refresh(review["agency_id"], {review["recruiter_id"]})
 
 
@@ -77,7 +98,7 @@ def moderation_deleted(sender, instance, **kwargs):
 def _reply_changed(instance):
     review = Review.objects.filter(pk=instance.review_id).values("agency_id", "recruiter_id")
     review = review.first()
-    if review is not None:
+    if review is not None and not _is_going(review["agency_id"]):
         aggregates.touch(review["agency_id"], {review["recruiter_id"]})
 
 

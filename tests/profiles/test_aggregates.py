@@ -180,3 +180,26 @@ def test_replies_and_profile_edits_bump_changed_at(acme, make_review):
     acme.name = "Acme Recruitment Ltd"
     acme.save()
     assert AgencyRating.objects.get(agency=acme).changed_at > after_reply
+
+
+def test_deleting_an_agency_with_reviews_replies_and_hidden_ones_works(acme, make_review):
+    from emailsync.agencies.models import Agency
+    from emailsync.profiles.models import ReviewReply
+
+    review = make_review(acme, acme.sam)
+    ReviewReply.objects.create(review=review, text="Thanks")
+    Moderation.objects.create(review=make_review(acme, acme.riya), hidden_reason="x")
+    with transaction.atomic():
+        Agency.objects.get(pk=acme.pk).delete()
+    assert not AgencyRating.objects.filter(agency_id=acme.pk).exists()
+    assert not RecruiterRating.objects.filter(agency_id=acme.pk).exists()
+    assert aggregates.check() == []
+
+
+def test_deleting_a_member_removes_their_rating_and_keeps_the_agencys(acme, make_review):
+    make_review(acme, acme.riya, rating=2)
+    make_review(acme, acme.sam, rating=4)
+    acme.riya.user.delete()  # reviews keep counting for the agency, without a recruiter
+    assert AgencyRating.objects.get(agency=acme).count == 2
+    assert not RecruiterRating.objects.filter(recruiter_id=acme.riya.pk).exists()
+    assert aggregates.check() == []
