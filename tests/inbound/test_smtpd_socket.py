@@ -1,5 +1,6 @@
 import asyncio
 import socket
+import threading
 
 from emailsync.inbound.management.commands.smtpd import listening_socket
 
@@ -26,5 +27,8 @@ def test_accepted_connections_have_nagle_off():
                 await asyncio.sleep(0.01)
             writer.close()
 
-    asyncio.run(main())
+    # In a thread of its own: browser tests may leave an event loop running in this one.
+    runner = threading.Thread(target=asyncio.run, args=(main(),))
+    runner.start()
+    runner.join(10)
     assert seen and seen[0] != 0
