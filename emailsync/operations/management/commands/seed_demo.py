@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from emailsync.agencies.models import Agency, AgencyDomain, RecruiterProfile, User
+from emailsync.operations import demo
 
 DEMO_SLUG = "demo-recruitment"
 DEMO_DOMAIN = "demo-recruitment.example"
@@ -52,7 +53,7 @@ class Command(BaseCommand):
                 website="https://demo-recruitment.example",
             )
             AgencyDomain.add(agency, DEMO_DOMAIN)
-        logins = {}
+        logins, people = {}, {}
         for local, name, title, role in PEOPLE:
             email = f"{local}@{DEMO_DOMAIN}"
             user = User.objects.filter(email=email).first()
@@ -70,14 +71,18 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save(update_fields=["password"])
             logins[email] = password
+            people[local] = user
         credentials_path().parent.mkdir(parents=True, exist_ok=True)
         credentials_path().write_text(json.dumps(logins, indent=2))
         credentials_path().chmod(0o600)
         extra = {}
         for extend in DEMO_EXTENSIONS:
             extra.update(extend(agency) or {})
+        created = demo.seed_history(agency, people)
         if options["json"]:
-            self.stdout.write(json.dumps({"agency": agency.slug, "logins": logins, **extra}))
+            self.stdout.write(
+                json.dumps({"agency": agency.slug, "logins": logins, "created": created, **extra})
+            )
             return
         admin_email = f"admin@{DEMO_DOMAIN}"
         lines = [
@@ -90,4 +95,11 @@ class Command(BaseCommand):
                 lines.append(f"  recruiter login  {email} / {password}")
         for label, value in extra.items():
             lines.append(f"  {label:<16} {value}")
+        if any(created.values()):
+            lines.append(
+                "  demo history     {placements} placements, {requests} review requests, "
+                "{reviews} reviews, {triggers} trigger emails added".format(**created)
+            )
+        else:
+            lines.append("  demo history     already in place (nothing changed)")
         self.stdout.write("\n".join(lines))
