@@ -277,7 +277,13 @@ def seed_history(agency, people: dict) -> dict:
 
         rng = random.Random(8)  # the same minutes of the day on every machine
         for story in STORIES:
-            if ReviewRequest.objects.filter(agency=agency, email=story.email).exists():
+            # Told apart by address (and trigger): what a user changed or deleted stays so.
+            if (
+                ReviewRequest.objects.filter(agency=agency, email=story.email).exists()
+                or Trigger.objects.filter(
+                    agency=agency, message_id_hash=_hash(story.email)
+                ).exists()
+            ):
                 continue
             jitter = timedelta(minutes=rng.randint(0, 300))
             at = (

@@ -130,10 +130,8 @@ class Command(BaseCommand):
                     "--agency SLUG), or pass --from and --bcc."
                 )
             if not bcc:
-                address = InboundAddress.objects.filter(agency=agency, retired_at=None).first()
-                if address is None:
-                    raise CommandError(f"{agency.name} has no BCC address yet.")
-                bcc = address.address
+                # As on the Email Sync page: an agency's address exists once someone looks.
+                bcc = InboundAddress.current_for(agency).address
             members = agency.members().order_by("id")
             if sender:
                 user = members.filter(email__iexact=sender).first()
