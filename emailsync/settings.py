@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",
     "emailsync.throttling",
     "emailsync.agencies",
     "emailsync.review_requests",
@@ -97,6 +98,7 @@ INSTALLED_APPS = [
     "emailsync.placements",
     "emailsync.workspace",
     "emailsync.operations",
+    "emailsync.api",
 ]
 
 MIDDLEWARE = [
@@ -249,6 +251,10 @@ if not DEBUG and not TESTING:
     if env_bool("EMAILSYNC_BEHIND_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# The REST API (docs/API.md): requests per API key per minute, and whether outgoing webhooks may
+# reach private or loopback addresses (never in production: SSRF).
+EMAILSYNC_API_RATE_LIMIT = env_int("EMAILSYNC_API_RATE_LIMIT", 600)
+EMAILSYNC_WEBHOOK_ALLOW_PRIVATE = DEBUG or TESTING
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from emailsync.agencies.urls import account_urls, agency_urls
+from emailsync.api.urls import api_admin_urls, api_urls
 from emailsync.operations.urls import operations_urls
 from emailsync.profiles.urls import agency_profile_urls
 from emailsync.profiles.urls import public_urls as profile_urls
@@ -22,6 +23,8 @@ urlpatterns = [
     path("app/reviews/", include(review_urls)),
     path("app/", include(app_urls)),
     path("app/profiles/", include(agency_profile_urls)),
+    path("app/api/", include(api_admin_urls)),
+    path("api/v1/", api_urls),
     path("admin/", admin.site.urls),
     path("anymail/", include("anymail.urls")),
     *unsubscribe_urls,

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.db import connection, transaction
 from django.db.models import Count, F, Min, Q
+from django.dispatch import Signal
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.utils import timezone
 
@@ -45,6 +46,10 @@ from .models import OutboundEmail
 from .rendering import EXPIRY, REQUEST_KINDS, build_message
 
 log = logging.getLogger("emailsync.worker")
+
+# Sent inside the marking transaction with the ids of review requests that just became `sent`
+# (the API app queues its `request.sent` webhooks from it).
+requests_sent = Signal()
 
 MAX_ATTEMPTS = 10
 BACKOFF_BASE = 60.0  # seconds before the first retry
@@ -364,9 +369,19 @@ class Worker:
                         provider_message_id=provider_id[:200]
                     )
             if requests:
-                ReviewRequest.objects.filter(id__in=requests, status=RStatus.SCHEDULED).update(
+                scheduled = ReviewRequest.objects.filter(id__in=requests, status=RStatus.SCHEDULED)
+                if requests_sent.has_listeners():
+                    requests = list(scheduled.values_list("id", flat=True))
+                    scheduled = scheduled.filter(id__in=requests)
+                scheduled.update(
                     status=RStatus.SENT, sent_at=now, expires_at=now + EXPIRY, status_reason=""
                 )
+                if requests and requests_sent.has_listeners():
+                    try:  # a receiver's failure must never unmark sent mail (duplicates)
+                        with transaction.atomic():
+                            requests_sent.send(sender=type(self), request_ids=requests, now=now)
+                    except Exception:
+                        log.exception("requests_sent receivers failed")
             if reminders:
                 ReviewRequest.objects.filter(id__in=reminders).update(reminded_at=now)
                 ReviewRequest.objects.filter(id__in=reminders, status=RStatus.SENT).update(

@@ -124,23 +124,28 @@ def request_manually(
     placement_ref: str = "",
     send_now: bool = False,
     now=None,
+    source: str = Source.MANUAL,
+    sender: str | None = None,
+    audit: dict | None = None,
 ) -> tuple[Trigger, list[Outcome]]:
     """Ask `people` for a review on behalf of `recruiter`, with Email Sync's rules.
 
-    Recorded as a trigger (source `manual`) so the activity log and its export show who was
-    asked and who was skipped, and why.
+    Recorded as a trigger (source `manual`, or `api` for the REST API, which passes `by=None`
+    and the `sender` the rules treat as the one who sent) so the activity log and its export
+    show who was asked and who was skipped, and why.
     """
     now = now or timezone.now()
+    sender = (by.email if by is not None else "") if sender is None else sender
     facts = AgencyFacts.load(agency.pk)
     roles = {p.email.strip().lower(): p.role for p in people}
     with transaction.atomic():
-        decisions = claim(facts, decisions_for(facts, people, by.email, now), now)
+        decisions = claim(facts, decisions_for(facts, people, sender, now), now)
         trigger = Trigger.objects.create(
             agency=agency,
             received_at=now,
             message_id_hash=hashlib.sha256(secrets.token_bytes(32)).hexdigest(),
-            source="manual",
-            sender=by.email,
+            source=str(source),
+            sender=sender,
             recruiter=recruiter,
             placement_ref=placement_ref,
             status=Trigger.Status.ACCEPTED
@@ -162,7 +167,7 @@ def request_manually(
                     role=roles.get(d.email, ""),
                     recruiter_id=recruiter.pk if recruiter else None,
                     placement_ref=placement_ref,
-                    source=Source.MANUAL,
+                    source=source,
                     now=now,
                     send_now=send_now,
                     personal_message=personal_message,
@@ -179,10 +184,11 @@ def request_manually(
             outcomes.append(Outcome(d.email, d.name, d.invite, d.reason, request))
         agency.record(
             by,
-            "reviews.manual_request",
+            "reviews.manual_request" if source == Source.MANUAL else f"reviews.{source}_request",
             f"{sum(o.invited for o in outcomes)}/{len(outcomes)}",
             trigger=trigger.pk,
             recruiter=recruiter.display_name if recruiter else "",
+            **(audit or {}),
         )
     return trigger, outcomes
 

@@ -1,0 +1,108 @@
+"""Inbound mail through an ESP: django-anymail's inbound webhooks feed the same `ingest` as our
+SMTP listener.
+
+URLs (anymail's): /anymail/postmark/inbound/, /anymail/mailgun/inbound_mime/ (or inbound/),
+/anymail/amazon_ses/inbound/, /anymail/sendgrid/inbound/. anymail checks the shared
+ANYMAIL_WEBHOOK_SECRET (HTTP basic auth in the URL the ESP posts to) and, for Mailgun, the
+webhook signing key, before this receiver runs.
+
+The raw MIME message is taken from the ESP's payload where it sends one (Postmark with "include
+raw email", Mailgun's MIME route, SES's SNS action, SendGrid's "send raw"), so DKIM verifies
+exactly as over SMTP. Without it we use anymail's reconstruction: the headers are the same, but
+a DKIM signature cannot verify and the trigger is judged like unsigned mail.
+
+Envelope recipients: SES and SendGrid report all of them; Postmark and Mailgun only the one that
+matched. Either way we add every address on our inbound domain found in Delivered-To,
+X-Original-To, To and Cc, so the agency is found even when the BCC copy arrives with the first
+envelope recipient only. Any error propagates: anymail answers 5xx and the ESP retries, like
+`451` over SMTP (a retry with the same Message-ID creates nothing new).
+"""
+
+import contextlib
+import json
+import logging
+
+from anymail.signals import inbound
+from django.dispatch import receiver
+
+from emailsync.inbound.addresses import parse_recipient
+from emailsync.inbound.evidence import gather_evidence
+from emailsync.inbound.headers import split_message
+from emailsync.inbound.ingest import ingest
+
+log = logging.getLogger("emailsync.esp")
+
+RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "X-Forwarded-To", "To", "Cc")
+MAX_RECIPIENTS = 20
+DNSFUNC = None  # DKIM key lookups: None is the configured resolver (tests inject a fake)
+
+
+def raw_message(event, esp_name: str) -> tuple[bytes, bool]:
+    """The message as received, and whether it is the ESP's original bytes."""
+    esp = event.esp_event
+    try:
+        if esp_name == "Postmark" and isinstance(esp, dict) and esp.get("RawEmail"):
+            return esp["RawEmail"].encode("utf-8", "surrogateescape"), True
+        if esp_name == "Mailgun" and "body-mime" in getattr(esp, "POST", {}):
+            return esp.POST["body-mime"].encode("utf-8", "surrogateescape"), True
+        if esp_name == "SendGrid" and "email" in getattr(esp, "POST", {}):
+            return esp.POST["email"].encode("utf-8", "surrogateescape"), True
+    except (AttributeError, KeyError, TypeError):
+        pass
+    message = event.message
+    if esp_name == "Amazon SES" and isinstance(esp, dict) and esp.get("content"):
+        content = esp["content"]
+        encoding = (esp.get("receipt", {}).get("action", {}).get("encoding") or "").upper()
+        if encoding == "BASE64":
+            import base64
+
+            return base64.b64decode(content.encode("ascii")), True
+        return content.encode("utf-8", "surrogateescape"), True
+    return message.as_bytes(), False
+
+
+def envelope_recipients(event, esp_name: str, header_values) -> list[str]:
+    found: list[str] = []
+    esp = event.esp_event
+    if esp_name == "Amazon SES" and isinstance(esp, dict):
+        found += list(esp.get("receipt", {}).get("recipients", []) or [])
+    if esp_name == "SendGrid" and "envelope" in getattr(esp, "POST", {}):
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            found += list(json.loads(esp.POST["envelope"]).get("to", []) or [])
+    first = getattr(event.message, "envelope_recipient", None)
+    if first:
+        found.append(first)
+    for value in header_values:
+        for _name, address in value:
+            if parse_recipient(address).kind == "agency":
+                found.append(address)
+    unique = list(dict.fromkeys(a.strip().lower() for a in found if a and "@" in a))
+    return [a for a in unique if parse_recipient(a).kind == "agency"][:MAX_RECIPIENTS]
+
+
+def handle(event, esp_name: str, dnsfunc=None) -> list:
+    from email.utils import getaddresses
+
+    raw, original = raw_message(event, esp_name)
+    header, body = split_message(raw)
+    message = event.message
+    values = [getaddresses(message.get_all(name, [])) for name in RECIPIENT_HEADERS]
+    recipients = envelope_recipients(event, esp_name, values)
+    if not recipients:
+        log.info("inbound from %s for no agency address: ignored", esp_name)
+        return []
+    evidence = gather_evidence(header, body, dnsfunc=dnsfunc)
+    source = "esp:" + esp_name.lower().replace(" ", "_")
+    results = ingest(recipients, header, body, evidence, source=source)
+    log.info(
+        "inbound from %s (%s): %s",
+        esp_name,
+        "raw" if original else "rebuilt",
+        [r.status for r in results],
+    )
+    return results
+
+
+@receiver(inbound, dispatch_uid="emailsync.api.esp_inbound")
+def on_inbound(sender, event, esp_name, **kwargs):
+    handle(event, esp_name, dnsfunc=DNSFUNC)

@@ -1,0 +1,62 @@
+"""URLs: the REST API under /api/v1/ and its admin pages under /app/api/."""
+
+from functools import wraps
+
+from django.urls import URLPattern, path, re_path
+from django.views.decorators.csrf import csrf_exempt
+
+from . import pages
+from .api import api
+from .errors import default_error, shape
+from .idempotency import idempotent
+
+
+def api_view(view):
+    """Around every API view: Idempotency-Key, the error shape for errors ninja does not make
+    (405), and no caching of answers that carry an agency's data."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = shape(idempotent(view)(request, *args, **kwargs))
+        response.setdefault("Cache-Control", "no-store")
+        return response
+
+    return csrf_exempt(wrapper)
+
+
+@csrf_exempt
+def unknown(request, rest=""):
+    return default_error(404)
+
+
+def _wrapped(patterns):
+    for pattern in patterns:
+        if isinstance(pattern, URLPattern):
+            pattern.callback = api_view(pattern.callback)
+    return patterns
+
+
+ninja_patterns, _app_name, _namespace = api.urls
+api_urls = (
+    [*_wrapped(list(ninja_patterns)), re_path(r"^(?P<rest>.*)$", unknown, name="api-unknown")],
+    _app_name,
+    _namespace,
+)
+
+api_admin_urls = [  # mounted at /app/api/
+    path("", pages.overview, name="api-overview"),
+    path("method/", pages.save_method, name="api-method"),
+    path("keys/new/", pages.key_create, name="api-key-create"),
+    path("keys/<int:key_id>/revoke/", pages.key_revoke, name="api-key-revoke"),
+    path("webhooks/new/", pages.webhook_edit, name="webhook-create"),
+    path("webhooks/<int:endpoint_id>/", pages.webhook_detail, name="webhook-detail"),
+    path("webhooks/<int:endpoint_id>/edit/", pages.webhook_edit, name="webhook-edit"),
+    path("webhooks/<int:endpoint_id>/test/", pages.webhook_test, name="webhook-test"),
+    path("webhooks/<int:endpoint_id>/secret/", pages.webhook_rotate, name="webhook-rotate"),
+    path("webhooks/<int:endpoint_id>/delete/", pages.webhook_delete, name="webhook-delete"),
+    path(
+        "webhooks/deliveries/<int:delivery_id>/retry/",
+        pages.delivery_retry,
+        name="webhook-delivery-retry",
+    ),
+]
