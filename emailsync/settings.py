@@ -75,6 +75,11 @@ EMAILSYNC_TRIGGER_RETENTION_DAYS = env_int("EMAILSYNC_TRIGGER_RETENTION_DAYS", 9
 EMAILSYNC_LISTENER_CACHE_SECONDS = env_int("EMAILSYNC_LISTENER_CACHE_SECONDS", 10)
 # How long the listener gathers finished messages into one commit (milliseconds).
 EMAILSYNC_GROUP_COMMIT_MS = env_int("EMAILSYNC_GROUP_COMMIT_MS", 5)
+# Abuse limits on public forms, per client address and window (seconds).
+EMAILSYNC_REVIEW_POSTS_PER_IP = env_int("EMAILSYNC_REVIEW_POSTS_PER_IP", 30)
+EMAILSYNC_REVIEW_POST_WINDOW = env_int("EMAILSYNC_REVIEW_POST_WINDOW", 3600)
+EMAILSYNC_REPORTS_PER_IP = env_int("EMAILSYNC_REPORTS_PER_IP", 10)
+EMAILSYNC_REPORT_WINDOW = env_int("EMAILSYNC_REPORT_WINDOW", 3600)
 # Sign-up is open by default; an operator who provisions agencies only by CLI turns it off.
 EMAILSYNC_SIGNUP_OPEN = env_bool("EMAILSYNC_SIGNUP_OPEN", True)
 
