@@ -13,8 +13,11 @@ local = st.lists(atom, min_size=1, max_size=3).map(".".join)
 label = st.text(string.ascii_letters + string.digits, min_size=1, max_size=8)
 domain = st.lists(label, min_size=2, max_size=3).map(".".join)
 address = st.builds(lambda lp, d: f"{lp}@{d}", local, domain)
-word = st.builds(str.__add__, st.sampled_from(string.ascii_letters + string.digits),
-                 st.text(ATEXT.replace("=", "").replace("?", "") + ".", max_size=7))
+word = st.builds(
+    str.__add__,
+    st.sampled_from(string.ascii_letters + string.digits),
+    st.text(ATEXT.replace("=", "").replace("?", "") + ".", max_size=7),
+)
 name = st.lists(word, min_size=1, max_size=3).map(" ".join)
 item = st.one_of(address, st.builds(lambda n, a: f"{n} <{a}>", name, address))
 header = st.lists(item, min_size=1, max_size=5).map(", ".join)

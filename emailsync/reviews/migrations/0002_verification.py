@@ -6,32 +6,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('placements', '0001_initial'),
-        ('reviews', '0001_initial'),
+        ("placements", "0001_initial"),
+        ("reviews", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='review',
-            name='placement',
-            field=models.ForeignKey(blank=True, help_text='The placement an admin verified this review against.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='reviews', to='placements.placement'),
+            model_name="review",
+            name="placement",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The placement an admin verified this review against.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="reviews",
+                to="placements.placement",
+            ),
         ),
         migrations.AddField(
-            model_name='review',
-            name='rejected_at',
+            model_name="review",
+            name="rejected_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='review',
-            name='rejected_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="review",
+            name="rejected_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='review',
-            name='verified_by',
-            field=models.ForeignKey(blank=True, help_text='Empty for automatic verification on an exact placement reference.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="review",
+            name="verified_by",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Empty for automatic verification on an exact placement reference.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
     ]
