@@ -152,3 +152,26 @@ def test_the_message_looks_like_a_real_welcome_email(demo):
     assert message["Message-ID"].endswith("@demo-recruitment.example>") and message["Date"]
     assert message.get_body(("plain",)).get_content().startswith("Hi Jordan,")
     assert "<strong>Senior Software Engineer</strong>" in message.get_body(("html",)).get_content()
+
+
+def test_the_banner_line_is_short_with_the_default_database_and_ports(demo, monkeypatch):
+    from emailsync.operations.banner import demo_facts, demo_lines, sendtest_command
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    facts = demo_facts()
+    assert sendtest_command(facts, "127.0.0.1", 2525) == (
+        ".venv/bin/emailsync sendtest --to you@example.com"
+    )
+    assert sendtest_command(facts, "127.0.0.1", 2526).endswith("--smtp-port 2526")
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@h/db")
+    line = sendtest_command(facts, "127.0.0.1", 2525)
+    assert f"--from sam@demo-recruitment.example --bcc {facts['bcc']}" in line
+    lines = "\n".join(demo_lines("http://127.0.0.1:8000/", 2525))
+    assert "admin login      admin@demo-recruitment.example / " in lines
+    assert "recruiter login  sam@demo-recruitment.example / " in lines
+
+
+def test_no_demo_agency_no_demo_lines(db):
+    from emailsync.operations.banner import demo_lines
+
+    assert demo_lines("http://127.0.0.1:8000/", 2525) == []
