@@ -68,11 +68,7 @@ def test_api_conforms_to_its_openapi_document(make_agency, add_member, settings)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 12
     for operation in operations:
-        params = {
-            p.name: real_ids[p.name]
-            for p in operation.path_parameters
-            if p.name in real_ids
-        }
+        params = {p.name: real_ids[p.name] for p in operation.path_parameters if p.name in real_ids}
         runs = [(GenerationMode.POSITIVE, None), (GenerationMode.NEGATIVE, None)]
         if params:
             runs.append((GenerationMode.POSITIVE, params))
