@@ -45,25 +45,24 @@ class ApiClient:
     def __init__(self, client, key):
         self.client, self.key = client, key
 
-    def headers(self, extra=None):
-        headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
-        headers.update(extra or {})
-        return headers
+    def headers(self):
+        return {"Authorization": f"Bearer {self.key}"} if self.key else {}
 
     def get(self, path, params=None, **extra):
-        return self.client.get(path, params or {}, headers=self.headers(extra))
+        return self.client.get(path, params or {}, headers=self.headers(), **extra)
 
     def post(self, path, body=None, **extra):
         return self.client.post(
             path,
             body if body is not None else {},
             content_type="application/json",
-            headers=self.headers(extra),
+            headers=self.headers(),
+            **extra,
         )
 
     def patch(self, path, body, **extra):
         return self.client.patch(
-            path, body, content_type="application/json", headers=self.headers(extra)
+            path, body, content_type="application/json", headers=self.headers(), **extra
         )
 
 
