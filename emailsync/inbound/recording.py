@@ -5,13 +5,12 @@ review requests and their queued emails — one INSERT per table per batch.
 """
 
 import logging
-import secrets
 
 from django.db.models import F
 
 from emailsync.outbox.models import OutboundEmail, new_message_id
 from emailsync.review_requests.models import ReviewRequest, Source
-from emailsync.review_requests.scheduling import PROMISE, send_time_for
+from emailsync.review_requests.scheduling import send_time_for
 
 from . import recipients as rules
 from .models import Trigger, TriggerRecipient, UnmappedSender
@@ -138,20 +137,17 @@ def request_row(
     plan, email: str, name: str, now, *, send_after=None, source=Source.EMAIL_SYNC
 ) -> dict:
     structured = plan.structured
-    return {
-        "agency_id": plan.trigger.agency_id,
-        "source": source,
-        "email": email,
-        "name": (structured.name_for(email) or name)[:120],
-        "role": structured.role_for(email) or "",
-        "recruiter_id": plan.trigger.recruiter_id,
-        "placement_ref": structured.placement_ref or "",
-        "created_at": now,
-        "send_after": send_after or send_time_for(plan.facts.settings, now),
-        "deadline": now + PROMISE,
-        "token": secrets.token_urlsafe(24),
-        "status": ReviewRequest.Status.SCHEDULED,
-    }
+    return ReviewRequest.new_row(
+        agency_id=plan.trigger.agency_id,
+        source=source,
+        email=email,
+        name=structured.name_for(email) or name,
+        role=structured.role_for(email) or "",
+        recruiter_id=plan.trigger.recruiter_id,
+        placement_ref=structured.placement_ref or "",
+        now=now,
+        send_after=send_after or send_time_for(plan.facts.settings, now),
+    )
 
 
 def note_unmapped_sender(plan, now) -> None:

@@ -23,7 +23,7 @@ from emailsync.inbound.models import Trigger, TriggerRecipient
 from emailsync.outbox.models import OutboundEmail, enqueue
 
 from .models import AskedRecipient, ReviewRequest, Source, Suppression
-from .scheduling import PROMISE, send_time_for
+from .scheduling import send_time_for
 
 OUTCOME = TriggerRecipient.Outcome
 
@@ -76,18 +76,18 @@ def create_request(
 ) -> ReviewRequest:
     """The review request and its queued email, as recording.write makes them."""
     request = ReviewRequest.objects.create(
-        agency_id=facts.agency.pk,
-        source=source,
-        email=email,
-        name=name[:120],
-        role=role or "",
-        recruiter_id=recruiter_id,
-        placement_ref=placement_ref or "",
-        personal_message=personal_message,
-        created_at=now,
-        send_after=now if send_now else send_time_for(facts.settings, now),
-        deadline=now + PROMISE,
-        status=ReviewRequest.Status.SCHEDULED,
+        **ReviewRequest.new_row(
+            agency_id=facts.agency.pk,
+            email=email,
+            name=name,
+            role=role,
+            recruiter_id=recruiter_id,
+            source=source,
+            placement_ref=placement_ref,
+            now=now,
+            send_after=now if send_now else send_time_for(facts.settings, now),
+            personal_message=personal_message,
+        )
     )
     enqueue(
         OutboundEmail.Kind.REVIEW_REQUEST,

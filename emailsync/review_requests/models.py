@@ -189,6 +189,40 @@ class ReviewRequest(models.Model):
         self.email = self.email.strip().lower()
         super().save(*args, **kwargs)
 
+    @staticmethod
+    def new_row(
+        *,
+        agency_id: int,
+        email: str,
+        name: str,
+        role: str,
+        recruiter_id,
+        source: str,
+        placement_ref: str,
+        now,
+        send_after,
+        personal_message: str = "",
+    ) -> dict:
+        """The fields of a new scheduled request, the same for every way of asking: due by
+        the 72-hour promise, with a fresh unguessable token."""
+        from .scheduling import PROMISE
+
+        return {
+            "agency_id": agency_id,
+            "source": source,
+            "email": email.strip().lower(),
+            "name": name[:120],
+            "role": role or "",
+            "recruiter_id": recruiter_id,
+            "placement_ref": placement_ref or "",
+            "personal_message": personal_message,
+            "created_at": now,
+            "send_after": send_after,
+            "deadline": now + PROMISE,
+            "token": secrets.token_urlsafe(24),
+            "status": ReviewRequest.Status.SCHEDULED,
+        }
+
 
 class Suppression(models.Model):
     """An address that must never be asked again, by any agency. Kept as a hash only."""
