@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -291,10 +292,9 @@ def seed_history(agency, people: dict) -> dict:
                 - timedelta(days=story.days_ago)
                 + (jitter if story.days_ago > 1 else -jitter / 10)
             )
-            add_story(agency, story, at, now, profiles, placements, admin)
+            created["triggers"] += add_story(agency, story, at, now, profiles, placements, admin)
             created["requests"] += 1
             created["reviews"] += story.state in ("missing", "verified", "rejected")
-            created["triggers"] += story.source in (Source.EMAIL_SYNC, Source.MANUAL)
 
         for key, sender, days, status, reason, rec, recipients in SKIPPED_TRIGGERS:
             trigger, new = Trigger.objects.get_or_create(
@@ -325,7 +325,8 @@ def seed_history(agency, people: dict) -> dict:
     return created
 
 
-def add_story(agency, story: Story, at, now, profiles, placements, admin) -> None:
+def add_story(agency, story: Story, at, now, profiles, placements, admin) -> int:
+    """Create one story's rows; returns how many triggers it recorded (0 or 1)."""
     recruiter = profiles[story.recruiter]
     state = story.state
     reviewed = state in ("missing", "verified", "rejected")
@@ -370,7 +371,9 @@ def add_story(agency, story: Story, at, now, profiles, placements, admin) -> Non
             message_id=new_message_id(),
             created_at=at,
         )
-    if story.source in (Source.EMAIL_SYNC, Source.MANUAL):
+    # Trigger records older than the retention period would be purged at once by the worker.
+    retained = at > now - timedelta(days=settings.EMAILSYNC_TRIGGER_RETENTION_DAYS - 1)
+    if story.source in (Source.EMAIL_SYNC, Source.MANUAL) and retained:
         manual = story.source == Source.MANUAL
         # Manual requests are recorded as triggers too: the fairness audit shows every ask.
         trigger = Trigger.objects.create(
@@ -408,8 +411,9 @@ def add_story(agency, story: Story, at, now, profiles, placements, admin) -> Non
                 detail={"trigger": trigger.pk, "recruiter": recruiter.display_name},
                 created_at=at,
             )
+    triggered = int(story.source in (Source.EMAIL_SYNC, Source.MANUAL) and retained)
     if not reviewed:
-        return
+        return triggered
 
     submitted = request.completed_at
     review = Review(
@@ -457,6 +461,7 @@ def add_story(agency, story: Story, at, now, profiles, placements, admin) -> Non
         audit(agency, admin, "review.rejected", review, decided, reason=story.reject)
     else:
         review.save()
+    return triggered
 
 
 def audit(agency, actor, action, review, at, **detail) -> None:

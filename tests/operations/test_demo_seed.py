@@ -157,3 +157,14 @@ def test_the_human_readable_output_says_what_was_added(seeded, settings):
     out = StringIO()
     call_command("seed_demo", stdout=out)
     assert "already in place (nothing changed)" in out.getvalue()
+
+
+def test_no_demo_trigger_is_old_enough_for_the_retention_job_to_purge(seeded):
+    """The worker's first retention run must not eat the history a new user is shown."""
+    from emailsync.outbox.jobs import purge
+
+    seeded()
+    before = Trigger.objects.count()
+    assert before >= 15
+    assert purge(timezone.now())["triggers_purged"] == 0
+    assert Trigger.objects.count() == before

@@ -206,8 +206,8 @@ class Command(BaseCommand):
         if settings.DEBUG and getattr(settings, "DEVELOPMENT_OUTBOX", False):
             self.stdout.write(
                 "The worker sends the review request once the agency's delay has passed (the "
-                "demo agency's is 0); read it in the development outbox, /dev/outbox/ on the "
-                "web server serve's banner names."
+                "demo agency's is 0): see the development outbox, /dev/outbox/ (the banner's "
+                "`outbox` line)."
             )
 
     def say(self, command: str, code: int, reply) -> None:
