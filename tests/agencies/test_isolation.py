@@ -159,6 +159,12 @@ def assert_untouched(objects):
     assert UnmappedSender.objects.get(pk=objects["unmapped_id"]).mapped_to is None
     review = Review.objects.get(pk=objects["review_id"])
     assert review.placement_id is None and review.rejected_by_id is None
+    from emailsync.api.models import ApiKey, WebhookDelivery, WebhookEndpoint
+
+    assert ApiKey.objects.get(pk=objects["key_id"]).active
+    endpoint = WebhookEndpoint.objects.get(pk=objects["endpoint_id"])
+    assert endpoint.url == "https://ats.example.com/hook" and endpoint.active
+    assert WebhookDelivery.objects.get(pk=objects["delivery_id"]).attempts == 0
 
 
 @pytest.mark.django_db

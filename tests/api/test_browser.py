@@ -42,7 +42,9 @@ def test_api_reference_renders_from_our_static_files(browser, live_server):
     response = page.goto(live_server.url + "/api/v1/docs")
     policy = response.headers["content-security-policy"]
     assert "script-src 'self';" in policy and "style-src 'self';" in policy
-    page.locator(".opblock-summary-path", has_text="/api/v1/placements").first.wait_for(timeout=15000)
+    page.locator(".opblock-summary-path", has_text="/api/v1/placements").first.wait_for(
+        timeout=15000
+    )
     page.get_by_text("POST", exact=True).first.wait_for()
     assert page.locator(".opblock").count() >= 12
     # Open an operation (its parameters, example bodies and schemas render on demand) and the

@@ -51,7 +51,17 @@ def agency_app_objects(agency, recruiter) -> dict:
     job = PlacementImport.objects.create(
         agency=agency, content="candidate_name\nA\n", total_rows=1, filename="a.csv"
     )
+    from emailsync.api.models import ApiKey, WebhookEndpoint
+    from emailsync.api.webhooks import queue_test
+
+    key, _raw = ApiKey.issue(agency, "ATS")
+    endpoint = WebhookEndpoint.objects.create(
+        agency=agency, url="https://ats.example.com/hook", events="review.verified"
+    )
     return {
+        "key_id": key.pk,
+        "endpoint_id": endpoint.pk,
+        "delivery_id": queue_test(endpoint).pk,
         "placement_id": placement.pk,
         "import_id": job.pk,
         "request_id": scheduled_request(agency, recruiter).pk,
