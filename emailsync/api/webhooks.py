@@ -48,7 +48,7 @@ EVENTS = {
 }
 TEST_EVENT = "webhook.test"
 SIGNATURE_HEADER = "EmailSync-Signature"
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 10
 BACKOFF_BASE = 30.0  # seconds before the first retry
 BACKOFF_CAP = 6 * 60 * 60.0
 TIMEOUT = 10.0  # seconds for connect and for the response
