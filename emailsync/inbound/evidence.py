@@ -52,7 +52,11 @@ def configured_resolver() -> CachedTxtResolver:
 
 
 def gather_evidence(
-    header: bytes, body: bytes, dnsfunc=None, headers: ParsedHeaders | None = None
+    header: bytes,
+    body: bytes,
+    dnsfunc=None,
+    headers: ParsedHeaders | None = None,
+    raw: bytes | None = None,
 ) -> AuthEvidence:
     """Verify the message's DKIM signatures and read trusted Authentication-Results."""
     dnsfunc = dnsfunc or configured_resolver()
@@ -60,7 +64,8 @@ def gather_evidence(
         headers = headers or parse_headers(header)
         dkim = ()
         if headers.has_dkim_signature:
-            dkim = tuple(verify_dkim(header + b"\r\n" + body, dnsfunc))
+            # The whole message as received when the adapter still has it (no copy to make).
+            dkim = tuple(verify_dkim(raw if raw is not None else header + b"\r\n" + body, dnsfunc))
         authres = parse_authentication_results(
             headers.authentication_results, settings.EMAILSYNC_TRUSTED_AUTHSERV_IDS
         )

@@ -188,12 +188,19 @@ def split_message(raw: bytes) -> tuple[bytes, bytes]:
     The header block keeps its final line break. With no blank line the whole message is
     headers and the body is empty.
     """
+    header, body = split_message_view(raw)
+    return header, bytes(body)
+
+
+def split_message_view(raw: bytes) -> tuple[bytes, memoryview]:
+    """Like `split_message`, but the body is a view into `raw`, so a large message is not
+    copied (the listener holds many at once)."""
     if raw.startswith((b"\r\n", b"\n")):
-        return b"", raw[2 if raw.startswith(b"\r\n") else 1 :]
+        return b"", memoryview(raw)[2 if raw.startswith(b"\r\n") else 1 :]
     blank_line = _BLANK_LINE.search(raw)
     if blank_line is None:
-        return raw, b""
-    return raw[: blank_line.end(1)], raw[blank_line.end() :]
+        return raw, memoryview(b"")
+    return raw[: blank_line.end(1)], memoryview(raw)[blank_line.end() :]
 
 
 def header_hash(header_bytes: bytes) -> str:

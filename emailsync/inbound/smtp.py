@@ -30,7 +30,7 @@ from emailsync.review_requests.unsubscribe import (
 
 from .addresses import parse_recipient, redact
 from .evidence import gather_evidence
-from .headers import parse_headers, split_message
+from .headers import parse_headers, split_message_view
 from .ingest import Inbound, IngestResult, ingest_batch
 from .models import InboundAddress
 
@@ -131,10 +131,10 @@ def handle_return_mail(returns, raw: bytes) -> None:
         log.info("%s address: %s", parsed.kind, outcome)
 
 
-def prepare(rcpts, header: bytes, body: bytes, dnsfunc) -> Inbound:
+def prepare(rcpts, raw: bytes, header: bytes, body, dnsfunc) -> Inbound:
     """The work that needs no database: parse once, verify signatures (maybe DNS)."""
     headers = parse_headers(header)
-    evidence = gather_evidence(header, body, dnsfunc, headers=headers)
+    evidence = gather_evidence(header, body, dnsfunc, headers=headers, raw=raw)
     return Inbound(tuple(rcpts), header, body, evidence, "smtp", headers)
 
 
@@ -291,12 +291,11 @@ class Handler:
             # Only postmaster@: acknowledged, as RFC 5321 requires, but nothing is kept.
             log.info("postmaster message from %s accepted and discarded", session.peer)
             return "250 2.0.0 OK"
-        header, body = split_message(raw)
-        del raw
+        header, body = split_message_view(raw)  # the body stays a view: one copy in memory
         loop = asyncio.get_running_loop()
         try:
             inbound = await loop.run_in_executor(
-                self.state.lookups, prepare, rcpts, header, body, self.state.dnsfunc
+                self.state.lookups, prepare, rcpts, raw, header, body, self.state.dnsfunc
             )
             del body
             results: list[IngestResult] = await self.state.committer.submit(inbound)

@@ -135,21 +135,24 @@ def _extract(
 
 
 _MARKERS = re.compile(rb"emailsync|base64", re.IGNORECASE)
+# The same words where quoted-printable may have broken them with a soft line break ("=\r\n").
+_SOFT_BREAK = rb"(?:=\r?\n)?"
+_MARKERS_IN_BODY = re.compile(
+    b"|".join(
+        _SOFT_BREAK.join(re.escape(bytes([c])) for c in word) for word in (b"emailsync", b"base64")
+    ),
+    re.IGNORECASE,
+)
 
 
-def _may_hold_block(header_bytes: bytes, body_bytes: bytes) -> bool:
+def _may_hold_block(header_bytes: bytes, body_bytes) -> bool:
     """Whether a block could be in this body at all, without parsing the MIME tree.
 
-    Most trigger emails carry none; a byte search is far cheaper than decoding every part.
-    Base64 parts hide the markers, and quoted-printable may break a word across a soft line
-    break, so those are looked at properly.
+    Most trigger emails carry none; a byte search is far cheaper than decoding every part, and
+    it copies nothing (the body may be a view of a large message). Base64 parts hide the
+    markers, so a base64 part means a proper look.
     """
-    if _MARKERS.search(header_bytes) or _MARKERS.search(body_bytes):
-        return True
-    if b"=\n" in body_bytes or b"=\r\n" in body_bytes:
-        joined = body_bytes.replace(b"=\r\n", b"").replace(b"=\n", b"")
-        return _MARKERS.search(joined) is not None
-    return False
+    return bool(_MARKERS.search(header_bytes) or _MARKERS_IN_BODY.search(body_bytes))
 
 
 def _body_blocks(

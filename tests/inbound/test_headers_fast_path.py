@@ -57,3 +57,14 @@ def test_real_world_header_block_reads_the_same_either_way():
     assert [a.addr_spec for a in headers.to] == ["cara@x.test", "b@y.test"]
     assert headers.subject == "Hello" and headers.content_type == "text/plain"
     assert headers.date.year == 2026 and not headers.defects
+
+
+def test_the_listener_splits_without_copying_the_body():
+    from emailsync.inbound.headers import split_message, split_message_view
+
+    raw = b"From: a@b.test\r\nTo: c@d.test\r\n\r\n" + b"x" * 1_000_000
+    header, body = split_message_view(raw)
+    assert isinstance(body, memoryview) and body.obj is raw
+    assert (header, bytes(body)) == split_message(raw)
+    assert split_message_view(b"\r\nbody")[1].tobytes() == b"body"
+    assert split_message_view(b"From: a@b.test\r\n")[1].tobytes() == b""
