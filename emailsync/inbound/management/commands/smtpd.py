@@ -41,7 +41,7 @@ class Command(BaseCommand):
             "--max-sessions",
             type=int,
             default=100,
-            help="Concurrent sessions in all; more get 421 (bounds memory).",
+            help="Concurrent sessions per process; more get 421 (bounds memory).",
         )
         parser.add_argument(
             "--max-size",
@@ -73,8 +73,9 @@ class Command(BaseCommand):
             f"{', STARTTLS' if tls else ''}"
         )
         self.stdout.flush()
-        # Each listener gets its share of the session cap, so the total stays as configured.
-        per_process = max(1, options["max_sessions"] // processes)
+        # The cap is per listener process: the kernel does not spread connections evenly, so a
+        # shared total would refuse sessions on one process while another sits idle.
+        per_process = options["max_sessions"]
         if processes == 1:
             asyncio.run(serve(sock, tls, per_process, options["max_size"], 1))
         else:
