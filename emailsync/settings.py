@@ -107,6 +107,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "emailsync.throttling.middleware.ProxiedClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "emailsync.operations.middleware.ContentSecurityPolicyMiddleware",
@@ -246,6 +247,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Behind the reverse proxy of DEPLOY.md: the client address comes from X-Forwarded-For's right-most
+# entry (emailsync/throttling/middleware.py) and, in production, HTTPS from X-Forwarded-Proto.
+EMAILSYNC_BEHIND_PROXY = env_bool("EMAILSYNC_BEHIND_PROXY", False)
 if not DEBUG and not TESTING:
     SESSION_COOKIE_SECURE = env_bool("EMAILSYNC_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -253,7 +257,7 @@ if not DEBUG and not TESTING:
     SECURE_HSTS_SECONDS = env_int("EMAILSYNC_HSTS_SECONDS", 0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("EMAILSYNC_HSTS_INCLUDE_SUBDOMAINS", False)
     SECURE_HSTS_PRELOAD = env_bool("EMAILSYNC_HSTS_PRELOAD", False)
-    if env_bool("EMAILSYNC_BEHIND_PROXY", False):
+    if EMAILSYNC_BEHIND_PROXY:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # The REST API (docs/API.md): requests per API key per minute, and whether outgoing webhooks may

@@ -359,6 +359,53 @@ def test_posts_are_rate_limited_per_client_address(client, sent_request, answers
     assert other.status_code == 302
 
 
+def test_behind_the_proxy_each_forwarded_client_has_its_own_bucket(
+    client, acme, sent_request, answers, make_agency, settings
+):
+    """Behind nginx every request comes from 127.0.0.1: junk posted to a public recruiter link
+    from one visitor must not lock out another agency's reviewer at a different address."""
+    settings.EMAILSYNC_BEHIND_PROXY = True
+    settings.EMAILSYNC_REVIEW_POSTS_PER_IP = 3
+    link = reverse("recruiter-link", args=[acme.slug, acme.sam.slug])
+    for _ in range(4):  # invalid posts count too; the last is over the limit
+        last = client.post(
+            link, {"rating": "9"}, REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7"
+        )
+    assert last.status_code == 429
+    other = make_agency(name="Other Co", domains=["other.test"])
+    rr = sent_request(agency=other, recruiter=None, email="val@people.test")
+    response = client.post(
+        form_url(rr), answers(), REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9"
+    )
+    assert response.status_code == 302
+    # Only the right-most entry (the one nginx appended) counts: a forged left part does not
+    # give the limited visitor a fresh bucket.
+    forged = client.post(
+        link,
+        {"rating": "9"},
+        REMOTE_ADDR="127.0.0.1",
+        HTTP_X_FORWARDED_FOR="10.9.9.9, 198.51.100.7",
+    )
+    assert forged.status_code == 429
+
+
+def test_without_the_proxy_setting_x_forwarded_for_is_ignored(
+    client, sent_request, answers, settings
+):
+    """Straight from the internet the header is the client's own words: a spoofer cycling it
+    stays in one bucket (their real address)."""
+    settings.EMAILSYNC_BEHIND_PROXY = False
+    settings.EMAILSYNC_REVIEW_POSTS_PER_IP = 2
+    requests = [sent_request(email=f"s{n}@people.test") for n in range(3)]
+    codes = [
+        client.post(
+            form_url(rr), answers(), REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR=f"10.0.0.{n}"
+        ).status_code
+        for n, rr in enumerate(requests)
+    ]
+    assert codes == [302, 302, 429]
+
+
 # Admin notification ---------------------------------------------------------------------------
 
 
