@@ -129,3 +129,28 @@ def test_automatic_verification_on_an_exact_reference_when_opted_in(acme, make_r
     assert AuditEntry.objects.filter(action="review.auto_verified").exists()
     other = make_review(email="y@people.test", placement_ref="ATS-2")  # no such placement
     assert Review.objects.get(pk=other.pk).status == "missing_verification"
+
+
+def test_undo_of_an_automatic_verification_stays_undone_and_can_be_rejected(
+    acme, admin, make_review
+):
+    """Undo puts the review back in Missing Verification for a second look; automatic
+    verification must not verify it again on that save (nor on a reviewer's later edit)."""
+    settings = VerificationSettings.for_agency(acme)
+    settings.auto_verify_exact_ref = True
+    settings.save()
+    placement(acme, external_ref="ATS-9")
+    review = make_review(placement_ref="ATS-9")
+    review.refresh_from_db()
+    assert review.status == "verified"  # automatic, on arrival
+    assert admin.post(reverse("review-undo", args=[review.pk])).status_code == 302
+    review.refresh_from_db()
+    assert review.status == "missing_verification"
+    review.text = "Edited: Sam found me a great role within two weeks and kept me informed."
+    review.save()  # a reviewer's edit within the window saves it in Missing Verification again
+    assert Review.objects.get(pk=review.pk).status == "missing_verification"
+    admin.post(reverse("review-reject", args=[review.pk]), {"reason": "spam", "note": ""})
+    review.refresh_from_db()
+    assert review.status == "rejected"
+    admin.post(reverse("review-undo", args=[review.pk]))
+    assert Review.objects.get(pk=review.pk).status == "missing_verification"
