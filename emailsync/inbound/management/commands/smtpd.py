@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from emailsync.inbound.smtp import ListenerState, protocol_factory, tls_context
+from emailsync.operations.management.commands.serve import die_with_parent
 
 log = logging.getLogger("emailsync.smtpd")
 
@@ -89,6 +90,7 @@ class Command(BaseCommand):
         def fork(slot: int) -> None:
             pid = os.fork()
             if pid == 0:
+                die_with_parent()  # a listener never outlives its supervisor, even after kill -9
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 code = 0
