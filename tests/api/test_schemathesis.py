@@ -10,7 +10,9 @@ one Hypothesis run per operation and generation mode.)"""
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -52,8 +54,19 @@ def run_operation(operation, mode, headers, path_parameters=None):
     check()
 
 
+@pytest.fixture
+def keep_connection():
+    """As Django's test client does: a request must not close the test's database connection
+    (with its open transaction) when it finishes."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.mark.django_db
-def test_api_conforms_to_its_openapi_document(make_agency, add_member, settings):
+def test_api_conforms_to_its_openapi_document(make_agency, add_member, settings, keep_connection):
     settings.EMAILSYNC_API_RATE_LIMIT = 10**9
     seeded = seed_agency(make_agency, add_member)
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
