@@ -66,6 +66,7 @@ SKIP_REASONS = {
     "recently_asked": "The agency asked this person within its dedupe window.",
     "not_pending": "The request was no longer waiting to be sent.",
     "not_remindable": "The request was completed, expired, bounced or unsubscribed.",
+    "changed": "The request's address was changed after this email was queued.",
 }
 
 
@@ -262,6 +263,7 @@ class Worker:
         started = time.monotonic()
         rows = self.load(ids)
         skips = recheck(rows, now)
+        skips.update(changed_since_queued(rows, skips))
         to_send = []
         for row in rows:
             if row.pk in skips:
@@ -492,6 +494,33 @@ def recheck(rows: list[OutboundEmail], now: datetime) -> dict[int, str]:
         elif not remindable(request, now):
             skips[row.pk] = "not_remindable"
     return skips
+
+
+def changed_since_queued(rows: list[OutboundEmail], skips: dict[int, str]) -> dict[int, str]:
+    """Read the requests again, locked, just before sending (one query per batch): an admin's
+    cancel or edit that committed after the rows were loaded must win over the loaded copy."""
+    request_rows = [
+        r for r in rows if r.kind in REQUEST_KINDS and r.review_request_id and r.pk not in skips
+    ]
+    if not request_rows:
+        return {}
+    with transaction.atomic():
+        current = {
+            pk: (status, email)
+            for pk, status, email in ReviewRequest.objects.select_for_update()
+            .filter(id__in={r.review_request_id for r in request_rows})
+            .values_list("id", "status", "email")
+        }
+    found: dict[int, str] = {}
+    for row in request_rows:
+        status, email = current.get(row.review_request_id, (RStatus.CANCELLED, ""))
+        if status == RStatus.CANCELLED:
+            found[row.pk] = "cancelled"
+        elif row.kind == OutboundEmail.Kind.REVIEW_REQUEST and status != RStatus.SCHEDULED:
+            found[row.pk] = "not_pending"
+        elif email.lower() != row.to_email.lower():
+            found[row.pk] = "changed"
+    return found
 
 
 def remindable(request: ReviewRequest, now: datetime) -> bool:

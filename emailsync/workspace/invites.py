@@ -2,8 +2,9 @@
 
 The worker renders a request when it sends it, so an edit to the request row is what goes out;
 its queued email row carries the address, so that is updated too. Every change runs under the
-request's row lock and only while the request is still scheduled, so an edit can never race the
-worker into sending something half-changed; each is audited.
+request's row lock (with its email rows) and only while the request is still scheduled and its
+email not claimed by the worker, so an edit can never race the worker into sending something
+half-changed or cancelled; each is audited.
 """
 
 from datetime import timedelta
@@ -12,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from emailsync.inbound import recipients as rules
 from emailsync.inbound.facts import AgencyFacts
@@ -25,10 +27,25 @@ SCHEDULED = ReviewRequest.Status.SCHEDULED
 QUEUED = OutboundEmail.Status.QUEUED
 
 
+SENDING = OutboundEmail.Status.SENDING
+BEING_SENT = _lazy(
+    "This invite is being sent right now, so it can no longer be changed or cancelled."
+)
+
+
 def _locked(request: ReviewRequest) -> ReviewRequest:
+    """The request and its email rows, locked together; refused unless still scheduled and not
+    in the worker's hands (a row it has claimed goes out as it was when claimed)."""
     locked = ReviewRequest.objects.select_for_update().get(pk=request.pk)
     if locked.status != SCHEDULED:
         raise ValidationError(_("This invite has already been sent or cancelled."))
+    statuses = list(
+        OutboundEmail.objects.select_for_update()
+        .filter(review_request=locked, kind=OutboundEmail.Kind.REVIEW_REQUEST)
+        .values_list("status", flat=True)
+    )
+    if SENDING in statuses:
+        raise ValidationError(BEING_SENT, code="being_sent")
     return locked
 
 
@@ -70,14 +87,17 @@ def edit(request: ReviewRequest, data: dict, by) -> ReviewRequest:
     return locked
 
 
-def cancel(requests, by) -> int:
-    """Cancel scheduled requests; their addresses may be asked again later."""
+def cancel(requests, by, refused: list | None = None) -> int:
+    """Cancel scheduled requests; their addresses may be asked again later. Each request that
+    cannot be cancelled any more is skipped, and why is appended to `refused` if given."""
     done = 0
     with transaction.atomic():
         for request in requests:
             try:
                 locked = _locked(request)
-            except ValidationError:
+            except ValidationError as exc:
+                if refused is not None:
+                    refused.extend(exc.messages)
                 continue
             locked.status, locked.status_reason = ReviewRequest.Status.CANCELLED, "cancelled"
             locked.save(update_fields=["status", "status_reason"])
@@ -90,14 +110,16 @@ def cancel(requests, by) -> int:
     return done
 
 
-def send_now(requests, by) -> int:
+def send_now(requests, by, refused: list | None = None) -> int:
     """Send scheduled requests at the worker's next pass instead of at their scheduled time."""
     done, now = 0, timezone.now()
     with transaction.atomic():
         for request in requests:
             try:
                 locked = _locked(request)
-            except ValidationError:
+            except ValidationError as exc:
+                if refused is not None:
+                    refused.extend(exc.messages)
                 continue
             locked.send_after = now
             locked.save(update_fields=["send_after"])

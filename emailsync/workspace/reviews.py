@@ -339,10 +339,13 @@ def invite_edit(request, request_id):
 @require_POST
 def invite_cancel(request, request_id):
     invite = scheduled_request(request, request_id)
-    if invites.cancel([invite], by=request.user):
+    refused = []
+    if invites.cancel([invite], by=request.user, refused=refused):
         messages.success(request, _("Invite to %(email)s cancelled.") % {"email": invite.email})
     else:
-        messages.error(request, _("This invite has already been sent or cancelled."))
+        messages.error(
+            request, refused[0] if refused else _("This invite has already been sent or cancelled.")
+        )
     return back_to_board(request)
 
 
@@ -350,10 +353,13 @@ def invite_cancel(request, request_id):
 @require_POST
 def invite_send_now(request, request_id):
     invite = scheduled_request(request, request_id)
-    if invites.send_now([invite], by=request.user):
+    refused = []
+    if invites.send_now([invite], by=request.user, refused=refused):
         messages.success(request, _("Invite to %(email)s is on its way.") % {"email": invite.email})
     else:
-        messages.error(request, _("This invite has already been sent or cancelled."))
+        messages.error(
+            request, refused[0] if refused else _("This invite has already been sent or cancelled.")
+        )
     return back_to_board(request)
 
 

@@ -261,6 +261,35 @@ def test_checks_again_before_sending(sink, acme, make_request, make_agency):
     assert ok.emails.get().status == manual.emails.get().status == "sent"
 
 
+def test_a_cancel_or_edit_committed_after_loading_wins_over_the_loaded_copy(
+    sink, acme, make_request, monkeypatch
+):
+    """The worker reads each request again, locked, just before sending: a cancellation or an
+    address change that committed after the batch was loaded is not sent from the stale copy."""
+    from emailsync.outbox import worker as worker_mod
+
+    cancelled = make_request(acme, "cancel@x.test")
+    moved = make_request(acme, "old@x.test")
+    ok = make_request(acme, "ok@x.test")
+    real = worker_mod.recheck
+
+    def recheck(rows, now):
+        ReviewRequest.objects.filter(pk=cancelled.pk).update(status="cancelled")
+        ReviewRequest.objects.filter(pk=moved.pk).update(email="new@x.test")
+        return real(rows, now)
+
+    monkeypatch.setattr(worker_mod, "recheck", recheck)
+    stats = Worker(run_jobs=False).process_batch()
+    assert [r.rcpt_tos[0] for r in sink.received] == ["ok@x.test"]
+    assert stats.skipped == 2
+    assert (cancelled.emails.get().status, cancelled.emails.get().status_reason) == (
+        "cancelled",
+        "cancelled",
+    )
+    assert (moved.emails.get().status, moved.emails.get().status_reason) == ("skipped", "changed")
+    assert ok.emails.get().status == "sent"
+
+
 def test_a_dead_workers_rows_come_back_after_the_lease(sink, acme, make_request):
     request = make_request(acme)
     now = timezone.now()

@@ -173,6 +173,55 @@ def test_cancel_and_send_now_one_or_in_bulk(acme, admin):
     assert response.status_code == 302 and ReviewRequest.objects.get(pk=a.pk).status == "cancelled"
 
 
+def test_an_invite_the_worker_is_sending_cannot_be_cancelled_or_edited(
+    acme, admin, monkeypatch, settings
+):
+    """The admin's cancel or edit lands while the worker holds the invite's email (claimed,
+    `sending`): it is refused with a clear message, and what goes out matches the request."""
+    from django.core import mail
+
+    from emailsync.outbox import worker as worker_mod
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    invite = scheduled_request(
+        acme,
+        acme.sam.profile,
+        email="wrong@person.test",
+        send_after=timezone.now() - timedelta(minutes=1),
+    )
+    OutboundEmail.objects.create(
+        kind="review_request",
+        template="review_request",
+        agency=acme,
+        review_request=invite,
+        to_email=invite.email,
+        send_after=invite.send_after,
+    )
+    pages = []
+    real = worker_mod.recheck
+
+    def recheck(rows, now):  # the admin's POSTs arrive while the worker holds the rows
+        pages.append(admin.post(reverse("invite-cancel", args=[invite.pk]), follow=True))
+        edit = {
+            "name": "Right",
+            "email": "right@person.test",
+            "recruiter": acme.sam.profile.pk,
+            "role": "candidate",
+            "personal_message": "",
+        }
+        pages.append(admin.post(reverse("invite-edit", args=[invite.pk]), edit))
+        return real(rows, now)
+
+    monkeypatch.setattr(worker_mod, "recheck", recheck)
+    worker_mod.Worker(run_jobs=False).process_batch()
+    cancelled, edited = pages
+    assert b"being sent right now" in cancelled.content
+    assert edited.status_code == 400 and b"being sent right now" in edited.content
+    invite.refresh_from_db()
+    assert (invite.status, invite.email) == (RS.SENT, "wrong@person.test")
+    assert [m.to for m in mail.outbox] == [["wrong@person.test"]]
+
+
 def test_manual_request_uses_email_syncs_rules(acme, admin):
     Suppression.add("gone@people.test", "unsubscribed")
     AskedRecipient.claim(acme.pk, "asked@people.test", timezone.now(), timedelta(days=90))
