@@ -7,7 +7,9 @@ Columns (header row required, any order, case-insensitive; unknown columns are i
 
 Only `candidate_name` is required. `start_date` is YYYY-MM-DD (also DD/MM/YYYY).
 `recruiter_email` is a member's login or sending address. A row whose `reference` already
-exists updates that placement; other rows create new ones. A bad row is reported (row number,
+exists updates that placement, but only the columns the file has and only with non-empty cells
+(a file with just `reference,candidate_name` fixes names and leaves everything else alone); other
+rows create new ones. A bad row is reported (row number,
 column, message) and skipped; the others are imported.
 
 An upload becomes a `PlacementImport` row; `process_pending_imports()` (the worker's job, or
@@ -22,10 +24,11 @@ from datetime import date, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from emailsync.agencies.models import SenderAddress, User
 
@@ -98,18 +101,27 @@ def count_rows(text: str) -> int:
         raise CsvProblem(_("The file is not valid CSV: %(error)s") % {"error": exc})
 
 
-def create_import(agency, by, raw: bytes, filename: str = "") -> PlacementImport:
+def create_import(agency, by, raw: bytes, filename: str = "", claim_up_to: int = 0):
+    """Store an upload as a job. A file of at most `claim_up_to` rows is created already running
+    under a lease, for the caller to run at once: the worker's claim_next() cannot run it too."""
     text = decode(raw)
     header_of(text)
     total = count_rows(text)
     if total > MAX_ROWS:
         raise CsvProblem(_("At most %(n)s rows per file.") % {"n": f"{MAX_ROWS:,}"})
+    claimed = {}
+    if 0 <= total <= claim_up_to:
+        now = timezone.now()
+        claimed = dict(
+            status=PlacementImport.Status.RUNNING, lease_until=now + LEASE, started_at=now
+        )
     job = PlacementImport.objects.create(
         agency=agency,
         created_by=by,
         filename=filename[:200],
         content=text,
         total_rows=max(total, 0),
+        **claimed,
     )
     agency.record(by, "placements.import_started", filename[:200], rows=job.total_rows)
     return job
@@ -176,20 +188,61 @@ def clean_row(row: dict, recruiters: dict[str, int]) -> tuple[dict, list[tuple[s
     return fields, problems
 
 
+REFERENCE_TAKEN = _lazy("Another import added this reference meanwhile; upload the row again.")
+# The CSV column each placement field comes from.
+COLUMN_OF = {"external_ref": "reference", "recruiter_id": "recruiter_email"}
+
+
+def report(job: PlacementImport, number: int, problems) -> None:
+    job.error_count += 1
+    for column, message in problems:
+        if len(job.errors) < MAX_REPORTED:
+            job.errors.append({"row": number, "column": column, "message": str(message)})
+
+
+def given(row: dict) -> set[str]:
+    """The fields a row gives a value for: its column is in the file and the cell is not empty."""
+    return {field for field in UPDATABLE if (row.get(COLUMN_OF.get(field, field)) or "").strip()}
+
+
 def import_rows(job: PlacementImport, rows: list[tuple[int, dict]], recruiters) -> None:
-    """Validate and write one chunk; counts and the report are added to `job` (not saved)."""
-    good: dict[str | None, tuple[int, dict]] = {}
-    unreferenced: list[dict] = []
+    """Validate and write one chunk; counts and the report are added to `job` (not saved).
+
+    The chunk is written in bulk inside a savepoint. If the database refuses it (another import
+    created the same reference meanwhile), it is written again row by row, and a refused row is
+    reported like an invalid one: a chunk never fails the whole job.
+    """
+    valid: list[tuple[int, dict, set[str]]] = []
     for number, row in rows:
         fields, problems = clean_row(row, recruiters)
         if problems:
-            job.error_count += 1
-            for column, message in problems:
-                if len(job.errors) < MAX_REPORTED:
-                    job.errors.append({"row": number, "column": column, "message": str(message)})
-            continue
+            report(job, number, problems)
+        else:
+            valid.append((number, fields, given(row)))
+    try:
+        with transaction.atomic():
+            created, updated = write_rows(job, valid)
+    except IntegrityError:
+        created = updated = 0
+        for one in valid:
+            try:
+                with transaction.atomic():
+                    c, u = write_rows(job, [one])
+            except IntegrityError:
+                report(job, one[0], [("reference", REFERENCE_TAKEN)])
+                continue
+            created, updated = created + c, updated + u
+    job.created_count += created
+    job.updated_count += updated
+
+
+def write_rows(job: PlacementImport, valid) -> tuple[int, int]:
+    """Create or update placements from valid rows; how many were created and updated."""
+    good: dict[str | None, tuple[int, dict, set[str]]] = {}
+    unreferenced: list[dict] = []
+    for number, fields, present in valid:
         if fields["external_ref"]:
-            good[fields["external_ref"]] = (number, fields)  # a later row with the same ref wins
+            good[fields["external_ref"]] = (number, fields, present)  # a later row wins
         else:
             unreferenced.append(fields)
     existing = {
@@ -202,7 +255,7 @@ def import_rows(job: PlacementImport, rows: list[tuple[int, dict]], recruiters) 
         for f in unreferenced
     ]
     to_update = []
-    for ref, (_number, fields) in good.items():
+    for ref, (_number, fields, present) in good.items():
         placement = existing.get(ref)
         if placement is None:
             to_create.append(
@@ -214,14 +267,13 @@ def import_rows(job: PlacementImport, rows: list[tuple[int, dict]], recruiters) 
                 )
             )
         else:
-            for key, val in fields.items():
-                setattr(placement, key, val)
+            for key in present:  # columns absent from the file, or empty cells, stay as they are
+                setattr(placement, key, fields[key])
             to_update.append(placement)
     Placement.objects.bulk_create(to_create, batch_size=500)
     if to_update:
         Placement.objects.bulk_update(to_update, UPDATABLE, batch_size=500)
-    job.created_count += len(to_create)
-    job.updated_count += len(to_update)
+    return len(to_create), len(to_update)
 
 
 UPDATABLE = [

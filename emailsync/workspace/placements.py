@@ -93,12 +93,20 @@ def placement_import(request):
                 raise csvio.CsvProblem(
                     _("The file is larger than 5 MB. Split it and upload the parts.")
                 )
-            job = csvio.create_import(request.agency, request.user, upload.read(), upload.name)
+            # Small files run at once, in the request: the job is created already claimed
+            # (running, under a lease), so the worker cannot pick it up and import it twice.
+            job = csvio.create_import(
+                request.agency,
+                request.user,
+                upload.read(),
+                upload.name,
+                claim_up_to=csvio.SYNC_ROWS,
+            )
         except csvio.CsvProblem as exc:
             form.add_error("file", str(exc))
         else:
-            if job.total_rows <= csvio.SYNC_ROWS:
-                csvio.run_import(job)  # small files: at once, no waiting for the worker
+            if job.status == PlacementImport.Status.RUNNING:
+                csvio.run_import(job)
             return redirect("placement-import-status", import_id=job.pk)
     return render(
         request,

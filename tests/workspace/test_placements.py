@@ -93,6 +93,80 @@ def test_large_import_runs_in_chunks_in_the_worker_and_updates_by_reference(acme
     assert csvio.process_pending_imports() == {"imports": 0, "rows": 0}
 
 
+def test_reimport_by_reference_changes_only_the_columns_the_file_gives(acme, admin):
+    """A file with only some columns (or empty cells) must not blank the others."""
+    import datetime
+
+    p = Placement.objects.create(
+        agency=acme,
+        external_ref="R1",
+        candidate_name="Cara",
+        candidate_email="cara@c.test",
+        client_company="Big Co",
+        client_contact_email="boss@big.test",
+        start_date=datetime.date(2025, 1, 6),
+        recruiter=acme.sam.profile,
+    )
+    upload(admin, "reference,candidate_name\nR1,Cara Smith\n")
+    p.refresh_from_db()
+    assert p.candidate_name == "Cara Smith"
+    kept = (p.candidate_email, p.client_company, p.client_contact_email, p.start_date, p.recruiter)
+    assert kept == (
+        "cara@c.test",
+        "Big Co",
+        "boss@big.test",
+        datetime.date(2025, 1, 6),
+        acme.sam.profile,
+    )
+    upload(admin, HEADER + "R1,Cara Smith,,Other Co,,\n")  # empty cells change nothing either
+    p.refresh_from_db()
+    assert (p.client_company, p.candidate_email, p.start_date, p.recruiter) == (
+        "Other Co",
+        "cara@c.test",
+        datetime.date(2025, 1, 6),
+        acme.sam.profile,
+    )
+
+
+def test_a_small_import_run_in_the_request_is_not_claimed_by_the_worker(acme, admin, monkeypatch):
+    """The request runs a small file itself; the worker's job, arriving meanwhile, must not
+    claim the same job and import its rows a second time."""
+    from django.utils import timezone
+
+    real = csvio.run_import
+    claimed = []
+
+    def run_import(job, *args, **kwargs):
+        claimed.append(csvio.claim_next(timezone.now()))  # the worker's pass, concurrently
+        return real(job, *args, **kwargs)
+
+    monkeypatch.setattr(csvio, "run_import", run_import)
+    upload(admin, "candidate_name\nAnn\nBob\n")
+    assert claimed == [None]
+    assert PlacementImport.objects.get().status == "done"
+    assert Placement.objects.filter(agency=acme).count() == 2
+
+
+def test_a_reference_taken_meanwhile_is_a_row_error_not_a_stuck_job(acme, monkeypatch):
+    """Another import creates the same reference between the lookup and the insert: the row is
+    reported, the rest is imported and the job finishes."""
+    real = Placement.objects.bulk_create
+
+    def racing(objs, *args, **kwargs):
+        objs = list(objs)
+        if any(o.external_ref == "R2" for o in objs):  # committed by the other import just now
+            Placement(agency=acme, external_ref="R2", candidate_name="Other").save()
+        return real(objs, *args, **kwargs)
+
+    monkeypatch.setattr(Placement.objects, "bulk_create", racing)
+    job = csvio.create_import(acme, acme.admin, b"reference,candidate_name\nR1,Ann\nR2,Bob\n")
+    csvio.run_import(job)
+    job.refresh_from_db()
+    assert (job.status, job.created_count, job.error_count) == ("done", 1, 1)
+    assert job.errors[0]["row"] == 3 and job.errors[0]["column"] == "reference"
+    assert Placement.objects.get(external_ref="R1").candidate_name == "Ann"
+
+
 def test_export_round_trips_and_defuses_formulas(acme, admin):
     Placement.objects.create(agency=acme, candidate_name="=HYPERLINK(1)", external_ref="E1")
     response = admin.get(reverse("placement-export"))
