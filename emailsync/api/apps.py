@@ -15,6 +15,6 @@ class ApiConfig(AppConfig):
         from .webhooks import deliver_due, purge_old
 
         # Webhook deliveries are claimed and sent by the same worker process as email, as a
-        # periodic job that runs every tick (docs/API.md explains the choice).
-        JOBS["webhooks"] = Job(deliver_due, timedelta(seconds=1))
+        # periodic job every two seconds (docs/API.md explains the choice).
+        JOBS["webhooks"] = Job(deliver_due, timedelta(seconds=2))
         JOBS["api_retention"] = Job(purge_old, timedelta(hours=1))

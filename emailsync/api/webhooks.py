@@ -265,6 +265,8 @@ def claim(name: str, now: datetime, limit: int = BATCH, only=None) -> list[int]:
     )
     if only is not None:
         due = due.filter(pk__in=only)
+    if not due.exists():  # a read: no write lock (SQLite) when there is nothing to send
+        return []
     with transaction.atomic():
         rows = due.order_by("next_attempt_at", "id")
         if connection.features.has_select_for_update_skip_locked:
