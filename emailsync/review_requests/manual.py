@@ -27,6 +27,13 @@ from .scheduling import send_time_for
 
 OUTCOME = TriggerRecipient.Outcome
 
+# Email Sync's recipient cap tells a bulk email (a newsletter BCC'd to the inbound address) from a
+# placement email. A manual request or an API call is not an email: each names exactly who to
+# ask, so only its own limit applies (the form's, and the API schema's `recipients` maximum).
+MANUAL_LIMIT = 100
+API_LIMIT = 50
+SOURCE_LIMITS = {Source.MANUAL: MANUAL_LIMIT, Source.API: API_LIMIT}
+
 
 @dataclass(frozen=True)
 class Person:
@@ -44,8 +51,11 @@ class Outcome:
     request: ReviewRequest | None = None
 
 
-def decisions_for(facts: AgencyFacts, people, sender: str, now) -> list[rules.Decision]:
-    """Email Sync's recipient rules for `people`, with today's suppressions and recent asks."""
+def decisions_for(
+    facts: AgencyFacts, people, sender: str, now, cap: int | None = None
+) -> list[rules.Decision]:
+    """Email Sync's recipient rules for `people`, with today's suppressions and recent asks.
+    `cap` is the bulk-send cap: the agency's recipient cap unless the caller has its own."""
     candidates = [rules.Recipient(p.email, p.name) for p in people]
     emails = {c.email.strip().lower() for c in candidates}
     window = timedelta(days=facts.settings.dedupe_days)
@@ -57,7 +67,7 @@ def decisions_for(facts: AgencyFacts, people, sender: str, now) -> list[rules.De
         member_emails=facts.member_emails,
         suppressed=Suppression.suppressed(emails),
         recently_asked=AskedRecipient.recently_asked(facts.agency.pk, emails, now, window),
-        cap=facts.settings.recipient_cap,
+        cap=facts.settings.recipient_cap if cap is None else cap,
     )
 
 
@@ -139,7 +149,8 @@ def request_manually(
     facts = AgencyFacts.load(agency.pk)
     roles = {p.email.strip().lower(): p.role for p in people}
     with transaction.atomic():
-        decisions = claim(facts, decisions_for(facts, people, sender, now), now)
+        cap = SOURCE_LIMITS.get(source)  # None: an email trigger's source keeps the agency's cap
+        decisions = claim(facts, decisions_for(facts, people, sender, now, cap), now)
         trigger = Trigger.objects.create(
             agency=agency,
             received_at=now,

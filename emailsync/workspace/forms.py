@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from emailsync.agencies.models import RecruiterProfile
 from emailsync.placements.models import Placement, VerificationSettings
+from emailsync.review_requests.manual import MANUAL_LIMIT
 from emailsync.review_requests.models import EmailSyncSettings, Role
 from emailsync.reviews.models import RejectReason
 
@@ -188,8 +189,8 @@ class ManualRequestForm(forms.Form):
         people = parse_people(self.cleaned_data["people"])
         if not people:
             raise ValidationError(_("Enter at least one email address."))
-        if len(people) > 100:
-            raise ValidationError(_("At most 100 people at a time."))
+        if len(people) > MANUAL_LIMIT:
+            raise ValidationError(_("At most %(n)s people at a time.") % {"n": MANUAL_LIMIT})
         return people
 
 

@@ -260,6 +260,33 @@ def test_manual_request_uses_email_syncs_rules(acme, admin):
     assert [o.reason for o in again.context["outcomes"]] == ["recently_asked"]
 
 
+def test_a_manual_request_for_more_people_than_email_syncs_cap_asks_them_all(acme, admin):
+    """Email Sync's recipient cap (10) tells a bulk email from a placement email; a typed list is
+    not an email, so only the form's own limit applies, and the other reasons still do."""
+    from emailsync.inbound import recipients as rules
+    from emailsync.inbound.facts import AgencyFacts
+    from emailsync.review_requests.manual import Person, decisions_for
+
+    people = "\n".join(f"Person {i} <p{i}@candidates.test>" for i in range(11))
+    response = admin.post(
+        reverse("manual-request"),
+        {
+            "people": people + "\ncolleague@acme.test",
+            "role": "candidate",
+            "recruiter": acme.sam.profile.pk,
+        },
+    )
+    assert response.status_code == 200
+    assert ReviewRequest.objects.filter(agency=acme, source=Source.MANUAL).count() == 11
+    reasons = {o.email: o.reason for o in response.context["outcomes"]}
+    assert reasons["colleague@acme.test"] == "colleague"
+    assert Trigger.objects.get(source="manual").status == "accepted"
+    # An email trigger (and a released quarantine) keeps the agency's cap.
+    many = [Person(f"q{i}@candidates.test") for i in range(11)]
+    decided = decisions_for(AgencyFacts.load(acme.pk), many, "sam@acme.test", timezone.now())
+    assert {d.reason for d in decided} == {rules.BULK_SEND}
+
+
 def test_recruiters_may_only_ask_for_themselves(acme, client):
     client.force_login(acme.sam)
     response = client.post(
