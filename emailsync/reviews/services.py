@@ -45,6 +45,7 @@ ANSWERABLE = {
 }
 DIGEST_INTERVAL = timedelta(hours=23)  # "daily", with slack for a job that runs a little early
 DUPLICATE_REASON = "duplicate: this agency already asked this reviewer within its dedupe window"
+COLLEAGUE_REASON = "colleague: the address belongs to the agency (its domain or a member)"
 
 
 class AlreadyReviewed(Exception):
@@ -210,8 +211,25 @@ def _may_email(email: str) -> bool:
 
 @dataclass(frozen=True)
 class Confirmation:
-    outcome: str  # confirmed | already | duplicate | expired
+    outcome: str  # confirmed | already | duplicate | colleague | expired
     review: Review
+
+
+def is_colleague(agency_id: int, email: str) -> bool:
+    """The address is a member's or on one of the agency's domains (Email Sync's exclusion):
+    a recruiter link may not be used to review yourself or your own agency."""
+    from emailsync.inbound import recipients as rules
+    from emailsync.inbound.facts import AgencyFacts
+
+    facts = AgencyFacts.load(agency_id)
+    reason = rules.exclusion(
+        email.strip().lower(),
+        sender="",
+        inbound_domain=settings.EMAILSYNC_INBOUND_DOMAIN.lower(),
+        agency_domains=facts.domains,
+        member_emails=facts.member_emails,
+    )
+    return reason == rules.COLLEAGUE
 
 
 def confirm(rr: ReviewRequest, now=None) -> Confirmation:
@@ -222,10 +240,18 @@ def confirm(rr: ReviewRequest, now=None) -> Confirmation:
         locked = ReviewRequest.objects.select_for_update().get(pk=rr.pk)
         review = Review.objects.select_for_update().get(review_request=locked)
         if review.status != Review.Status.UNCONFIRMED:
-            outcome = "duplicate" if review.rejected_reason == DUPLICATE_REASON else "already"
+            outcome = {DUPLICATE_REASON: "duplicate", COLLEAGUE_REASON: "colleague"}.get(
+                review.rejected_reason, "already"
+            )
             return Confirmation(outcome, review)
         if locked.expires_at and locked.expires_at <= now:
             return Confirmation("expired", review)
+        if is_colleague(locked.agency_id, locked.email):
+            review.status, review.rejected_reason = Review.Status.REJECTED, COLLEAGUE_REASON
+            review.save(update_fields=["status", "rejected_reason"])
+            locked.status, locked.status_reason = ReviewRequest.Status.SKIPPED, "colleague"
+            locked.save(update_fields=["status", "status_reason"])
+            return Confirmation("colleague", review)
         window = timedelta(days=EmailSyncSettings.for_agency(locked.agency).dedupe_days)
         if AskedRecipient.claim(locked.agency_id, locked.email, now, window):
             review.status = Review.Status.MISSING_VERIFICATION

@@ -126,7 +126,7 @@ def review_form(request, token):
     if review is not None:
         if review.status == Review.Status.UNCONFIRMED:
             return redirect("review-confirm", token=token)
-        if review.rejected_reason == services.DUPLICATE_REASON:
+        if review.rejected_reason in (services.DUPLICATE_REASON, services.COLLEAGUE_REASON):
             return render_duplicate(request, rr, review)
         return render_given(request, rr, review)
     state = services.request_state(rr)
@@ -145,6 +145,10 @@ def review_form(request, token):
             )
         if form.is_valid() and form.caught_by_honeypot:
             form.add_error(None, _("Please leave the last field empty and send your review again."))
+        if form.is_valid() and rr.source == Source.SETUP_TEST:
+            # The setup test's request goes to the admin who ran it: a preview of what the
+            # people they place will see. An agency's own admin reviewing it must not count.
+            return render(request, "reviews/setup_test_done.html", page_context(rr.agency, None))
         if form.is_valid():
             # A double click: the first one won, and the thank-you page shows what was saved.
             with suppress(services.AlreadyReviewed):
@@ -158,6 +162,7 @@ def review_form(request, token):
             action=request.path,
             status=400,
             fallback_name=rr.name,
+            setup_test=rr.source == Source.SETUP_TEST,
         )
 
     if request.method == "GET":
@@ -166,7 +171,13 @@ def review_form(request, token):
         initial={"rating": rating_from_query(request), "role": rr.role, "reviewer_name": rr.name}
     )
     return render_form(
-        request, form, rr.agency, rr.recruiter, action=request.path, fallback_name=rr.name
+        request,
+        form,
+        rr.agency,
+        rr.recruiter,
+        action=request.path,
+        fallback_name=rr.name,
+        setup_test=rr.source == Source.SETUP_TEST,
     )
 
 
@@ -325,13 +336,16 @@ def review_confirm(request, token):
                 page_context(rr.agency, review.recruiter),
                 status=410,
             )
-        return render_duplicate(request, rr, review)
+        return render_duplicate(request, rr, result.review)
     return render(
         request, "reviews/confirm.html", page_context(rr.agency, review.recruiter, review=review)
     )
 
 
 def render_duplicate(request, rr: ReviewRequest, review: Review):
+    """Why a confirmed recruiter-link review does not count: asked recently, or a colleague."""
+    if review.rejected_reason == services.COLLEAGUE_REASON:
+        return render(request, "reviews/colleague.html", page_context(rr.agency, review.recruiter))
     dedupe_days = EmailSyncSettings.for_agency(rr.agency).dedupe_days
     context = page_context(rr.agency, review.recruiter, dedupe_days=dedupe_days)
     return render(request, "reviews/duplicate.html", context)

@@ -426,3 +426,24 @@ def test_admins_are_emailed_about_each_new_review(client, sent_request, answers,
     assert Review.objects.get().admins_notified_at is not None
     # Nobody else (not the recruiter, not the reviewer) gets this email.
     assert not rows.filter(to_email__in=["sam@acme.test", "cara@candidate.test"]).exists()
+
+
+def test_the_setup_test_link_previews_the_form_but_stores_nothing(
+    client, acme, sent_request, answers
+):
+    """The setup test asks the admin who ran it: the form is a preview, and what they send is
+    neither stored nor published (an agency may not review itself through it)."""
+    from emailsync.review_requests.models import Source
+
+    admin = acme.admins().get()
+    rr = sent_request(source=Source.SETUP_TEST, email=admin.email, name="Admin", recruiter=None)
+    preview = client.get(form_url(rr))
+    assert preview.status_code == 200 and "Setup test preview" in preview.content.decode()
+    response = client.post(form_url(rr), answers(rating="5"))
+    assert response.status_code == 200
+    assert "This was a setup test" in response.content.decode()
+    assert "nothing was published" in response.content.decode()
+    assert not Review.objects.exists()
+    assert not OutboundEmail.objects.filter(template="review_received").exists()
+    page = client.get(reverse("profiles-agency", args=[acme.slug]))
+    assert "kept me informed throughout" not in page.content.decode()

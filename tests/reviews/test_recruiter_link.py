@@ -219,3 +219,24 @@ def test_public_link_is_rate_limited(client, acme, link, link_answers, settings)
     response = client.post(link, link_answers(email="r9@reviewer.test"))
     assert response.status_code == 429
     assert Review.objects.count() == 2
+
+
+@pytest.mark.parametrize("email", ["sam@acme.test", "someone.else@acme.test", "Sam+me@Acme.test"])
+def test_a_member_or_agency_address_cannot_confirm_a_review(
+    client, acme, link, link_answers, email
+):
+    """A recruiter (or anyone on the agency's domain) reviewing themselves through their own
+    link: the confirmation is refused with a clear page and the review never counts."""
+    assert client.post(link, link_answers(email=email, rating="5")).status_code == 302
+    rr = ReviewRequest.objects.get(agency=acme, source=Source.RECRUITER_LINK)
+    page = client.post(reverse("review-confirm", args=[rr.token]))
+    assert page.status_code == 200
+    assert "belongs to Acme Recruitment" in page.content.decode()
+    review = Review.objects.get(review_request=rr)
+    rr.refresh_from_db()
+    assert review.status == Review.Status.REJECTED and not review.counts
+    assert (rr.status, rr.status_reason) == (ReviewRequest.Status.SKIPPED, "colleague")
+    assert not OutboundEmail.objects.filter(template="review_received").exists()
+    # Opening the links again shows the same explanation.
+    again = client.get(reverse("review-confirm", args=[rr.token]))
+    assert "belongs to Acme Recruitment" in again.content.decode()
