@@ -175,9 +175,12 @@ class UnmappedSender(models.Model):
     @transaction.atomic
     def map_to(self, profile: RecruiterProfile, by=None) -> int:
         """Make this address one of the recruiter's and credit them with what it already sent:
-        its triggers and their review requests (and so, later, the reviews). Returns how many
-        review requests were credited."""
+        its triggers, their review requests and the reviews already given for those (the
+        recruiter's public rating is recomputed). Returns how many review requests were
+        credited."""
         from emailsync.agencies.models import SenderAddress
+        from emailsync.profiles import aggregates
+        from emailsync.reviews.models import Review
 
         if profile.agency_id != self.agency_id:
             raise ValueError("A sender can only be mapped to a recruiter of the same agency.")
@@ -190,9 +193,20 @@ class UnmappedSender(models.Model):
         request_ids = TriggerRecipient.objects.filter(
             trigger__in=triggers, review_request__isnull=False
         ).values_list("review_request_id", flat=True)
-        credited = ReviewRequest.objects.filter(
-            pk__in=list(request_ids), recruiter__isnull=True
+        uncredited = list(
+            ReviewRequest.objects.select_for_update()
+            .filter(pk__in=list(request_ids), recruiter__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        credited = ReviewRequest.objects.filter(pk__in=uncredited, recruiter__isnull=True).update(
+            recruiter=profile
+        )
+        # A queryset update sends no signals: the aggregates are refreshed here.
+        reviews = Review.objects.filter(
+            review_request_id__in=uncredited, recruiter__isnull=True
         ).update(recruiter=profile)
+        if reviews:
+            aggregates.refresh(self.agency_id, {profile.pk})
         triggers.update(recruiter=profile)
         self.mapped_to = profile
         self.save(update_fields=["mapped_to"])
@@ -202,6 +216,7 @@ class UnmappedSender(models.Model):
             self.email,
             recruiter=profile.display_name,
             requests=credited,
+            reviews=reviews,
         )
         return credited
 

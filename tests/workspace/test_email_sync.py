@@ -107,6 +107,41 @@ def test_map_an_unknown_sender(acme, admin):
     assert UnmappedSender.objects.get().mapped_to == acme.sam.profile
 
 
+def test_mapping_a_sender_credits_the_reviews_already_given_and_the_rating(
+    acme, admin, make_review
+):
+    """A review given for one of the sender's requests before the mapping reaches the
+    recruiter's profile and rating once the sender is mapped."""
+    from emailsync.inbound.models import UnmappedSender
+    from emailsync.placements.models import Placement
+    from emailsync.profiles.models import RecruiterRating
+
+    review = make_review(email="cara@c.test")
+    rr = review.review_request
+    ReviewRequest.objects.filter(pk=rr.pk).update(recruiter=None)
+    type(review).objects.filter(pk=review.pk).update(recruiter=None)
+    trigger = Trigger.objects.create(
+        agency=acme,
+        received_at=timezone.now(),
+        message_id_hash="m" * 64,
+        sender="new.guy@acme.test",
+        status=Trigger.Status.ACCEPTED,
+    )
+    TriggerRecipient.objects.create(
+        trigger=trigger, email="cara@c.test", outcome="invited", review_request=rr
+    )
+    sender = UnmappedSender.objects.create(agency=acme, email="new.guy@acme.test")
+    p = Placement.objects.create(agency=acme, candidate_name="Cara", candidate_email="cara@c.test")
+    admin.post(reverse("review-verify", args=[review.pk]), {"placement_id": str(p.pk)})
+    admin.post(reverse("unmapped-map", args=[sender.pk]), {"recruiter": acme.sam.profile.pk})
+    rr.refresh_from_db()
+    review.refresh_from_db()
+    assert rr.recruiter == acme.sam.profile
+    assert review.recruiter == acme.sam.profile and review.status == "verified"
+    rating = RecruiterRating.objects.get(recruiter=acme.sam.profile)
+    assert (rating.count, rating.total) == (1, 5)
+
+
 def test_dns_check_reports_what_is_missing(acme, admin, monkeypatch):
     import dns.resolver
 
