@@ -17,6 +17,7 @@ Delivery is at-least-once with a stable Message-ID per row:
 import logging
 import os
 import random
+import re
 import secrets
 import signal
 import smtplib
@@ -106,6 +107,16 @@ def classify(exc: Exception) -> Failure:
         code = getattr(exc, "status_code", None) or 0
         return Failure(400 <= code < 500 and code not in (408, 429), f"{code} {exc}"[:1000])
     return Failure(False, f"{type(exc).__name__}: {exc}"[:1000])
+
+
+# An SMTP server's reply often quotes the recipient ("550 5.1.1 <cara@…>: no such user"). The
+# row's last_error keeps it for operators; the log, shipped wherever the host's logs go, does not.
+ADDRESS = re.compile(r"[^\s<>\"'(),;:\[\]]+@[^\s<>\"'(),;:\[\]]+")
+
+
+def redact(reply: str) -> str:
+    """`reply` with every email address replaced by [address]."""
+    return ADDRESS.sub("[address]", reply)
 
 
 def _text(value) -> str:
@@ -410,7 +421,7 @@ class Worker:
                     ReviewRequest.objects.filter(
                         pk=row.review_request_id, status=RStatus.SCHEDULED
                     ).update(status=RStatus.FAILED, status_reason=reply[:300])
-            log.warning("outbox %s failed: %s", row.pk, reply)
+            log.warning("outbox %s failed: %s", row.pk, redact(reply))
         else:
             mine.update(
                 status=Status.QUEUED,
@@ -418,7 +429,7 @@ class Worker:
                 last_error=reply,
                 lease_until=None,
             )
-            log.info("outbox %s will retry (attempt %s): %s", row.pk, row.attempts, reply)
+            log.info("outbox %s will retry (attempt %s): %s", row.pk, row.attempts, redact(reply))
         return permanent
 
     def mark_skipped(self, row: OutboundEmail, code: str) -> None:

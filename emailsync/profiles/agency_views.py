@@ -98,8 +98,12 @@ def reply(request, review_id):
         if form.is_valid():
             text = form.cleaned_data["text"].strip()
             with transaction.atomic():
-                if existing is None:
-                    ReviewReply.objects.create(review=review, text=text, author=request.user)
+                # Two first replies at once (two tabs, two admins): the second finds the first
+                # (get_or_create absorbs the unique key's IntegrityError) and edits it.
+                existing, created = ReviewReply.objects.get_or_create(
+                    review=review, defaults={"text": text, "author": request.user}
+                )
+                if created:
                     request.agency.record(
                         request.user,
                         "review.reply_published",

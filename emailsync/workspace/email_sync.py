@@ -215,7 +215,11 @@ def trigger_release(request, trigger_id):
     if trigger.status != Trigger.Status.QUARANTINED:
         messages.error(request, _("This email is no longer in quarantine."))
         return redirect("email-sync")
-    outcomes = manual.release(trigger, by=request.user)
+    try:
+        outcomes = manual.release(trigger, by=request.user)
+    except ValueError:  # released or blocked by someone else since this page was loaded
+        messages.error(request, _("This email is no longer in quarantine."))
+        return redirect("email-sync")
     messages.success(
         request,
         _("Released: %(n)s people will be asked for a review.")

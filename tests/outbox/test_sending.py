@@ -207,6 +207,24 @@ def test_permanent_rejection_fails_with_the_servers_reply(sink, acme, make_reque
     assert request.status == "failed" and "550" in request.status_reason
 
 
+def test_the_servers_reply_is_logged_without_the_reviewers_address(
+    sink, acme, make_request, caplog
+):
+    """Operators see the whole reply on the row; the log (shipped wherever the host's logs go)
+    gets it with addresses redacted."""
+    permanent = make_request(acme, "cara@candidate.test")
+    transient = make_request(acme, "dan@candidate.test")
+    sink.handler.refuse["cara@candidate.test"] = "550 5.1.1 <cara@candidate.test>: no such user"
+    sink.handler.refuse["dan@candidate.test"] = "451 4.2.0 dan@candidate.test: mailbox busy"
+    with caplog.at_level("INFO", logger="emailsync.worker"):
+        Worker().run_once()
+    assert "cara@candidate.test" in permanent.emails.get().last_error
+    assert "dan@candidate.test" in transient.emails.get().last_error
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "550 5.1.1" in logged and "451 4.2.0" in logged
+    assert "@candidate.test" not in logged
+
+
 def test_an_unreachable_server_means_retry_not_failure(acme, make_request, settings):
     from tests.processes import free_port
 

@@ -134,6 +134,27 @@ def test_admin_publishes_edits_and_removes_one_public_reply(admin_client, acme, 
     assert edited.detail["previous"] == "Thank you for the kind words."
 
 
+def test_two_first_replies_at_once_keep_one_reply_without_an_error(
+    admin_client, acme, review, monkeypatch
+):
+    """Both admins opened the page before either replied: the second save edits the first
+    reply instead of failing on the one-reply-per-review key."""
+    from emailsync.profiles import agency_views
+
+    real = agency_views.ReplyForm.is_valid
+
+    def is_valid(form):  # the other admin's reply is saved between our read and our write
+        if not ReviewReply.objects.filter(review=review).exists():
+            ReviewReply.objects.create(review=review, text="First!", author=acme.admins().get())
+        return real(form)
+
+    monkeypatch.setattr(agency_views.ReplyForm, "is_valid", is_valid)
+    url = reverse("profiles-reply", args=[review.pk])
+    response = admin_client.post(url, {"text": "Thank you, Cara.", "action": "save"})
+    assert response.status_code == 302
+    assert ReviewReply.objects.get(review=review).text == "Thank you, Cara."
+
+
 def test_an_empty_or_overlong_reply_is_refused(admin_client, review):
     url = reverse("profiles-reply", args=[review.pk])
     assert admin_client.post(url, {"text": "", "action": "save"}).status_code == 400

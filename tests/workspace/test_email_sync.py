@@ -89,6 +89,25 @@ def test_release_asks_the_held_recipients_by_todays_rules(acme, admin):
     assert AuditEntry.objects.filter(action="email_sync.trigger_released").exists()
 
 
+def test_releasing_a_trigger_someone_else_just_released_says_so(acme, admin, monkeypatch):
+    """Two admins release the same quarantined email: the second is told it is no longer in
+    quarantine (no server error, nobody asked twice)."""
+    from emailsync.review_requests import manual
+
+    trigger = quarantined_trigger(acme, recipients=("ann@people.test",))
+    real = manual.release
+
+    def release(t, by, now=None):
+        real(t, by)  # the other admin's release commits first
+        return real(t, by, now)
+
+    monkeypatch.setattr(manual, "release", release)
+    response = admin.post(reverse("trigger-release", args=[trigger.pk]), follow=True)
+    assert response.status_code == 200
+    assert b"no longer in quarantine" in response.content
+    assert ReviewRequest.objects.filter(email="ann@people.test").count() == 1
+
+
 def test_block_the_sender_of_a_quarantined_email(acme, admin):
     first = quarantined_trigger(acme)
     second = quarantined_trigger(acme)
