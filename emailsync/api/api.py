@@ -316,8 +316,9 @@ def create_review_requests(request, payload: ReviewRequestCreate):
 
     Each recipient is either `scheduled` (sent inside the agency's business hours after its delay,
     never later than 72 hours) or `skipped` with a reason code: `suppressed`, `recently_asked`,
-    `colleague`, `role_address`, `sender`, `inbound_address` or `bulk_send` (more recipients than
-    the agency's cap). Recorded as a trigger with source `api` in the fairness log."""
+    `colleague`, `role_address`, `sender` or `inbound_address`. At most 50 recipients per call
+    (the agency's recipient cap is for emails, not for a call that names whom to ask). Recorded
+    as a trigger with source `api` in the fairness log."""
     recruiter = recruiter_for(request.agency, payload.recruiter_email)
     people = [Person(r.email, r.name, r.role or "") for r in payload.recipients]
     trigger, outcomes = request_manually(
