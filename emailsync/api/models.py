@@ -7,10 +7,13 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from emailsync.agencies.models import Agency
+from emailsync.review_requests.models import EmailSyncSettings
 
 KEY_PREFIX = "esk_"
 
@@ -47,6 +50,16 @@ class ApiSettings(models.Model):
     @property
     def email_sync_allowed(self) -> bool:
         return self.method in (self.Method.EMAIL_SYNC, self.Method.BOTH)
+
+
+@receiver(post_save, sender=EmailSyncSettings)
+def keep_the_method_in_step(sender, instance: EmailSyncSettings, **kwargs) -> None:
+    """The collection method is one agency-wide choice: an admin switching Email Sync on from
+    its own page while the method says "API only" means the agency now collects both ways."""
+    if instance.enabled:
+        ApiSettings.objects.filter(
+            agency_id=instance.agency_id, method=ApiSettings.Method.API
+        ).update(method=ApiSettings.Method.BOTH, changed_at=timezone.now())
 
 
 def hash_key(raw: str) -> str:

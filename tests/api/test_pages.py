@@ -65,3 +65,18 @@ def test_webhook_form_refuses_http_and_private_addresses_in_production(
     assert endpoint.secret != old
     page = admin_client.get(f"/app/api/webhooks/{endpoint.pk}/")
     assert endpoint.secret.encode() in page.content
+
+
+@pytest.mark.django_db
+def test_switching_email_sync_on_while_api_only_means_both(agency):
+    from emailsync.api.models import ApiSettings
+    from emailsync.review_requests.models import EmailSyncSettings
+
+    api = ApiSettings.for_agency(agency)
+    api.method = ApiSettings.Method.API
+    api.save()
+    sync = EmailSyncSettings.for_agency(agency)
+    sync.enabled = True
+    sync.save()
+    api.refresh_from_db()
+    assert api.method == ApiSettings.Method.BOTH
