@@ -186,3 +186,11 @@ def test_member_edits_own_profile(client, agency, add_member):
     assert response.status_code == 302
     member.profile.refresh_from_db()
     assert member.profile.job_title == "Tech Recruiter"
+
+
+@pytest.mark.django_db
+def test_audit_log_reads_in_words(admin_client, agency, add_member):
+    member = add_member(agency)
+    admin_client.post(reverse("change-role", args=[member.pk]), {"role": "admin"})
+    page = admin_client.get(reverse("audit-log")).content.decode()
+    assert "member.role_changed" not in page and member.email in page
