@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "emailsync.workspace",
     "emailsync.operations",
     "emailsync.api",
+    "emailsync.privacy",
 ]
 
 MIDDLEWARE = [

@@ -97,6 +97,7 @@ ACTIONS = {
     "member.sender_added": _("Added a sending address"),
     "member.sender_removed": _("Removed a sending address"),
     "agency.created": _("Created the agency"),
+    "privacy.erased": _("Erased a person's data at their request"),
     "agency.settings_changed": _("Changed agency settings"),
     "agency.domain_added": _("Added a domain"),
     "agency.domain_removed": _("Removed a domain"),

@@ -53,7 +53,7 @@ class OneLineErrors:
 
 
 class Command(BaseCommand):
-    help = "Create, list and show agencies."
+    help = "Create, list, show and delete agencies."
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -87,6 +87,14 @@ class Command(BaseCommand):
         )
         show.add_argument("slug")
         show.add_argument("--json", action="store_true")
+        delete = sub.add_parser(
+            "delete",
+            help="Delete an agency with all its data (cannot be undone).",
+            called_from_command_line=parser.called_from_command_line,
+        )
+        delete.add_argument("slug")
+        delete.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
+        delete.add_argument("--json", action="store_true")
         self.extra_subcommands(sub, parser)
 
     def extra_subcommands(self, sub, parser) -> None:
@@ -142,6 +150,22 @@ class Command(BaseCommand):
         if agency is None:
             raise CommandError(f"No agency with slug {options['slug']!r}.")
         return describe(agency)
+
+    def do_delete(self, options) -> dict:
+        from emailsync.privacy.agencies import delete_agency
+
+        agency = Agency.objects.filter(slug=options["slug"]).first()
+        if agency is None:
+            raise CommandError(f"No agency with slug {options['slug']!r}.")
+        if not options["yes"]:
+            answer = input(
+                f"Delete {agency.name} ({agency.slug}) with all its reviews, requests, members "
+                "and settings? This cannot be undone. [y/N] "
+            )
+            if answer.strip().lower() not in ("y", "yes"):
+                raise CommandError("Nothing deleted.")
+        result = delete_agency(agency)
+        return {"slug": result["slug"], "deleted": True, "rows": result["deleted"]}
 
     @staticmethod
     def as_text(result) -> str:
