@@ -35,7 +35,8 @@ class DevelopmentOutboxBackend(BaseEmailBackend):
 
 def parts(message: DevelopmentMessage) -> dict[str, str]:
     """The text and HTML bodies of a kept message, decoded."""
-    parsed = email.message_from_string(message.raw, policy=email.policy.default)
+    # Parsed from bytes: 8-bit UTF-8 parts parsed from a str come back with \uXXXX escapes.
+    parsed = email.message_from_bytes(message.raw.encode("utf-8"), policy=email.policy.default)
     found = {}
     for part in parsed.walk():
         kind = part.get_content_type()
