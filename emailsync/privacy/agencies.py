@@ -15,6 +15,7 @@ from django.db import transaction
 
 from emailsync.agencies.models import Agency
 from emailsync.outbox.models import OutboundEmail
+from emailsync.reviews.models import Review
 from emailsync.throttling.models import Counter
 
 log = logging.getLogger("emailsync.privacy")
@@ -43,6 +44,9 @@ def delete_agency(agency: Agency) -> dict:
             Counter.objects.filter(key__icontains=email.lower()).delete()
         OutboundEmail.objects.filter(agency__isnull=True, to_email__in=emails).delete()
         slug = agency.slug
+        # Review.placement is PROTECT (a verified review must not lose its placement); the
+        # whole agency is going, so unhook them first or the cascade refuses.
+        Review.objects.filter(agency=agency, placement__isnull=False).update(placement=None)
         _total, per_model = agency.delete()
 
         def remove_files():
