@@ -72,6 +72,8 @@ EMAILSYNC_DKIM_SELECTOR = os.environ.get("EMAILSYNC_DKIM_SELECTOR", "")
 EMAILSYNC_DKIM_KEY_FILE = os.environ.get("EMAILSYNC_DKIM_KEY_FILE", "")
 EMAILSYNC_TRIGGER_RETENTION_DAYS = env_int("EMAILSYNC_TRIGGER_RETENTION_DAYS", 90)
 # How long a listener trusts what it read about an address or an agency's rules.
+# Bearer token for /metrics (Prometheus text format); unset, /metrics is a 404.
+EMAILSYNC_METRICS_TOKEN = os.environ.get("EMAILSYNC_METRICS_TOKEN", "")
 EMAILSYNC_LISTENER_CACHE_SECONDS = env_int("EMAILSYNC_LISTENER_CACHE_SECONDS", 10)
 # How long the listener gathers finished messages into one commit (milliseconds).
 EMAILSYNC_GROUP_COMMIT_MS = env_int("EMAILSYNC_GROUP_COMMIT_MS", 5)

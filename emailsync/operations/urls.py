@@ -4,6 +4,7 @@ from . import views
 
 operations_urls = [
     path("health", views.health, name="health"),
+    path("metrics", views.metrics, name="metrics"),
     path("dev/outbox/", views.outbox, name="dev-outbox"),
     path("dev/outbox/<int:message_id>/", views.outbox_message, name="dev-outbox-message"),
     path("dev/outbox/<int:message_id>/html/", views.outbox_html, name="dev-outbox-html"),

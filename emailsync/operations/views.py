@@ -1,11 +1,14 @@
+import hmac
 import re
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db import connection
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
+from emailsync.outbox.worker import HEARTBEAT_STALE, heartbeat_age
+
+from .metrics import collect_metrics, render_metrics
 from .models import DevelopmentMessage
 from .outbox import parts
 
@@ -70,10 +73,45 @@ def outbox_text(request, message_id):
 
 
 def health(request):
-    """Liveness for load balancers: the database answers."""
+    """Liveness for load balancers: the database answers (one query, which also reads the
+    newest worker heartbeat).
+
+    The worker's state is reported (`worker: ok` when one went round its loop within the last
+    60 s, else `stale`) but only fails the check with `?strict=1`: a web server is healthy
+    without a worker, and `emailsync serve` waits for /health before its worker need be up.
+    """
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        age = heartbeat_age()
     except Exception:  # any database failure means "not healthy", whatever its class
         return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})
+    worker_ok = age is not None and age < HEARTBEAT_STALE
+    body = {
+        "status": "ok",
+        "database": "ok",
+        "worker": "ok" if worker_ok else "stale",
+        "worker_heartbeat_age_seconds": None if age is None else round(age.total_seconds(), 1),
+    }
+    if not worker_ok and request.GET.get("strict") in ("1", "true", "yes"):
+        body["status"] = "error"
+        return JsonResponse(body, status=503)
+    return JsonResponse(body)
+
+
+def metrics(request):
+    """Operational figures in Prometheus' text format, for a bearer token from the environment
+    (`EMAILSYNC_METRICS_TOKEN`); without one configured the endpoint does not exist."""
+    token = settings.EMAILSYNC_METRICS_TOKEN
+    if not token:
+        raise Http404
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        response = HttpResponse("unauthorized\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    response = HttpResponse(
+        render_metrics(collect_metrics()), content_type="text/plain; version=0.0.4; charset=utf-8"
+    )
+    response["Cache-Control"] = "no-store"
+    return response

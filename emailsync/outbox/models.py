@@ -67,6 +67,8 @@ class OutboundEmail(models.Model):
         indexes = [
             models.Index(fields=["status", "send_after"], name="outbox_due"),
             models.Index(fields=["status", "lease_until"], name="outbox_lease"),
+            # /metrics: sends per minute over the last few minutes.
+            models.Index(fields=["status", "sent_at"], name="outbox_sent"),
         ]
 
     def __str__(self) -> str:
@@ -134,3 +136,21 @@ class PeriodicJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (next {self.next_run_at:%Y-%m-%d %H:%M})"
+
+
+class WorkerHeartbeat(models.Model):
+    """When each worker last went round its loop: `/health` and `/metrics` read the newest.
+
+    One row per worker name, upserted at most every `HEARTBEAT_INTERVAL` seconds (one query).
+    Rows of workers gone for a day are pruned when a worker starts.
+    """
+
+    worker = models.CharField(max_length=80, unique=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-seen_at"]
+
+    def __str__(self) -> str:
+        return f"{self.worker} (seen {self.seen_at:%Y-%m-%d %H:%M:%S})"

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import connection, transaction
-from django.db.models import Count, F, Min, Q
+from django.db.models import Count, F, Max, Min, Q
 from django.dispatch import Signal
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.utils import timezone
@@ -43,7 +43,7 @@ from emailsync.review_requests.models import (
 )
 
 from . import jobs
-from .models import OutboundEmail
+from .models import OutboundEmail, WorkerHeartbeat
 from .rendering import EXPIRY, REQUEST_KINDS, build_message
 
 log = logging.getLogger("emailsync.worker")
@@ -57,6 +57,9 @@ BACKOFF_BASE = 60.0  # seconds before the first retry
 BACKOFF_CAP = 2 * 60 * 60.0
 DEFAULT_LEASE = timedelta(minutes=5)
 REAP_INTERVAL = 5.0  # seconds between looks for rows whose lease expired
+HEARTBEAT_INTERVAL = 5.0  # seconds between heartbeat writes (one upsert each)
+HEARTBEAT_STALE = timedelta(seconds=60)  # /health calls a worker stale after this
+HEARTBEAT_PRUNE = timedelta(days=1)  # rows of workers gone this long are deleted at start
 Status = OutboundEmail.Status
 RStatus = ReviewRequest.Status
 
@@ -172,6 +175,8 @@ class Worker:
         self.stopping = False
         self._wake = threading.Event()
         self._next_reap = 0.0
+        self._next_beat = 0.0
+        self._started_at = timezone.now()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -184,9 +189,31 @@ class Worker:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
 
+    def beat(self, force: bool = False) -> bool:
+        """Record that this worker is alive: at most every HEARTBEAT_INTERVAL seconds, one
+        upsert. Returns whether it wrote."""
+        if not force and time.monotonic() < self._next_beat:
+            return False
+        self._next_beat = time.monotonic() + HEARTBEAT_INTERVAL
+        WorkerHeartbeat.objects.bulk_create(
+            [
+                WorkerHeartbeat(
+                    worker=self.name, started_at=self._started_at, seen_at=timezone.now()
+                )
+            ],
+            update_conflicts=True,
+            unique_fields=["worker"],
+            update_fields=["seen_at"],
+        )
+        return True
+
     def run_forever(self, poll: float = 1.0) -> Stats:
         total = Stats()
         log.info("worker %s started (batch %s)", self.name, self.batch_size)
+        try:
+            WorkerHeartbeat.objects.filter(seen_at__lt=timezone.now() - HEARTBEAT_PRUNE).delete()
+        except Exception:  # the loop below logs and retries database trouble
+            log.warning("pruning old worker heartbeats failed", exc_info=True)
         while not self.stopping:
             try:
                 stats = self.tick()
@@ -203,6 +230,7 @@ class Worker:
     def run_once(self, now: datetime | None = None) -> Stats:
         """Run due jobs and send everything due now, then return (tests and cron)."""
         total = Stats()
+        self.beat()
         if self.run_jobs:
             total.jobs = jobs.run_due(self.name, now or timezone.now(), self.lease)
         while not self.stopping:
@@ -214,6 +242,7 @@ class Worker:
 
     def tick(self) -> Stats:
         stats = Stats()
+        self.beat()
         if self.run_jobs:
             stats.jobs = jobs.run_due(self.name, timezone.now(), self.lease)
         stats.add(self.process_batch())
@@ -587,6 +616,13 @@ def oldest_due_age(now: datetime | None = None) -> timedelta | None:
         send_after__lte=now,
     ).aggregate(oldest=Min("send_after"))["oldest"]
     return (now - oldest) if oldest else None
+
+
+def heartbeat_age(now: datetime | None = None) -> timedelta | None:
+    """How long ago the most recently seen worker went round its loop (None: never). One query."""
+    now = now or timezone.now()
+    seen = WorkerHeartbeat.objects.aggregate(seen=Max("seen_at"))["seen"]
+    return max(timedelta(0), now - seen) if seen else None
 
 
 def queue_status(now: datetime | None = None) -> dict:
