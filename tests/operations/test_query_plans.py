@@ -1,0 +1,202 @@
+"""The hot queries have the indexes they need: EXPLAIN each on PostgreSQL, sequential scans off.
+
+With `enable_seqscan = off` the planner takes any usable index, however small the table, so a
+`Seq Scan` left in a plan means no index can serve the query — on a large table, a full read.
+Queries are either the code's own (captured while the real view or function runs) or built
+exactly as the code builds them, where running the code needs a whole SMTP exchange.
+"""
+
+import json
+import secrets
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.db.models import Q
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from emailsync.agencies.models import Agency, RecruiterProfile
+from emailsync.inbound.models import InboundAddress, Trigger
+from emailsync.inbound.smtp import AddressBook
+from emailsync.outbox.models import OutboundEmail
+from emailsync.outbox.worker import Worker
+from emailsync.review_requests.models import AskedRecipient, Suppression, address_hash
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="EXPLAIN plans are PostgreSQL's"),
+]
+
+
+def seq_scans(plan) -> list[str]:
+    """The relations a JSON plan reads with a Seq Scan."""
+    found = []
+    nodes = [node["Plan"] for node in plan]
+    while nodes:
+        node = nodes.pop()
+        if node.get("Node Type") == "Seq Scan":
+            found.append(node.get("Relation Name", "?"))
+        nodes.extend(node.get("Plans", []))
+    return found
+
+
+def explain_sql(sql: str, params=None) -> list:
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    return json.loads(plan) if isinstance(plan, str) else plan
+
+
+def assert_indexed(queryset, what: str) -> None:
+    sql, params = queryset.query.sql_with_params()
+    with transaction.atomic():
+        scans = seq_scans(explain_sql(sql, params))
+    assert not scans, f"{what}: Seq Scan on {scans}\n{sql}"
+
+
+def assert_captured_indexed(captured: CaptureQueriesContext, what: str) -> None:
+    selects = [
+        q["sql"] for q in captured.captured_queries if q["sql"].lstrip().startswith("SELECT")
+    ]
+    assert selects, f"{what}: no queries captured"
+    problems = []
+    with transaction.atomic():
+        for sql in selects:
+            scans = seq_scans(explain_sql(sql.replace("%", "%%")))
+            if scans:
+                problems.append(f"Seq Scan on {scans}: {sql}")
+    assert not problems, f"{what}:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def demo(db, settings, tmp_path):
+    """The demo agency: reviews in every column, placements, months of history."""
+    settings.VAR_DIR = tmp_path / "var"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    call_command("seed_demo", "--json", stdout=StringIO())
+    return Agency.objects.get(slug="demo-recruitment")
+
+
+def test_the_check_sees_a_sequential_scan(demo):
+    # No index can serve a filter on the recipient's address: the check must say so.
+    with pytest.raises(AssertionError, match="Seq Scan on .*outbox_outboundemail"):
+        assert_indexed(OutboundEmail.objects.filter(to_email="a@example.test"), "unindexed")
+
+
+# -- the listener and ingest ------------------------------------------------------------------
+
+
+def test_rcpt_lookup_of_an_inbound_address_by_token(demo):
+    token = InboundAddress.objects.filter(agency=demo).values_list("token", flat=True).first()
+    with CaptureQueriesContext(connection) as captured:
+        AddressBook(ttl=0).load(token)
+    assert_captured_indexed(captured, "RCPT lookup")
+    with CaptureQueriesContext(connection) as captured:
+        AddressBook(ttl=0).load("no-such-token")
+    assert_captured_indexed(captured, "RCPT lookup of an unknown address")
+
+
+def test_duplicate_trigger_check_by_agency_and_message_id_hash(demo):
+    # As ingest.Batch builds it for a batch of messages.
+    queryset = Trigger.objects.filter(
+        agency_id__in={demo.pk}, message_id_hash__in={secrets.token_hex(32), "x" * 64}
+    ).values_list("agency_id", "message_id_hash", "pk", "status", "reason")
+    assert_indexed(queryset, "duplicate-trigger check")
+
+
+def test_dedupe_check_by_agency_emails_and_last_asked(demo):
+    # As ingest.Batch.evaluate_recipients builds it.
+    queryset = AskedRecipient.objects.filter(
+        agency_id__in={demo.pk},
+        email__in={"ann@example.test", "bob@example.test"},
+        last_asked_at__gte=timezone.now() - timedelta(days=90),
+    ).values_list("agency_id", "email", "last_asked_at")
+    assert_indexed(queryset, "dedupe check")
+
+
+def test_suppression_lookup_by_address_hash(demo):
+    emails = {"ann@example.test", "bob@example.test"}
+    with CaptureQueriesContext(connection) as captured:
+        Suppression.suppressed(emails)
+    assert_captured_indexed(captured, "suppressions")
+    queryset = Suppression.objects.filter(address_hash__in=[address_hash(e) for e in emails])
+    assert_indexed(queryset, "suppressions")
+
+
+# -- the worker -------------------------------------------------------------------------------
+
+
+def test_outbox_claim_and_load(demo):
+    assert OutboundEmail.objects.exists()
+    worker = Worker(name="plan", run_jobs=False)
+    # The claim (both queries: expired leases and due rows, FOR UPDATE SKIP LOCKED), captured
+    # from the worker itself; the rollback leaves the rows unclaimed.
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as captured:
+            ids = worker.claim(timezone.now() + timedelta(days=30), fixed=True)
+        worker.load(ids)
+        transaction.set_rollback(True)
+    assert ids, "the demo has due outbox rows"
+    assert_captured_indexed(captured, "outbox claim")
+    now = timezone.now()
+    due = (
+        OutboundEmail.objects.filter(status=OutboundEmail.Status.QUEUED, send_after__lte=now)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("send_after", "id")
+        .values_list("id", flat=True)[:100]
+    )
+    assert_indexed(due, "outbox due rows")
+
+
+def test_metrics_figures(demo):
+    from emailsync.operations.metrics import collect_metrics
+
+    # /metrics reads recent sends and the newest heartbeat on every scrape: both indexed.
+    now = timezone.now()
+    assert_indexed(
+        OutboundEmail.objects.filter(
+            status=OutboundEmail.Status.SENT, sent_at__gt=now - timedelta(minutes=5)
+        ),
+        "sends per minute",
+    )
+    with CaptureQueriesContext(connection) as captured:
+        collect_metrics(now)
+    heartbeat = [q for q in captured.captured_queries if "workerheartbeat" in q["sql"]]
+    assert len(heartbeat) == 1
+    with transaction.atomic():
+        assert not seq_scans(explain_sql(heartbeat[0]["sql"].replace("%", "%%")))
+
+
+# -- the pages --------------------------------------------------------------------------------
+
+
+def test_reviews_page_columns(demo, client):
+    client.force_login(demo.admins().get())
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get("/app/reviews/")
+    assert response.status_code == 200
+    assert_captured_indexed(captured, "Reviews page")
+
+
+def test_public_agency_and_recruiter_pages(demo, client):
+    profile = RecruiterProfile.objects.filter(agency=demo).first()
+    for url in (
+        f"/agencies/{demo.slug}/",
+        f"/agencies/{demo.slug}/recruiters/{profile.slug}/",
+    ):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+        assert response.status_code == 200, url
+        assert_captured_indexed(captured, url)
+
+
+def test_directory(demo, client):
+    for url in ("/agencies/", "/agencies/?page=7"):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+        assert response.status_code in (200, 404), url
+        assert_captured_indexed(captured, url)
