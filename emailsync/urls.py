@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from emailsync.agencies.urls import account_urls, agency_urls
 from emailsync.api.urls import api_admin_urls, api_urls
 from emailsync.operations.urls import operations_urls
+from emailsync.privacy.urls import urlpatterns as privacy_urls
 from emailsync.profiles.urls import agency_profile_urls
 from emailsync.profiles.urls import public_urls as profile_urls
 from emailsync.review_requests.unsubscribe import urlpatterns as unsubscribe_urls
@@ -28,6 +29,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("anymail/", include("anymail.urls")),
     *unsubscribe_urls,
+    *privacy_urls,
     *operations_urls,
     *reviewer_urls,
     *profile_urls,
