@@ -27,6 +27,7 @@ from django.utils import timezone
 from emailsync.agencies.models import Agency, AuditEntry, User
 from emailsync.api.models import WebhookDelivery
 from emailsync.inbound.models import TriggerRecipient
+from emailsync.operations.models import DevelopmentMessage
 from emailsync.outbox.models import OutboundEmail
 from emailsync.placements.models import Placement
 from emailsync.profiles import aggregates
@@ -38,6 +39,7 @@ from emailsync.review_requests.models import (
     address_hash,
 )
 from emailsync.reviews.models import DisplayName, Review
+from emailsync.throttling.models import Counter
 
 log = logging.getLogger("emailsync.privacy")
 
@@ -319,6 +321,10 @@ def erase_person(email: str, by=None) -> dict:
         bump(delivery.agency_id, "webhooks_redacted")
 
     AuditEntry.objects.filter(subject__icontains=address).update(subject=ERASED_SUBJECT)
+    # Counters keyed on the address in clear (hash-keyed ones name nobody), and the development
+    # outbox's copies of emails to it (DEBUG only).
+    Counter.objects.filter(key__icontains=address).delete()
+    DevelopmentMessage.objects.filter(recipients__icontains=address).delete()
     Suppression.add(address, Suppression.Reason.ERASED)
 
     agencies = {a.pk: a for a in Agency.objects.filter(pk__in=per_agency)}

@@ -130,5 +130,7 @@ def test_invalid_input_keeps_what_was_typed(client, db):
     assert not OutboundEmail.objects.exists()
 
 
-def test_url_names(db):
+def test_reviewer_and_public_pages_link_to_the_form(client, db):
     assert reverse("privacy-request") == URL
+    for path in (reverse("review-terms"), reverse("profiles-directory")):
+        assert f'href="{URL}"'.encode() in client.get(path).content, path

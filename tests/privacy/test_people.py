@@ -10,12 +10,14 @@ from django.utils import timezone
 from emailsync.agencies.models import AuditEntry
 from emailsync.api.models import WebhookDelivery, WebhookEndpoint
 from emailsync.inbound.models import Trigger, TriggerRecipient
+from emailsync.operations.models import DevelopmentMessage
 from emailsync.outbox.models import OutboundEmail, enqueue
 from emailsync.placements.models import Placement
 from emailsync.privacy.people import erase_person, export_person
 from emailsync.profiles.models import AgencyRating, ReviewReport
 from emailsync.review_requests.models import AskedRecipient, ReviewRequest, Suppression
 from emailsync.reviews.models import Review
+from emailsync.throttling.models import Counter
 from tests.profiles.conftest import request_for, review_for
 
 PERSON = "Cara.Person@People.test"
@@ -63,6 +65,10 @@ def held(make_agency, add_member):
         endpoint=endpoint, agency=one, event="review.created", event_id="e1",
         body=json.dumps({"reviewer_email": ADDRESS, "reviewer_name": "Cara Person", "rating": 5}),
     )  # fmt: skip
+    Counter.hit(f"test:{ADDRESS}", 5, 60)
+    DevelopmentMessage.objects.create(
+        sender="x@emailsync.test", recipients=ADDRESS, subject="Hi", raw=f"To: {ADDRESS}"
+    )
     # Someone else at the same agencies, who must be untouched.
     other = request_for(one, rec_one, email="someone@else.test")
     other.save()
@@ -95,7 +101,8 @@ def test_export_of_an_unknown_address_is_empty(db):
 def everything_as_text() -> str:
     rows = []
     for model in (ReviewRequest, Review, TriggerRecipient, OutboundEmail, AskedRecipient,
-                  Placement, ReviewReport, WebhookDelivery, AuditEntry):  # fmt: skip
+                  Placement, ReviewReport, WebhookDelivery, AuditEntry, Counter,
+                  DevelopmentMessage):  # fmt: skip
         rows += [json.dumps(list(model.objects.values()), default=str)]
     return "\n".join(rows).lower()
 
