@@ -180,3 +180,35 @@ def test_erase_command_asks_first(held, monkeypatch):
     with pytest.raises(CommandError, match="Nothing erased"):
         call_command("privacy", "erase", PERSON, stdout=StringIO())
     assert Review.objects.filter(reviewer_email=ADDRESS).count() == 2
+
+
+def test_an_erased_person_is_never_asked_again_by_any_agency(held, make_agency):
+    from emailsync.review_requests.manual import Person, request_manually
+
+    erase_person(PERSON)
+    newcomer = make_agency(name="Newcomer")
+    for agency in (held["one"], newcomer):
+        _trigger, outcomes = request_manually(
+            agency, [Person(PERSON, "Cara Person", "candidate")], by=None, now=timezone.now()
+        )
+        assert [o.request for o in outcomes] == [None]
+    assert not ReviewRequest.objects.filter(email=ADDRESS).exists()
+
+
+def test_the_anonymised_review_stays_public_without_the_name(client, held):
+    one = held["one"]
+    page = client.get(f"/agencies/{one.slug}/")
+    assert b"Cara P." in page.content
+    erase_person(PERSON)
+    page = client.get(f"/agencies/{one.slug}/")
+    assert page.status_code == 200
+    assert b"Cara" not in page.content and b"Anonymous candidate" in page.content
+    assert b"Sam E." in page.content  # the other reviewer is untouched
+
+
+def test_the_audit_log_says_it_in_words(held):
+    from emailsync.workspace.labels import ACTIONS
+
+    erase_person(PERSON)
+    assert AuditEntry.objects.filter(action="privacy.erased").count() == 2
+    assert "privacy.erased" in ACTIONS
