@@ -161,6 +161,14 @@ PLACEMENT_FIELDS = [
 ]
 
 
+def one(queryset, pk: int, what: str):
+    """The agency's object with this id, or the API's 404 (another agency's id looks unknown)."""
+    found = queryset.filter(pk=pk).first()
+    if found is None:
+        raise not_found(what)
+    return found
+
+
 def placement_qs(request):
     return Placement.objects.filter(agency=request.agency).select_related("recruiter__user")
 
@@ -248,9 +256,7 @@ def list_placements(
 
 @placements.get("/{placement_id}", response={200: PlacementOut, **ERRORS}, summary="Get one")
 def get_placement(request, placement_id: int = Id):
-    placement = placement_qs(request).filter(pk=placement_id).first()
-    if placement is None:
-        raise not_found("placement")
+    placement = one(placement_qs(request), placement_id, "placement")
     return serializers.placement(placement)
 
 
@@ -392,9 +398,7 @@ def list_review_requests(
     "/{request_id}", response={200: ReviewRequestOut, **ERRORS}, summary="Get one request"
 )
 def get_review_request(request, request_id: int = Id):
-    rr = request_qs(request).filter(pk=request_id).first()
-    if rr is None:
-        raise not_found("review request")
+    rr = one(request_qs(request), request_id, "review request")
     return serializers.review_request(rr)
 
 
@@ -406,9 +410,7 @@ def get_review_request(request, request_id: int = Id):
 def cancel_review_request(request, request_id: int = Id):
     """Only a request that has not been sent yet can be cancelled (409 otherwise). The person may
     be asked again later. Cancelling a cancelled request answers 200 again."""
-    rr = request_qs(request).filter(pk=request_id).first()
-    if rr is None:
-        raise not_found("review request")
+    rr = one(request_qs(request), request_id, "review request")
     if rr.status != ReviewRequest.Status.CANCELLED and not invites.cancel([rr], None):
         raise ApiError(
             409,
@@ -461,9 +463,7 @@ def list_reviews(
 
 @reviews_router.get("/{review_id}", response={200: ReviewOut, **ERRORS}, summary="Get one review")
 def get_review(request, review_id: int = Id):
-    review = review_qs(request).filter(pk=review_id).first()
-    if review is None:
-        raise not_found("review")
+    review = one(review_qs(request), review_id, "review")
     return serializers.review(review)
 
 
@@ -506,9 +506,7 @@ def list_triggers(
 
 @triggers_router.get("/{trigger_id}", response={200: TriggerOut, **ERRORS}, summary="Get one")
 def get_trigger(request, trigger_id: int = Id):
-    trigger = trigger_qs(request).filter(pk=trigger_id).first()
-    if trigger is None:
-        raise not_found("trigger")
+    trigger = one(trigger_qs(request), trigger_id, "trigger")
     return serializers.trigger(trigger)
 
 
