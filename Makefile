@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format migrate seed clean browsers
+.PHONY: install run test lint format migrate seed clean browsers bench chaos fuzz
 
 install: $(STAMP)
 
@@ -27,6 +27,18 @@ run: seed
 
 test: install
 	EMAILSYNC_TESTING=1 $(BIN)/pytest $(PYTEST_ARGS)
+
+# The benchmark suite: every figure with its in-run baseline, ratio and target, in one table.
+bench: install
+	$(BIN)/python bench/suite.py $(BENCH_ARGS)
+
+# Fault scenarios at full length (the fast versions run in `make test`).
+chaos: install
+	EMAILSYNC_TESTING=1 $(BIN)/python -m tests.chaos.run $(CHAOS_ARGS)
+
+# The whole fuzz corpus (10,000+ messages) through a real listener (a subset runs in `make test`).
+fuzz: install
+	EMAILSYNC_TESTING=1 $(BIN)/python -m tests.fuzz.run $(FUZZ_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
