@@ -5,8 +5,8 @@
 Builds the same DKIM-signed ~1.6 kB messages as bench/ingest.py, then times, with the process's
 CPU clock, each stage the listener runs per message: header parsing, DKIM and
 Authentication-Results evidence, and `ingest_batch` (rules plus every database read and write)
-in batches of the size group commit typically forms. With --profile it prints the hottest
-functions of the whole run. The database is SQLite in a temporary directory unless
+in batches of the size group commit typically forms. With --profile STAGE it prints the
+hottest functions of that stage. The database is SQLite in a temporary directory unless
 DATABASE_URL is set.
 """
 
@@ -29,7 +29,11 @@ def main():
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--agencies", type=int, default=20)
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--profile",
+        choices=["parse_headers", "evidence", "ingest_batch"],
+        help="print the hottest functions of one stage",
+    )
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="bench-stages-")
@@ -59,42 +63,41 @@ def main():
     from emailsync.inbound.headers import parse_headers, split_message_view
     from emailsync.inbound.ingest import Inbound, ingest_batch
 
-    profiler = cProfile.Profile() if args.profile else None
-    if profiler:
-        profiler.enable()
+    profiler = cProfile.Profile()
     clock = time.process_time
+
+    def timed(stage, call, *call_args, **call_kwargs):
+        start = clock()
+        if stage == args.profile:
+            profiler.enable()
+        try:
+            return call(*call_args, **call_kwargs)
+        finally:
+            if stage == args.profile:
+                profiler.disable()
+            spent[stage] += clock() - start
+
     spent = {"split": 0.0, "parse_headers": 0.0, "evidence": 0.0, "ingest_batch": 0.0}
     pending = []
     for _sender, rcpts, raw in messages:
-        t0 = clock()
-        header, body = split_message_view(raw)
-        t1 = clock()
-        headers = parse_headers(header)
-        t2 = clock()
-        evidence = gather_evidence(header, body, dnsfunc, headers=headers, raw=raw)
-        t3 = clock()
-        spent["split"] += t1 - t0
-        spent["parse_headers"] += t2 - t1
-        spent["evidence"] += t3 - t2
+        header, body = timed("split", split_message_view, raw)
+        headers = timed("parse_headers", parse_headers, header)
+        evidence = timed("evidence", gather_evidence, header, body, dnsfunc, headers, raw)
         pending.append(Inbound(tuple(rcpts), header, body, evidence, "smtp", headers))
         if len(pending) == args.batch:
-            t0 = clock()
-            ingest_batch(pending)
-            spent["ingest_batch"] += clock() - t0
+            timed("ingest_batch", ingest_batch, pending)
             pending = []
     if pending:
-        t0 = clock()
-        ingest_batch(pending)
-        spent["ingest_batch"] += clock() - t0
-    if profiler:
-        profiler.disable()
+        timed("ingest_batch", ingest_batch, pending)
     total = sum(spent.values())
     print(f"{args.messages} messages, batches of {args.batch}, CPU ms per message:")
     for stage, seconds in spent.items():
         print(f"  {stage:<14} {seconds * 1000 / args.messages:6.3f}")
     print(f"  {'total':<14} {total * 1000 / args.messages:6.3f}")
-    if profiler:
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(35)
+    if args.profile:
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("tottime").print_stats(30)
+        stats.sort_stats("cumulative").print_stats(50)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from django.utils import timezone
 from emailsync.agencies.models import Agency, SenderAddress, User
 from emailsync.review_requests.models import EmailSyncSettings
 
+from . import rows
 from .authenticity import normalise_domain
 from .models import InboundAddress
 
@@ -86,8 +87,10 @@ def agencies_by_token(tokens) -> dict[str, int]:
     now = timezone.now()
     return {
         token: agency_id
-        for token, agency_id, retired, until in InboundAddress.objects.filter(
-            token__in=set(tokens)
-        ).values_list("token", "agency_id", "retired_at", "accept_until")
+        for token, agency_id, retired, until in rows.select(
+            InboundAddress,
+            ["token", "agency_id", "retired_at", "accept_until"],
+            {"token": set(tokens)},
+        )
         if retired is None or (until is not None and now < until)
     }

@@ -19,10 +19,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from emailsync.review_requests.models import AskedRecipient, Suppression
+from emailsync.review_requests.models import AskedRecipient, Suppression, address_hash
 
 from . import recipients as rules
-from . import recording
+from . import recording, rows
 from .addresses import agency_tokens
 from .evidence import AuthEvidence, AuthVerdict, judge
 from .facts import FACTS, AgencyFacts, agencies_by_token
@@ -189,9 +189,11 @@ class Batch:
         wanted = {(by_token[t], key) for _, key, tokens in parsed for t in tokens if t in by_token}
         existing = {
             (a, k): (pk, status, reason)
-            for a, k, pk, status, reason in Trigger.objects.filter(
-                agency_id__in={a for a, _ in wanted}, message_id_hash__in={k for _, k in wanted}
-            ).values_list("agency_id", "message_id_hash", "pk", "status", "reason")
+            for a, k, pk, status, reason in rows.select(
+                Trigger,
+                ["agency_id", "message_id_hash", "id", "status", "reason"],
+                {"agency_id": {a for a, _ in wanted}, "message_id_hash": {k for _, k in wanted}},
+            )
         }
         plans, first = [], {}
         for index, (message, (headers, key, tokens)) in enumerate(
@@ -258,9 +260,11 @@ class Batch:
         if not senders:
             return
         blocked = set(
-            BlockedSender.objects.filter(
-                agency_id__in={a for a, _ in senders}, email__in={s for _, s in senders}
-            ).values_list("agency_id", "email")
+            rows.select(
+                BlockedSender,
+                ["agency_id", "email"],
+                {"agency_id": {a for a, _ in senders}, "email": {s for _, s in senders}},
+            )
         )
         for plan in plans:
             if (plan.trigger.agency_id, plan.trigger.sender) in blocked:
@@ -272,14 +276,19 @@ class Batch:
         emails = {r.email.strip().lower() for p in live for r in p.candidates}
         if not live or not emails:
             return
-        suppressed = Suppression.suppressed(emails)
+        by_hash = {address_hash(e): e for e in emails}
+        suppressed = {
+            by_hash[h]
+            for (h,) in rows.select(Suppression, ["address_hash"], {"address_hash": by_hash})
+        }
         widest = max(p.facts.settings.dedupe_days for p in live)
         asked = defaultdict(list)
-        for agency_id, email, when in AskedRecipient.objects.filter(
-            agency_id__in={p.trigger.agency_id for p in live},
-            email__in=emails,
-            last_asked_at__gte=self.now - timedelta(days=widest),
-        ).values_list("agency_id", "email", "last_asked_at"):
+        for agency_id, email, when in rows.select(
+            AskedRecipient,
+            ["agency_id", "email", "last_asked_at"],
+            {"agency_id": {p.trigger.agency_id for p in live}, "email": emails},
+            since=("last_asked_at", self.now - timedelta(days=widest)),
+        ):
             asked[agency_id].append((email, when))
         inbound_domain = settings.EMAILSYNC_INBOUND_DOMAIN.lower()
         for plan in live:

@@ -108,6 +108,7 @@ def outcomes(plan, now, recipients: list[dict]) -> list[dict]:
             recipient(r.email, r.name, OUTCOME.SKIPPED, trigger.reason)
         return []
     requests = []
+    due = send_time_for(plan.facts.settings, now)  # the same for everyone in one email
     if plan.setup_test:
         # The admin sees exactly what a candidate would, at once; nobody else is asked.
         name = plan.headers.from_addr.display_name if plan.headers.from_addr else ""
@@ -127,15 +128,13 @@ def outcomes(plan, now, recipients: list[dict]) -> list[dict]:
         elif plan.setup_test:
             recipient(d.email, d.name, OUTCOME.SKIPPED, rules.SETUP_TEST_PREVIEW, role)
         else:
-            request = request_row(plan, d.email, d.name, now)
+            request = request_row(plan, d.email, d.name, now, send_after=due)
             requests.append(request)
             recipient(d.email, d.name, OUTCOME.INVITED, role=role, request=request)
     return requests
 
 
-def request_row(
-    plan, email: str, name: str, now, *, send_after=None, source=Source.EMAIL_SYNC
-) -> dict:
+def request_row(plan, email: str, name: str, now, *, send_after, source=Source.EMAIL_SYNC) -> dict:
     structured = plan.structured
     return ReviewRequest.new_row(
         agency_id=plan.trigger.agency_id,
@@ -146,7 +145,7 @@ def request_row(
         recruiter_id=plan.trigger.recruiter_id,
         placement_ref=structured.placement_ref or "",
         now=now,
-        send_after=send_after or send_time_for(plan.facts.settings, now),
+        send_after=send_after,
     )
 
 

@@ -1,8 +1,10 @@
-"""Multi-row INSERTs for the listener's hot path, from plain dicts.
+"""Multi-row INSERTs and batch lookups for the listener's hot path, as plain SQL.
 
 A busy listener writes ten rows per trigger email. Building a model instance for each and letting
 `bulk_create` prepare every value costs more CPU than everything else ingest does, so the hot
-path writes dicts straight into one INSERT per table per batch. Column names, defaults and value
+path writes dicts straight into one INSERT per table per batch. Its reads are a handful of
+"these columns where this field is in that set" lookups per batch; compiling each through the
+ORM cost more than running it, so `select` writes them directly. Column names, defaults and value
 adaptation still come from the models, so a schema change cannot silently diverge from here.
 """
 
@@ -44,16 +46,26 @@ class Table:
         one = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
         per_statement = max(1, MAX_VALUES // len(self.fields))
         suffix = f" RETURNING {quote(self.pk_column)}" if returning else ""
-        adapters = [(f.attname, self.adapter(f)) for f in self.fields]
+        adapters = [
+            (f.attname, self.adapter(f), isinstance(f, models.DateTimeField)) for f in self.fields
+        ]
+        adapted: dict = {}  # a batch repeats the same few timestamps: adapt each once
         ids: list[int] = []
         with connection.cursor() as cursor:
             for start in range(0, len(rows), per_statement):
                 chunk = rows[start : start + per_statement]
                 params = []
                 for row in chunk:
-                    for name, adapt in adapters:
+                    for name, adapt, is_datetime in adapters:
                         value = row[name] if name in row else defaults[name]
-                        params.append(adapt(value) if adapt and value is not None else value)
+                        if adapt is not None and value is not None:
+                            if is_datetime:
+                                if value not in adapted:
+                                    adapted[value] = adapt(value)
+                                value = adapted[value]
+                            else:
+                                value = adapt(value)
+                        params.append(value)
                 sql = (
                     f"INSERT INTO {quote(self.model._meta.db_table)} ({columns}) "  # noqa: S608
                     f"VALUES {', '.join([one] * len(chunk))}{suffix}"
@@ -65,3 +77,42 @@ class Table:
 
     def as_row(self, instance: models.Model) -> dict:
         return {f.attname: getattr(instance, f.attname) for f in self.fields}
+
+
+def select(model: type[models.Model], columns, where, since=None) -> list[tuple]:
+    """Rows of `columns` (attnames) where every `where` attname is in its values, and, with
+    `since=(attname, moment)`, that date-time column is at or after `moment`.
+
+    Date-time columns come back as aware datetimes on every backend."""
+    meta, ops = model._meta, connection.ops
+    fields = [meta.get_field(name) for name in columns]
+    conditions, params = [], []
+    for name, values in where.items():
+        values = list(values)
+        if not values:
+            return []
+        conditions.append(
+            f"{ops.quote_name(meta.get_field(name).column)} IN ({', '.join(['%s'] * len(values))})"
+        )
+        params.extend(values)
+    if since is not None:
+        conditions.append(f"{ops.quote_name(meta.get_field(since[0]).column)} >= %s")
+        params.append(ops.adapt_datetimefield_value(since[1]))
+    sql = (
+        f"SELECT {', '.join(ops.quote_name(f.column) for f in fields)} "  # noqa: S608
+        f"FROM {ops.quote_name(meta.db_table)} WHERE {' AND '.join(conditions)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    datetimes = [i for i, f in enumerate(fields) if isinstance(f, models.DateTimeField)]
+    if not datetimes or connection.vendor != "sqlite":
+        return rows
+    convert = ops.convert_datetimefield_value  # SQLite stores date-times as text
+    out = []
+    for row in rows:
+        row = list(row)
+        for i in datetimes:
+            row[i] = convert(row[i], None, connection)
+        out.append(tuple(row))
+    return out

@@ -73,12 +73,15 @@ class StructuredData:
     sources: tuple[str, ...] = ()  # "headers", "html", "text": where the data came from
 
     def role_for(self, email: str) -> str | None:
-        entry = self.recipients.get(_normalise_email(email) or "")
-        return (entry or {}).get("role") or self.role
+        return self._entry(email).get("role") or self.role
 
     def name_for(self, email: str) -> str | None:
-        entry = self.recipients.get(_normalise_email(email) or "")
-        return (entry or {}).get("name") or self.recipient_name
+        return self._entry(email).get("name") or self.recipient_name
+
+    def _entry(self, email: str) -> dict:
+        if not self.recipients:  # most email: no per-recipient data, nothing to normalise
+            return {}
+        return self.recipients.get(_normalise_email(email) or "") or {}
 
 
 def extract(header_bytes: bytes, body_bytes: bytes, x_headers: Mapping[str, str]) -> StructuredData:
