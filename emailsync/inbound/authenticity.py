@@ -111,6 +111,11 @@ class DkimResult:
     error: str | None = None
 
 
+class NotCached(Exception):
+    """A key lookup that would wait for DNS, asked of a resolver told to answer from its cache
+    only (the listener then does the work on a thread instead of its event loop)."""
+
+
 class CachedTxtResolver:
     """TXT lookups for dkimpy through dnspython, cached for ``ttl`` seconds.
 
@@ -147,6 +152,14 @@ class CachedTxtResolver:
                 self._cache.clear()  # crude, but bounded; a refill costs one lookup each
             self._cache[key] = (now + self.ttl, record)
         return record
+
+    def from_cache(self, name: bytes, timeout: float = 5) -> bytes | None:
+        """Like calling the resolver, but a lookup it would have to make raises NotCached."""
+        with self._lock:
+            cached = self._cache.get(name.lower())
+        if cached is None or cached[0] <= time.monotonic():
+            raise NotCached(name)
+        return cached[1]
 
     def _lookup(self, name: bytes, timeout: float) -> bytes | None:
         import dns.exception
@@ -197,6 +210,8 @@ class _DnsWatcher:
     def __call__(self, name: bytes, timeout: float = 5) -> bytes | None:
         try:
             record = self._dnsfunc(name, timeout=timeout)
+        except NotCached:
+            raise
         except Exception:
             self.error = "dns_error"
             raise
@@ -226,6 +241,8 @@ def verify_dkim(raw_message: bytes, dnsfunc: DnsFunc | None = None) -> list[Dkim
         try:
             passed = bool(checker.verify(idx=index, dnsfunc=watcher))
             error = None if passed else (watcher.error or "signature_invalid")
+        except NotCached:
+            raise
         except Exception as exc:
             passed, error = False, watcher.error or _dkim_error_code(exc)
         if passed:

@@ -17,6 +17,7 @@ from .authenticity import (
     AuthResultsVerdict,
     CachedTxtResolver,
     DkimResult,
+    NotCached,
     aligned,
     parse_authentication_results,
     verify_dkim,
@@ -70,6 +71,8 @@ def gather_evidence(
             headers.authentication_results, settings.EMAILSYNC_TRUSTED_AUTHSERV_IDS
         )
         return AuthEvidence(dkim, authres)
+    except NotCached:  # the caller asked for no DNS work here; it retries where it may wait
+        raise
     except Exception:  # fail closed: no evidence means quarantine, never a crash
         log.exception("gathering authentication evidence failed")
         return AuthEvidence()

@@ -2,11 +2,14 @@
 
 import smtplib
 import socket
+import threading
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from emailsync.inbound import smtp as smtp_module
+from emailsync.inbound.authenticity import CachedTxtResolver
 from emailsync.inbound.models import InboundAddress, Trigger
 from emailsync.review_requests.models import EmailSyncSettings, ReviewRequest
 
@@ -249,3 +252,49 @@ def test_smtpd_command_refuses_half_a_certificate(tmp_path):
     cert, _ = self_signed(tmp_path)
     with pytest.raises(CommandError, match="go together"):
         call_command("smtpd", "--tls-cert", cert)
+
+
+class RecordingResolver(CachedTxtResolver):
+    """The production resolver's cache in front of FakeDns; records where lookups ran."""
+
+    def __init__(self, dns):
+        super().__init__()
+        self.dns, self.lookup_threads = dns, []
+
+    def _lookup(self, name, timeout):
+        self.lookup_threads.append(threading.current_thread().name)
+        return self.dns(name)
+
+
+def test_a_cached_key_is_verified_on_the_loop_and_a_new_one_on_a_thread(
+    transactional_db, sync_agency, acme_key, dns, monkeypatch
+):
+    ran_in = []
+    real_prepare = smtp_module.prepare
+
+    def recording_prepare(*args):
+        ran_in.append(threading.current_thread().name)
+        return real_prepare(*args)
+
+    monkeypatch.setattr(smtp_module, "prepare", recording_prepare)
+    resolver = RecordingResolver(dns)
+    running = RunningListener(dnsfunc=resolver)
+    try:
+        for n in range(2):
+            raw = acme_key.sign(build(to=(f"Cara <cara{n}@candidate.test>",)))
+            code, _ = running.send(raw, [sync_agency.bcc])
+            assert code == 250
+    finally:
+        running.stop()
+    # First message: tried on the loop, the key was not cached, so redone on a lookup thread
+    # (which made the one DNS lookup); second message: all on the loop, no lookup.
+    loop_thread = running.thread.name
+    assert ran_in[0] == loop_thread and ran_in[1].startswith("smtpd-lookup")
+    assert ran_in[2:] == [loop_thread]
+    assert len(resolver.lookup_threads) == 1 and resolver.lookup_threads[0].startswith(
+        "smtpd-lookup"
+    )
+    assert list(Trigger.objects.values_list("status", "auth_method")) == [
+        ("accepted", "dkim_aligned"),
+        ("accepted", "dkim_aligned"),
+    ]
