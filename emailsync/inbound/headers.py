@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import errors as email_errors
 from email.parser import HeaderParser
+from email.policy import compat32
 from email.policy import default as DEFAULT_POLICY
 from email.utils import parsedate_to_datetime
 
@@ -40,6 +41,11 @@ try:
     import idna
 except ImportError:  # pragma: no cover - idna ships with our dependencies
     idna = None
+
+# Only splits the block into raw fields, which both policies do identically (a property test
+# holds them together); every value is then read with email.policy.default. The default
+# policy's parser also parses Content-Type while closing, a third of parsing's cost, unused.
+SPLITTING_POLICY = compat32
 
 
 # --- limits -------------------------------------------------------------------------------
@@ -299,7 +305,7 @@ def _read_fields(header_bytes: bytes, defects: list[str]) -> dict[str, list[str]
     # Bytes that are not UTF-8 become U+FFFD; that only matters inside an address, where
     # ``_normalise`` reports it.
     text = header_bytes.decode("utf-8", "replace")
-    message = HeaderParser(policy=DEFAULT_POLICY).parsestr(text, headersonly=True)
+    message = HeaderParser(policy=SPLITTING_POLICY).parsestr(text, headersonly=True)
     if message.defects:
         # e.g. a line that is not a header: the parser stops there and the rest is lost.
         defects.append("headers_malformed")

@@ -68,3 +68,29 @@ def test_the_listener_splits_without_copying_the_body():
     assert (header, bytes(body)) == split_message(raw)
     assert split_message_view(b"\r\nbody")[1].tobytes() == b"body"
     assert split_message_view(b"From: a@b.test\r\n")[1].tobytes() == b""
+
+
+header_line = st.one_of(
+    st.builds(
+        lambda n, v: f"{n}:{v}",
+        st.sampled_from(["From", "To", "Cc", "Content-Type", "Subject", "X-A", "Bad Name", ""]),
+        st.text(max_size=30),
+    ),
+    st.text(max_size=30),  # continuation lines, junk, "From " lines, empty lines
+    st.sampled_from([" folded", "\tfolded", "From sam@a.test Mon", "multipart/mixed; b=x"]),
+)
+header_block = st.lists(header_line, max_size=8).map(lambda lines: "\r\n".join(lines) + "\r\n")
+
+
+@settings(max_examples=500, deadline=None)
+@given(header_block)
+def test_splitting_fields_is_the_same_under_the_default_policy(text):
+    from email.parser import HeaderParser
+    from email.policy import default
+
+    from emailsync.inbound.headers import SPLITTING_POLICY
+
+    ours = HeaderParser(policy=SPLITTING_POLICY).parsestr(text, headersonly=True)
+    reference = HeaderParser(policy=default).parsestr(text, headersonly=True)
+    assert list(ours.raw_items()) == list(reference.raw_items())
+    assert [type(d) for d in ours.defects] == [type(d) for d in reference.defects]
