@@ -74,3 +74,28 @@ def test_the_fast_path_is_taken_for_the_common_form(monkeypatch):
 
     monkeypatch.setattr(SMTP, "_getaddr", refuse)
     assert LISTENER._getaddr("<cara@candidate.test> SIZE=10") == ("cara@candidate.test", "SIZE=10")
+
+
+def test_session_tables_are_the_same_as_aiosmtpds():
+    """The listener lists only its command and AUTH methods to dir(); aiosmtpd's per-session
+    tables built from it must still be complete."""
+    import asyncio
+
+    from emailsync.inbound.smtp import Handler, ListenerState
+
+    async def build():
+        handler = Handler(ListenerState())
+        ours = ListenerSMTP(handler, hostname="mx.test", loop=asyncio.get_running_loop())
+
+        class PlainListener(ListenerSMTP):
+            def __dir__(self):
+                return object.__dir__(self)
+
+        plain = PlainListener(handler, hostname="mx.test", loop=asyncio.get_running_loop())
+        return ours, plain
+
+    ours, plain = asyncio.run(build())
+    assert sorted(ours._smtp_methods) == sorted(plain._smtp_methods)
+    assert "DATA" in ours._smtp_methods and "STARTTLS" in ours._smtp_methods
+    assert sorted(ours._auth_methods) == sorted(plain._auth_methods)
+    assert sorted(ours._handle_hooks) == sorted(plain._handle_hooks)
