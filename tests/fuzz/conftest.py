@@ -1,0 +1,27 @@
+import pytest
+
+from tests.inbound.listener import RunningListener
+
+from .checks import setup_agencies
+from .corpus import TRUSTED_AUTHSERV
+from .dkimdns import StaticDns, records, signing_keys
+
+
+@pytest.fixture(scope="session")
+def fuzz_keys():
+    return signing_keys()
+
+
+@pytest.fixture
+def fuzz_bcc(transactional_db, settings):
+    """Acme (DKIM) and Beta (trusts its From domain); agency key -> BCC address."""
+    settings.EMAILSYNC_TRUSTED_AUTHSERV_IDS = [TRUSTED_AUTHSERV]
+    return setup_agencies()
+
+
+@pytest.fixture
+def fuzz_listener(fuzz_bcc, fuzz_keys):
+    """The listener the other inbound tests use, in this process, with the corpus's DNS."""
+    running = RunningListener(dnsfunc=StaticDns(records(fuzz_keys)))
+    yield running
+    running.stop()
