@@ -102,6 +102,17 @@ def check_database(results: list[Result]) -> None:
             trigger_id__in=part, review_request__isnull=False
         ).values("trigger_id", "review_request__email", "review_request__name", "name"):
             asked[row["trigger_id"]].append(row)
+    # However the trigger was reached: header defects never come with a review request.
+    defective = list(
+        TriggerRecipient.objects.filter(
+            trigger__reason="header_defects", review_request__isnull=False
+        ).values_list("trigger_id", flat=True)
+    )
+    for trigger_id in defective:
+        for result in by_trigger.get(trigger_id, []):
+            result.violations.append("a trigger with header defects has review requests")
+    if defective and not set(defective) & set(by_trigger):
+        raise AssertionError(f"triggers with header defects have review requests: {defective}")
     for trigger_id, owners in by_trigger.items():
         trigger = triggers.get(trigger_id)
         for result in owners:
@@ -115,9 +126,14 @@ def check_database(results: list[Result]) -> None:
 
 
 def check_requests(result: Result, trigger: dict, requests: list[dict]) -> None:
+    from emailsync.inbound.headers import parse_headers, split_message
+
     case = result.case
     if case.address_defect:
         result.violations.append("broken address headers, yet review requests were created")
+    defects = parse_headers(split_message(case.raw)[0]).defects
+    if defects:
+        result.violations.append(f"header defects {defects}, yet review requests were created")
     if trigger["reason"] == "header_defects":
         result.violations.append("header defects recorded, yet review requests were created")
     domain = AGENCIES[case.agency].domain

@@ -819,7 +819,7 @@ def _pad_headers(ctx, b, total: int, where: str, kind: str) -> bytes:
     if kind == "received":
         count = total // 1900
         lines = [
-            f"Received: from relay{i}.test ({chunk[: ctx.rng.randint(100, 1800)]})".encode()
+            f"Received: from relay{i}.test ({chunk[: ctx.rng.randint(1700, 1800)]})".encode()
             for i in range(count)
         ]
     elif kind == "single":
