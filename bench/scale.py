@@ -44,7 +44,6 @@ import time
 import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,10 +54,14 @@ SELECTOR = "scale"
 KEYS = 16  # RSA keys shared among the agencies' domains (each domain still has its own record)
 RECIPIENT_DOMAINS = ("people.load.test", "clients.load.test")
 PHASE_LIMIT = 600  # seconds for any one load phase
-BODY = (
-    "Congratulations on accepting the offer. Your start date is confirmed for Monday at 9am; "
-    "please bring photo ID and your bank details. Your manager will meet you at reception. "
-) * 6
+BODY = "\r\n".join(
+    [
+        "Congratulations on accepting the offer. Your start date is confirmed for Monday at 9am;",
+        "please bring photo ID and your bank details. Your manager will meet you at reception",
+        "and walk you through the first week's plan.",
+    ]
+    * 6
+)
 
 
 # --- the workload ------------------------------------------------------------------------------
@@ -121,15 +124,20 @@ def sign_trigger(trigger: dict) -> tuple[str, str, bytes]:
     import dkim
 
     agency = _SIGNING["agencies"][trigger["agency"]]
-    message = EmailMessage()
-    message["From"] = f"{agency['sender_name']} <{agency['sender']}>"
-    message["To"] = ", ".join(f"Person {a.split('@')[0]} <{a}>" for a in trigger["to"])
-    message["Cc"] = ", ".join(f"Client {a.split('@')[0]} <{a}>" for a in trigger["cc"])
-    message["Subject"] = f"Your start date is confirmed ({trigger['n']})"
-    message["Date"] = email.utils.formatdate()
-    message["Message-ID"] = f"<scale-{_SIGNING['run_tag']}-{trigger['n']}@{agency['domain']}>"
-    message.set_content(BODY)
-    raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    to = ", ".join(f"Person {a.split('@')[0]} <{a}>" for a in trigger["to"])
+    cc = ", ".join(f"Client {a.split('@')[0]} <{a}>" for a in trigger["cc"])
+    headers = [
+        f"From: {agency['sender_name']} <{agency['sender']}>",
+        f"To: {to}",
+        f"Cc: {cc}",
+        f"Subject: Your start date is confirmed ({trigger['n']})",
+        f"Date: {email.utils.formatdate()}",
+        f"Message-ID: <scale-{_SIGNING['run_tag']}-{trigger['n']}@{agency['domain']}>",
+        "MIME-Version: 1.0",
+        'Content-Type: text/plain; charset="utf-8"',
+        "Content-Transfer-Encoding: 7bit",
+    ]
+    raw = ("\r\n".join(headers) + "\r\n\r\n" + BODY + "\r\n").encode()
     signature = dkim.sign(
         raw,
         SELECTOR.encode(),
@@ -302,7 +310,7 @@ def http_ok(url: str) -> bool:
 
 class Processes:
     def __init__(self, env: dict, workdir: Path):
-        self.env, self.workdir, self.running = env, workdir, []
+        self.env, self.workdir, self.running, self.stopping = env, workdir, [], set()
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
@@ -322,21 +330,27 @@ class Processes:
 
     def check_alive(self) -> None:
         for p in self.running:
-            if p.poll() is not None:
+            if p.poll() is not None and p.name not in self.stopping:
                 raise RuntimeError(f"{p.name} exited ({p.returncode}):\n{self.log(p.name)[-3000:]}")
 
-    def stop(self, process: subprocess.Popen) -> int:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    def wait(self, process: subprocess.Popen) -> int:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         return process.returncode
 
     def stop_all(self) -> dict:
-        return {p.name: self.stop(p) for p in reversed(self.running)}
+        """SIGTERM once to each (a second one means "now" to some), then wait for all."""
+        self.signal(*(p.name for p in self.running))
+        return {p.name: self.wait(p) for p in reversed(self.running)}
+
+    def signal(self, *names: str) -> None:
+        for p in self.running:
+            if p.name in names and p.name not in self.stopping and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        self.stopping.update(names)
 
 
 def emailsync_json(env: dict, *args: str) -> dict:
@@ -558,6 +572,7 @@ def run(args) -> dict:
         "cpus": os.cpu_count(),
         "concurrency": args.concurrency,
     }
+    timeline = result["timeline"] = {}
     url = create_database(base, name)
     workdir = Path(tempfile.mkdtemp(prefix="scale-run-"))
     sink_port, web_ports, smtp_port = free_port(), [free_port(), free_port()], free_port()
@@ -592,6 +607,7 @@ def run(args) -> dict:
             "--json",
         )
         result["setup_seconds"] = time.time() - t
+        timeline["seeded"] = round(time.time() - started, 1)
         agencies = prepare_agencies(url)
         assert len(agencies) == args.agencies, len(agencies)
         keys = [make_key() for _ in range(min(KEYS, len(agencies)))]
@@ -619,6 +635,7 @@ def run(args) -> dict:
                 ],
             )
 
+        timeline["processes_started"] = round(time.time() - started, 1)
         plan = plan_workload(args.triggers, len(agencies))
         expected = expected_requests(plan)
         t = time.time()
@@ -627,6 +644,7 @@ def run(args) -> dict:
         result["expected_requests"] = len(expected)
         result["recipient_slots"] = 3 * len(plan)
 
+        timeline["signed"] = round(time.time() - started, 1)
         wait_for(lambda: port_open(sink_port), 30, "the sink")
         for port in web_ports:
             wait_for(lambda port=port: http_ok(f"http://127.0.0.1:{port}/health"), 60, "web")
@@ -635,23 +653,28 @@ def run(args) -> dict:
         # Phase 1: one listener. Warm-up (untimed), then the timed half.
         warm = max(1, len(messages) // 50)
         half = warm + (len(messages) - warm) // 2
+        timeline["outbound_ready"] = round(time.time() - started, 1)
         listen = ["smtpd", "--port", str(smtp_port), "--processes", "1", "--reuse-port"]
         processes.emailsync("smtpd1", *listen)
         wait_for(lambda: port_open(smtp_port), 60, "the first listener")
         load_started = datetime.now(UTC) - timedelta(seconds=1)
+        timeline["listener1_ready"] = round(time.time() - started, 1)
         result["warmup"] = asyncio.run(load(smtp_port, messages[:warm], args.concurrency))
         one = asyncio.run(load(smtp_port, messages[warm:half], args.concurrency))
         result["one_listener"] = one
 
         # Phase 2: a second listener on the same port (SO_REUSEPORT spreads the connections).
+        timeline["phase1_done"] = round(time.time() - started, 1)
         processes.emailsync("smtpd2", *listen)
         wait_for(lambda: "SMTP listener on" in processes.log("smtpd2"), 60, "the second listener")
         time.sleep(1)  # its event loop starts right after that line
+        timeline["listener2_ready"] = round(time.time() - started, 1)
         two = asyncio.run(load(smtp_port, messages[half:], args.concurrency))
         result["two_listeners"] = two
         result["listener_ratio"] = two["per_second"] / one["per_second"] if one["per_second"] else 0
         last_250 = max(one["last_accepted_at"], two["last_accepted_at"])
         processes.check_alive()
+        processes.signal("smtpd1", "smtpd2")  # they finish closing while the workers deliver
 
         # Delivery: wait until the sink has every expected request, then a little longer so a
         # duplicate would show up too.
@@ -661,6 +684,7 @@ def run(args) -> dict:
             f"{len(expected)} deliveries",
             poll=0.2,
         )
+        timeline["delivered"] = round(time.time() - started, 1)
         last_delivery = max(row[0] for row in read_sink(sink_file))
         result["last_250_to_last_delivery_seconds"] = last_delivery - last_250
         time.sleep(args.settle)
@@ -675,6 +699,7 @@ def run(args) -> dict:
         processes.running = []
 
         # The checks.
+        timeline["stopped"] = round(time.time() - started, 1)
         db = recorded(url, load_started)
         everything = read_sink(sink_file)
         deliveries = [d for d in everything if d[2].endswith(RECIPIENT_DOMAINS)]
@@ -707,6 +732,7 @@ def run(args) -> dict:
             "recipient_outcomes": db["recipient_outcomes"],
         }
         result["dns_queries"] = dns.queries
+        timeline["checked"] = round(time.time() - started, 1)
         if args.plans:
             out = subprocess.run(
                 [PYTHON, __file__, "--plans"],
