@@ -5,7 +5,8 @@ with a public profile and a sender address), placements. Reviews are spread over
 recruiters, ratings, roles and 2½ years: 78 % verified (against one of the agency's placements,
 some with a public reply, a few hidden by an operator), 10 % missing verification, 8 % rejected,
 4 % unconfirmed (given through a recruiter's own link). Every review has its review request; a
-quarter as many again were asked and never answered (sent, opened, expired, bounced, cancelled).
+quarter as many again were asked and never answered (sent, opened, reminded, expired, bounced,
+cancelled — as the periodic jobs leave them, so a worker started on the data queues nothing).
 The last 90 days — what retention keeps — also have their trigger emails with per-recipient
 outcomes, the dedupe ledger and the sent outbox rows. The rating tables are then filled from a
 from-scratch recomputation, so `emailsync profiles check-aggregates` passes.
@@ -448,6 +449,12 @@ def seed(
                 }
             for j, (a, k, when, role, status) in enumerate(unanswered_plan):
                 i = len(review_plan) + j
+                # As the periodic jobs leave them: reminded after 5 days, expired after 30.
+                age = now - when
+                if status in ("sent", "opened") and age > timedelta(days=30):
+                    status = "expired"
+                elif status in ("sent", "opened") and age > timedelta(days=5):
+                    status = "reminded"
                 yield {
                     "id": rr0 + i,
                     "agency_id": agency_id(a),
@@ -464,6 +471,7 @@ def seed(
                     "deadline": when + timedelta(hours=72),
                     "sent_at": None if status == "cancelled" else when,
                     "opened_at": when + timedelta(hours=2) if status == "opened" else None,
+                    "reminded_at": when + timedelta(days=5) if status == "reminded" else None,
                     "expires_at": when + timedelta(days=30),
                 }
 
