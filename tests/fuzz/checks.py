@@ -191,6 +191,7 @@ FAMILY_COLUMNS = (
     "5xx",
     "none",
     "triggers",
+    "duplicates",
     "requests",
     "crashes",
     "leaks",
@@ -205,6 +206,7 @@ def family_table(results: list[Result], crashes: Counter | None = None) -> dict[
         row["messages"] += 1
         row[reply_class(result.outcome)] += 1
         row["triggers"] += len(set(result.outcome.trigger_ids))
+        row["duplicates"] += result.outcome.duplicate
         row["requests"] += result.requests
         row["crashes"] += bool(result.outcome.error)
         row["leaks"] += result.leaked

@@ -25,12 +25,18 @@ class Outcome:
 
     @property
     def trigger_ids(self) -> list[int]:
+        """Triggers this message created ("already received as trigger N" is another
+        message's: the same Message-ID, or the same header block, was delivered before)."""
         ids = []
         for code, text in self.replies:
-            if code == 250:
+            if code == 250 and "already received" not in text:
                 for match in TRIGGER_IDS.finditer(text):
                     ids.extend(int(i) for i in match.group(1).split(", "))
         return ids
+
+    @property
+    def duplicate(self) -> bool:
+        return any(code == 250 and "already received" in text for code, text in self.replies)
 
 
 def stuff(content: bytes) -> bytes:

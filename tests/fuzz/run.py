@@ -254,13 +254,10 @@ def fuzz(args, var_dir: Path, url: str) -> int:
         print(f"  VIOLATION {result.case.name}: {'; '.join(result.violations)[:300]}")
     if tracebacks:
         lines = output.splitlines()
-        for i, line in enumerate(lines):
-            if "Traceback" in line:
-                print(
-                    "  listener logged:",
-                    " | ".join(lines[max(0, i - 1) : i + 1] + lines[i + 1 :][-3:])[:500],
-                )
-                break
+        starts = [i for i, line in enumerate(lines) if line.startswith("Traceback")]
+        for i in starts[:10]:
+            error = next((x for x in lines[i + 1 :] if x and not x.startswith(" ")), "")
+            print(f"  listener logged: {lines[i - 1][:200]} ... {error[:200]}")
     failed = (
         bad
         or dump_leaks
