@@ -35,6 +35,7 @@ import os
 import random
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -755,6 +756,7 @@ def run(args) -> dict:
             dns.close()
         if not args.keep:
             drop_database(base, name)
+            shutil.rmtree(workdir, ignore_errors=True)
         result["total_seconds"] = time.time() - started
     return result
 
@@ -799,7 +801,9 @@ def main():
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--settle", type=float, default=3.0, help="seconds to catch duplicates")
     parser.add_argument("--no-plans", dest="plans", action="store_false")
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the database and the logs afterwards"
+    )
     parser.add_argument(
         "--postgres",
         default=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"),
