@@ -1,4 +1,5 @@
 import pytest
+from django.db import connection
 
 from tests.inbound.listener import RunningListener
 
@@ -25,3 +26,11 @@ def fuzz_listener(fuzz_bcc, fuzz_keys):
     running = RunningListener(dnsfunc=StaticDns(records(fuzz_keys)))
     yield running
     running.stop()
+    # The listener's worker threads keep their own connections; on PostgreSQL those would stop
+    # pytest-django from dropping the test database at the end.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
