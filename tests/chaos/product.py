@@ -294,6 +294,28 @@ class Listener:
         return self.process.returncode
 
 
+def drain(process: subprocess.Popen, path: Path) -> threading.Thread:
+    """Copy a process's piped output to a file as it comes, so the pipe never fills and blocks
+    it (a worker logs a traceback per failed tick while the database is down)."""
+
+    def copy():
+        with open(path, "ab") as log:
+            for line in iter(process.stdout.readline, b""):
+                log.write(line)
+                log.flush()
+
+    thread = threading.Thread(target=copy, daemon=True)
+    thread.start()
+    return thread
+
+
+def tail(path: Path, size: int = 3000) -> str:
+    try:
+        return path.read_bytes()[-size:].decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
 # -- mail and senders ----------------------------------------------------------------------------
 
 
@@ -416,7 +438,9 @@ class Load:
 
     def __post_init__(self):
         self.lock = threading.Lock()
-        self.queue = list(reversed(self.mails))
+        self.more = threading.Condition(self.lock)
+        self.next = 0
+        self.released = len(self.mails)
         self.halt = threading.Event()
         self.threads = [
             threading.Thread(target=self._run, daemon=True) for _ in range(self.senders)
@@ -427,12 +451,24 @@ class Load:
             thread.start()
         return self
 
+    def release(self, count: int) -> None:
+        """Let the senders have the first `count` messages (the rest wait): a scenario keeps
+        some back so that there is still mail to send when it injects the next fault."""
+        with self.lock:
+            self.released = min(count, len(self.mails))
+            self.more.notify_all()
+
     def _run(self):
         while not self.halt.is_set():
             with self.lock:
-                if not self.queue:
+                while self.next >= self.released and self.next < len(self.mails):
+                    if self.halt.is_set():
+                        return
+                    self.more.wait(0.1)
+                if self.next >= len(self.mails):
                     return
-                mail = self.queue.pop()
+                mail = self.mails[self.next]
+                self.next += 1
             while not self.halt.is_set():
                 started = seq()
                 reply = send(self.port, self.bcc, mail)

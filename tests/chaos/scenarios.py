@@ -29,10 +29,12 @@ from .product import (
     Load,
     PrivateCluster,
     Product,
+    drain,
     make_mail,
     migrate,
     send,
     seq,
+    tail,
     wait_for,
 )
 
@@ -109,15 +111,20 @@ def listener_kill(work: Path, db, *, messages: int, kills: int, senders: int = 2
         listener = Listener(product, port)
         mails = make_mail(messages, "load")
         probes = make_mail(kills, "killed")
-        load = Load(port, bcc, mails, senders).start()
+        load = Load(port, bcc, mails, senders)
+        tranche = messages // (kills + 1)
+        load.release(tranche)
+        load.start()
         accepted: set = set()
         already = mid_data = 0
         for k in range(kills):
-            target = messages * (k + 1) // (kills + 1)
             if not result.check(
-                load.wait_accepted(target, PROGRESS_TIMEOUT), f"load stalled before kill {k + 1}"
+                load.wait_accepted(tranche * (k + 1), PROGRESS_TIMEOUT),
+                f"load stalled before kill {k + 1}",
             ):
                 break
+            # The next tranche is sent while the listener is killed and restarted.
+            load.release(messages if k == kills - 1 else tranche * (k + 2))
             probe = probes[k]
             session = DataSession(port, bcc, probe)
             in_middle = k % 2 == 0
@@ -206,7 +213,14 @@ def worker_kill(
         )
         probe = Product(work, db.url)
         args = ("--batch", str(batch), "--mark-every", str(mark_every), "--lease", str(lease))
-        procs = [start_worker(env, *args) for _ in range(workers)]
+        logs = iter(range(1000))
+
+        def started():
+            process = start_worker(env, *args)
+            drain(process, work / f"worker-{next(logs)}.log")
+            return process
+
+        procs = [started() for _ in range(workers)]
 
         def died() -> bool:
             return any(p.poll() is not None for p in procs)
@@ -227,7 +241,7 @@ def worker_kill(
             victim.wait()
             stranded = probe.probe("claimed", str(victim.pid))["sending"]
             mid_batch += stranded > 0
-            procs[slot] = start_worker(env, *args)
+            procs[slot] = started()
         result.check(
             wait_for(lambda: len(sink.message_ids()) >= requests, PROGRESS_TIMEOUT, abort=died),
             "not every request reached the sink",
@@ -245,7 +259,7 @@ def worker_kill(
         codes = stop(procs)
         result.check(
             codes == [0] * workers,
-            f"workers exited {codes} on SIGTERM: {procs[0].stdout.read().decode()[-1500:]}",
+            f"workers exited {codes} on SIGTERM: {tail(work / 'worker-0.log')}",
         )
         procs = []
         ids = sink.message_ids()
@@ -299,18 +313,25 @@ def postgres_restart(
         product.migrate()
         bcc = product.seed()["bcc"]
         env = worker_env(cluster.url, sink, work)
-        worker = start_worker(env, "--batch", "20", "--mark-every", "5", "--lease", "5")
+        worker = start_worker(env, "--batch", "20", "--mark-every", "5", "--lease", "10")
+        worker_log = work / "worker.log"
+        drain(worker, worker_log)
         port = free_port()
         listener = Listener(product, port)
         mails = make_mail(messages, "pg")
-        load = Load(port, bcc, mails, senders, retry_pause=0.1).start()
+        load = Load(port, bcc, mails, senders, retry_pause=0.1)
+        tranche = messages // (outages + 1)
+        load.release(tranche)
+        load.start()
         down_answers: Counter = Counter()
         for k in range(outages):
-            target = messages * (k + 1) // (outages + 1)
             if not result.check(
-                load.wait_accepted(target, PROGRESS_TIMEOUT), f"load stalled before outage {k + 1}"
+                load.wait_accepted(tranche * (k + 1), PROGRESS_TIMEOUT),
+                f"load stalled before outage {k + 1}",
             ):
                 break
+            # The next tranche goes out as the database goes down: there is mail in flight.
+            load.release(messages if k == outages - 1 else tranche * (k + 2))
             mode = "immediate" if k % 2 == 0 else "fast"
             cluster.stop(mode)
             down = seq()
@@ -347,10 +368,13 @@ def postgres_restart(
             wait_for(lambda: wanted <= set(delivered()), PROGRESS_TIMEOUT),
             f"{len(wanted - set(delivered()))} request(s) not delivered after the restarts",
         )
-        result.check(worker.poll() is None, "the worker exited during the outages")
-        codes = stop([worker])
-        worker = None
-        result.check(codes == [0], f"the worker exited {codes} on SIGTERM")
+        if not result.check(worker.poll() is None, "the worker exited during the outages"):
+            result.failures.append(tail(worker_log))
+            worker = None
+        if worker is not None:
+            codes = stop([worker])
+            worker = None
+            result.check(codes == [0], f"the worker exited {codes} on SIGTERM: {tail(worker_log)}")
         stored_once(result, product, mails, accepted)
         deliveries = delivered()
         resent = sum(n - 1 for r, n in deliveries.items() if r in wanted)
@@ -466,7 +490,7 @@ def sqlite_full(work: Path, *, before: int, while_full: int, after: int) -> Resu
                 listener.stop()
                 pages = checkpoint(db_path)
                 cap = [sys.executable, "-m", "tests.chaos.pagecap", str(pages)]
-                listener = Listener(product, port, *cap)
+                listener = Listener(product, port, cap)
             answers = Counter()
             for mail in refused:
                 reply = send(port, bcc, mail)
