@@ -1,8 +1,8 @@
 """Run inside a product environment (`python -m tests.chaos.probe …` with its DATABASE_URL):
 seed the agency the fault scenarios send to, and report what the database holds afterwards.
 
-The scenarios' own process never opens the product's database: every look goes through the
-product's ORM in a process of its own, the same code the listener and the worker use.
+What the scenarios check about stored mail is read through the product's own ORM, in a
+process of its own, the same code the listener and the worker use.
 """
 
 import json
@@ -75,16 +75,7 @@ def report(path: str) -> dict:
     }
 
 
-def claimed(pid: str) -> dict:
-    """Outbox rows still `sending` under a worker process's name (`host:pid:…`): what a worker
-    killed mid-batch left behind for the lease to give back."""
-    from emailsync.outbox.models import OutboundEmail
-
-    rows = OutboundEmail.objects.filter(status="sending", claimed_by__contains=f":{pid}:")
-    return {"sending": rows.count()}
-
-
-COMMANDS = {"seed": seed, "report": report, "claimed": claimed}
+COMMANDS = {"seed": seed, "report": report}
 
 if __name__ == "__main__":
     import django

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,6 +142,10 @@ class PrivateCluster:
             self.drop()
             raise
 
+    def database(self, name: str) -> "ClusterDatabase":
+        """A fresh database in this cluster, for a scenario that does not stop the server."""
+        return ClusterDatabase(self, name.replace("-", "_"))
+
     def _pg(self, program: str, *args: str) -> None:
         command = [str(self.bin / program), *args]
         if self.as_postgres:
@@ -167,6 +172,68 @@ class PrivateCluster:
             with contextlib.suppress(Exception):
                 self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ClusterDatabase:
+    label = "PostgreSQL (private)"
+
+    def __init__(self, cluster: PrivateCluster, name: str):
+        import psycopg
+
+        self.cluster, self.name = cluster, name
+        with psycopg.connect(cluster.admin_url, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        self.url = f"postgres://postgres@127.0.0.1:{cluster.port}/{name}"
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.cluster.admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+
+
+def query(database_url: str, sql: str, *params) -> list[tuple]:
+    """One read-only query (`?` placeholders) straight to the product's database: for looks
+    that must be quicker than a probe process's Django start-up (a worker's batch lasts less)."""
+    if database_url.startswith("sqlite:///"):
+        uri = f"file:{database_url.removeprefix('sqlite:///')}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=20)) as conn:
+            return list(conn.execute(sql, params))
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return list(conn.execute(sql.replace("?", "%s"), params))
+
+
+def outbox(database_url: str) -> list[tuple[str, str]]:
+    """(status, claimed_by) of every outbox row."""
+    return query(database_url, "SELECT status, claimed_by FROM outbox_outboundemail")
+
+
+def triggers_for(database_url: str, message_id: str) -> int:
+    """How many triggers hold this Message-ID (hashed as the product does)."""
+    from emailsync.inbound.headers import message_id_hash
+
+    rows = query(
+        database_url,
+        "SELECT COUNT(*) FROM inbound_trigger WHERE message_id_hash = ?",
+        message_id_hash(message_id),
+    )
+    return rows[0][0]
+
+
+def holding(database_url: str) -> Counter:
+    """Outbox rows in `sending` per worker process id (worker names are `host:pid:…`): which
+    workers hold a claimed batch right now."""
+    return Counter(
+        int(name.split(":")[1])
+        for status, name in outbox(database_url)
+        if status == "sending" and name.count(":") >= 2
+    )
+
+
+def statuses(database_url: str) -> Counter:
+    return Counter(status for status, _ in outbox(database_url))
 
 
 # -- the product ---------------------------------------------------------------------------------
@@ -206,6 +273,7 @@ class Product:
     """The product's commands against one database, with their logs under `work`."""
 
     def __init__(self, work: Path, database_url: str):
+        self.url = database_url
         self.work = work
         self.work.mkdir(parents=True, exist_ok=True)
         self.env = product_env(work, database_url, LOG_LEVEL="WARNING")

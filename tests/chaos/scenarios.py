@@ -30,11 +30,14 @@ from .product import (
     PrivateCluster,
     Product,
     drain,
+    holding,
     make_mail,
     migrate,
     send,
     seq,
+    statuses,
     tail,
+    triggers_for,
     wait_for,
 )
 
@@ -70,6 +73,11 @@ class Result:
         return bool(condition)
 
 
+def stored(product: Product, mail) -> int:
+    """How many triggers the database holds for this message."""
+    return triggers_for(product.url, mail.message_id)
+
+
 def stored_once(result: Result, product: Product, mails, accepted: set) -> dict:
     """Fill sent/accepted/stored/duplicates from the database; a message that got 250 must
     have exactly one trigger and exactly one review request (one recipient per message)."""
@@ -93,12 +101,17 @@ def stored_once(result: Result, product: Product, mails, accepted: set) -> dict:
 # -- 1. kill -9 the listener in the middle of DATA -------------------------------------------------
 
 
+KILL_POINTS = ("mid-DATA", "after the final dot", "after the commit, reply lost")
+
+
 def listener_kill(work: Path, db, *, messages: int, kills: int, senders: int = 2) -> Result:
     """Load from `senders` MTAs while, `kills` times, a client stops inside DATA and the
-    listener is killed with SIGKILL — half of the kills in the middle of the message, half
-    right after the final dot (the commit may or may not have happened: the retry must then
-    find it). The client never sees 250 for a half-sent message, retries the same message
-    against the restarted listener, and every message ends up stored exactly once."""
+    listener is killed with SIGKILL, in turn: in the middle of the message (nothing may be
+    stored, and the client must not see 250), right after the final dot (the commit may or may
+    not have happened), and after the commit with the reply lost on the way (the retry must be
+    recognised: "already received"). The client retries the same message, same Message-ID,
+    against the restarted listener until it hears 250; every message ends up stored exactly
+    once, with exactly one review request."""
     result = Result(
         "kill -9 SMTP listener", db.label, f"{kills} × kill -9 of `emailsync smtpd` in DATA"
     )
@@ -116,7 +129,8 @@ def listener_kill(work: Path, db, *, messages: int, kills: int, senders: int = 2
         load.release(tranche)
         load.start()
         accepted: set = set()
-        already = mid_data = 0
+        points: Counter = Counter()
+        already = 0
         for k in range(kills):
             if not result.check(
                 load.wait_accepted(tranche * (k + 1), PROGRESS_TIMEOUT),
@@ -125,27 +139,41 @@ def listener_kill(work: Path, db, *, messages: int, kills: int, senders: int = 2
                 break
             # The next tranche is sent while the listener is killed and restarted.
             load.release(messages if k == kills - 1 else tranche * (k + 2))
-            probe = probes[k]
+            probe, point = probes[k], KILL_POINTS[k % len(KILL_POINTS)]
+            points[point] += 1
             session = DataSession(port, bcc, probe)
-            in_middle = k % 2 == 0
-            # Mid-DATA: half the message is on the wire. After the dot: all of it, reply unread.
-            session.send_part(len(session.payload) // 2 if in_middle else len(session.payload))
+            if point == "mid-DATA":
+                session.send_part(len(session.payload) // 2)
+            else:
+                session.send_part(len(session.payload))
+            if point == "after the commit, reply lost":
+                result.check(
+                    wait_for(lambda p=probe: stored(product, p) == 1, PROGRESS_TIMEOUT, 0.2),
+                    f"kill {k + 1}: the message was never committed",
+                )
             listener.kill()
             reply = session.finish()
-            if in_middle:
-                mid_data += 1
+            if point == "mid-DATA":
                 result.check(reply.code != 250, f"kill {k + 1}: 250 for a half-sent message")
-                found = product.report([probe])["messages"][probe.message_id]["triggers"]
-                result.check(found == 0, f"kill {k + 1}: a half-sent message was stored")
+                result.check(
+                    stored(product, probe) == 0, f"kill {k + 1}: a half-sent message was stored"
+                )
+            if point == "after the commit, reply lost":
+                reply.code = 0  # whatever reached the socket, this client never read it
             listener = Listener(product, port)
-            while reply.code != 250:  # the MTA retries the same message
-                reply = send(port, bcc, probe)
-                if reply.code in (-1,) or not listener.alive():
+            for _ in range(100):  # the MTA retries the same message
+                if reply.code == 250 or not listener.alive():
                     break
-            result.check(reply.code == 250, f"kill {k + 1}: retry answered {reply.code}")
+                reply = send(port, bcc, probe)
+            result.check(reply.code == 250, f"kill {k + 1}: the retry answered {reply.code}")
             if reply.code == 250:
                 accepted.add(probe.message_id)
                 already += "already received" in reply.text
+                if point == "after the commit, reply lost":
+                    result.check(
+                        "already received" in reply.text,
+                        f"kill {k + 1}: a retry of a committed message was not recognised",
+                    )
         result.check(
             wait_for(load.done, PROGRESS_TIMEOUT), "the load did not finish after the kills"
         )
@@ -157,9 +185,10 @@ def listener_kill(work: Path, db, *, messages: int, kills: int, senders: int = 2
         result.check(len(accepted) == len(everything), "not every message was accepted")
         stored_once(result, product, everything, accepted)
         result.notes.append(
-            f"{mid_data} kill(s) mid-DATA, {kills - mid_data} after the dot; "
-            f"{sum(c for code, c in codes.items() if code != 250)} failed load attempt(s) "
-            f"retried; {already} retry(ies) found the message already stored"
+            "kills: "
+            + ", ".join(f"{n} {point}" for point, n in points.items())
+            + f"; {sum(c for code, c in codes.items() if code != 250)} failed load attempt(s) "
+            f"retried; {already} retry(ies) answered 'already received'"
         )
     except Exception as exc:  # the scenario's machinery broke: that is a failure too
         result.failures.append(broken(exc))
@@ -201,6 +230,7 @@ def worker_kill(
     sink = Sink()
     procs = []
     try:
+        work.mkdir(parents=True, exist_ok=True)
         env = worker_env(db.url, sink, work)
         migrate(env)
         subprocess.run(
@@ -211,7 +241,6 @@ def worker_kill(
             capture_output=True,
             timeout=120,
         )
-        probe = Product(work, db.url)
         args = ("--batch", str(batch), "--mark-every", str(mark_every), "--lease", str(lease))
         logs = iter(range(1000))
 
@@ -221,10 +250,12 @@ def worker_kill(
             return process
 
         procs = [started() for _ in range(workers)]
+        replacements: set[int] = set()
 
         def died() -> bool:
             return any(p.poll() is not None for p in procs)
 
+        killed = 0  # every kill, including any that found the worker between batches
         mid_batch = 0
         for k in range(kills):
             target = requests * (k + 1) // (kills + 2)
@@ -235,13 +266,21 @@ def worker_kill(
                 f"sending stalled before kill {k + 1}",
             ):
                 break
-            slot = k % workers
-            victim = procs[slot]
-            victim.kill()  # SIGKILL: no cleanup at all
-            victim.wait()
-            stranded = probe.probe("claimed", str(victim.pid))["sending"]
-            mid_batch += stranded > 0
-            procs[slot] = started()
+            # Kill a worker that holds a claimed batch right now; if it finished the batch in
+            # the moment between looking and killing, that kill counts too, and we go again.
+            for _ in range(20):
+                busy = holding(db.url)
+                slots = [i for i, p in enumerate(procs) if busy[p.pid]] or [k % workers]
+                slot = slots[0]
+                victim = procs[slot]
+                victim.kill()  # SIGKILL: no cleanup at all
+                victim.wait()
+                killed += 1
+                procs[slot] = started()
+                replacements.add(procs[slot].pid)
+                if holding(db.url)[victim.pid]:
+                    mid_batch += 1
+                    break
         result.check(
             wait_for(lambda: len(sink.message_ids()) >= requests, PROGRESS_TIMEOUT, abort=died),
             "not every request reached the sink",
@@ -249,31 +288,34 @@ def worker_kill(
         # Marks of the last rows may still be in flight: wait for the outbox to say `sent`.
         result.check(
             wait_for(
-                lambda: probe.report([])["outbox"].get("sent", 0) >= requests,
+                lambda: statuses(db.url)["sent"] >= requests,
                 PROGRESS_TIMEOUT,
-                interval=1,
                 abort=died,
             ),
             "not every outbox row was marked sent",
         )
         codes = stop(procs)
-        result.check(
-            codes == [0] * workers,
-            f"workers exited {codes} on SIGTERM: {tail(work / 'worker-0.log')}",
-        )
+        # A replacement still starting up may die of SIGTERM itself (-15) before it installs
+        # its handler: it has claimed nothing. Every other worker must finish and exit 0.
+        bad = [
+            (p.pid, code)
+            for p, code in zip(procs, codes, strict=True)
+            if code != 0 and not (code == -15 and p.pid in replacements)
+        ]
+        result.check(not bad, f"workers exited {bad} on SIGTERM: {tail(work / 'worker-0.log')}")
         procs = []
         ids = sink.message_ids()
-        outbox = probe.report([])["outbox"]
+        outbox = dict(statuses(db.url))
         result.sent, result.accepted = requests, len(ids)
         result.stored = outbox.get("sent", 0)
         result.duplicates = sum(ids.values()) - len(ids)
         result.check(len(ids) == requests, f"{requests - len(ids)} request(s) never delivered")
         result.check(result.stored == requests, f"outbox: {outbox}")
-        bound = kills * mark_every
+        bound = killed * mark_every
         result.check(result.duplicates <= bound, f"{result.duplicates} duplicates > bound {bound}")
-        result.check(mid_batch > 0, "no kill landed while the worker held a batch")
+        result.check(mid_batch == kills, f"only {mid_batch} of {kills} kills hit a batch")
         result.notes.append(
-            f"{mid_batch} of {kills} kill(s) left claimed rows behind; "
+            f"{killed} kill(s), {mid_batch} of them left claimed rows behind; "
             f"duplicate bound {bound} ({mark_every} per kill)"
         )
     except Exception as exc:

@@ -29,8 +29,8 @@ def passed(result: scenarios.Result) -> scenarios.Result:
 
 
 def test_kill_9_listener_in_data_then_the_retry_is_stored_once(tmp_path, database):
-    result = passed(scenarios.listener_kill(tmp_path, database, messages=20, kills=2))
-    assert result.sent == result.accepted == result.stored == 22
+    result = passed(scenarios.listener_kill(tmp_path, database, messages=20, kills=3))
+    assert result.sent == result.accepted == result.stored == 23
     assert result.duplicates == 0
 
 
