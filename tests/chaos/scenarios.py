@@ -420,6 +420,7 @@ def postgres_restart(
         stored_once(result, product, mails, accepted)
         deliveries = delivered()
         resent = sum(n - 1 for r, n in deliveries.items() if r in wanted)
+        result.duplicates += resent  # stored duplicates are failures above; these are sends
         # A crash may lose the worker's last marks (synchronous_commit off): those requests go
         # out again after their lease, with the same Message-ID, so they can be recognised.
         ids: dict = {}
@@ -430,8 +431,9 @@ def postgres_restart(
             all(len(v) == 1 for v in ids.values()), "a request was re-sent with a new Message-ID"
         )
         result.notes.append(
-            f"answers while down: {dict(down_answers)}; listener pid {listener.pid} and the "
-            f"worker never restarted; {resent} request(s) delivered twice"
+            f"answers while down: {dict(down_answers)}; the same listener and worker processes "
+            f"throughout; duplicates are {resent} request(s) delivered twice (marks lost in a "
+            "crash), none stored twice"
         )
     except Exception as exc:
         result.failures.append(broken(exc))

@@ -50,8 +50,8 @@ def test_postgres_restart_under_load_answers_451_then_recovers_by_itself(tmp_pat
     if unavailable:
         pytest.fail(f"a private PostgreSQL cluster is needed: {unavailable}")
     result = passed(scenarios.postgres_restart(tmp_path, messages=30, outages=2))
+    # Stored once each (checked inside); a crash may make the worker re-send its last marks.
     assert result.sent == result.accepted == result.stored == 30
-    assert result.duplicates == 0
 
 
 @pytest.mark.skipif(
