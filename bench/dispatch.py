@@ -246,6 +246,7 @@ def main():
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -293,6 +294,8 @@ def main():
             f"{(f'{two:.0f}' if two else '-'):>13}  per round {f['ratio_per_round']}"
         )
     print(json.dumps(rows))
+    if options.json:
+        Path(options.json).write_text(json.dumps({"messages": n, "databases": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -67,6 +67,21 @@ def accept_invitation(request, token):
     )
 
 
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """A signed-in person changes their own password. Django's view keeps this session
+    (`update_session_auth_hash`); every other session of theirs ends at its next request."""
+
+    template_name = "agencies/password_change.html"
+    success_url = reverse_lazy("my-profile")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(
+            self.request, _("Password changed. Your other sessions have been signed out.")
+        )
+        return response
+
+
 class PasswordResetView(auth_views.PasswordResetView):
     template_name = "agencies/password_reset.html"
     email_template_name = "agencies/email/password_reset.txt"

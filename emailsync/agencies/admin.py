@@ -41,6 +41,13 @@ class UserAdmin(BaseUserAdmin):
     ]
     add_fieldsets = [(None, {"fields": ["email", "full_name", "password1", "password2"]})]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # The role, agency and active flags are part of the session hash already; bumping the
+        # version as well means undoing the change later does not bring old sessions back.
+        if change and {"role", "agency", "is_active", "is_staff"} & set(form.changed_data):
+            obj.end_other_sessions()
+
 
 class SenderInline(admin.TabularInline):
     model = SenderAddress

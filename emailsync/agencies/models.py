@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
@@ -171,6 +172,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text=_("Operators of the platform."))
     date_joined = models.DateTimeField(default=timezone.now)
+    session_version = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text=_("Raised on every role or membership change: signs out the other sessions."),
+    )
 
     objects = UserManager()
     USERNAME_FIELD = "email"
@@ -187,6 +193,33 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_agency_admin(self) -> bool:
         return self.is_active and self.agency_id is not None and self.role == self.Role.ADMIN
 
+    def _get_session_auth_hash(self, secret=None) -> str:
+        """Django keeps this hash in each session and compares it on every request; a session
+        whose hash no longer matches is flushed (signed out). Django's own hash covers only the
+        password; ours also covers what decides what the person may do — the session version
+        (bumped by `change_role` and `remove_from_agency`, so even a change undone before the
+        next request ends the other sessions), the role, the agency, active and staff — so a
+        role changed in the Django admin or by a bulk update signs people out as well. The
+        member who made the change keeps their own session with `update_session_auth_hash`."""
+        state = "\x1f".join(
+            [
+                self.password,
+                str(self.session_version),
+                self.role,
+                str(self.agency_id or ""),
+                "1" if self.is_active else "0",
+                "1" if self.is_staff else "0",
+            ]
+        )
+        return salted_hmac(
+            "emailsync.agencies.User.session_auth_hash", state, secret=secret, algorithm="sha256"
+        ).hexdigest()
+
+    def end_other_sessions(self) -> None:
+        """Every existing session of this user stops working at its next request."""
+        User.objects.filter(pk=self.pk).update(session_version=models.F("session_version") + 1)
+        self.refresh_from_db(fields=["session_version"])
+
     @transaction.atomic
     def change_role(self, role: str, by: "User") -> None:
         if role not in self.Role.values:
@@ -197,6 +230,7 @@ class User(AbstractBaseUser, PermissionsMixin):
             self._ensure_not_last_admin()
         self.role = role
         self.save(update_fields=["role"])
+        self.end_other_sessions()
         self.agency.record(by, "member.role_changed", self.email, role=role)
 
     @transaction.atomic
@@ -206,6 +240,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         agency = self.agency
         self.is_active = False
         self.save(update_fields=["is_active"])
+        self.end_other_sessions()
         agency.record(by, "member.removed", self.email)
 
     def _ensure_not_last_admin(self) -> None:

@@ -5,6 +5,7 @@ Every lookup goes through `agency_object`, so an id from another agency is a 404
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.paginator import Paginator
@@ -134,6 +135,9 @@ def change_role(request, member_id):
     if form.is_valid():
         try:
             person.change_role(form.cleaned_data["role"], by=request.user)
+            if person.pk == request.user.pk:
+                # An admin who steps down stays signed in here; their other sessions end.
+                update_session_auth_hash(request, person)
             messages.success(
                 request,
                 _("%(name)s is now %(role)s.")

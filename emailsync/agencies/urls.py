@@ -9,6 +9,7 @@ account_urls = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", accounts.signup, name="signup"),
     path("invitations/<str:token>/", accounts.accept_invitation, name="accept-invitation"),
+    path("password/", accounts.PasswordChangeView.as_view(), name="password-change"),
     path("password-reset/", accounts.PasswordResetView.as_view(), name="password_reset"),
     path(
         "password-reset/sent/",

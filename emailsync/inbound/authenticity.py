@@ -261,13 +261,14 @@ _SIGNATURE_LINE = re.compile(rb"(?im)^dkim-signature\s*:")
 
 
 def _signature_tags(signature: bytes) -> dict[str, str]:
-    """d= and s= (lower-case, whitespace removed) for reporting; tolerant of junk."""
+    """d= and s= (lower-case, whitespace and control characters removed) for reporting;
+    tolerant of junk. They end up in the trigger's auth detail, and PostgreSQL refuses NUL."""
     tags = {}
     for part in signature.decode("ascii", "replace").split(";"):
         name, _, value = part.partition("=")
         name = name.strip()
         if name in ("d", "s") and name not in tags:
-            tags[name] = re.sub(r"\s+", "", value).lower()
+            tags[name] = re.sub(r"[\s\x00-\x1f\x7f]+", "", value).lower()
     return tags
 
 

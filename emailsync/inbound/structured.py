@@ -52,6 +52,9 @@ _SCRIPT_TYPE = re.compile(
 _TEXT_BEGIN = re.compile(r"^-----BEGIN EMAILSYNC-----[ \t]*\r?$", re.MULTILINE)
 _TEXT_END = re.compile(r"^-----END EMAILSYNC-----[ \t]*\r?$", re.MULTILINE)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# JSON may escape half a UTF-16 pair ("\ud800"); such a string cannot be encoded, so storing it
+# fails the whole transaction (and the sender would be told to retry for ever).
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -308,7 +311,12 @@ def _placement_ref(value) -> str | None:
     if not isinstance(value, str):
         return None
     value = value.strip()
-    if not value or len(value) > MAX_PLACEMENT_REF_CHARS or _CONTROL_CHARS.search(value):
+    if (
+        not value
+        or len(value) > MAX_PLACEMENT_REF_CHARS
+        or _CONTROL_CHARS.search(value)
+        or _SURROGATES.search(value)
+    ):
         return None
     return value
 
@@ -323,6 +331,7 @@ def _role(value) -> str | None:
 def _name(value) -> str | None:
     if not isinstance(value, str):
         return None
+    value = _SURROGATES.sub("\ufffd", value)
     value = _WHITESPACE.sub(" ", _CONTROL_CHARS.sub(" ", value)).strip()
     if not value or len(value) > MAX_NAME_CHARS:
         return None
@@ -331,7 +340,7 @@ def _name(value) -> str | None:
 
 def _normalise_email(value) -> str | None:
     """The same normalised form as ``headers.Address.addr_spec``, so lookups match."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or _SURROGATES.search(value):
         return None
     address = parse_address(value.strip())
     return address.addr_spec if address is not None else None

@@ -18,6 +18,8 @@ from emailsync.agencies.access import admin_required
 from emailsync.review_requests.models import ReviewRequest, Source
 from emailsync.reviews.models import Review
 
+from .leaks import current_alert
+
 MONTHS = 12
 WIDTH, HEIGHT, PAD = 600, 200, 28
 
@@ -155,5 +157,6 @@ def dashboard(request):
             "rating_chart": line(avg_month, labels),
             "rows": rows,
             "total_reviews": sum(per_month),
+            "leak": current_alert(agency),
         },
     )

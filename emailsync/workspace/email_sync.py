@@ -21,7 +21,7 @@ from emailsync.review_requests import manual
 from emailsync.review_requests.models import EmailSyncSettings, ReviewRequest, Source
 from emailsync.reviews.models import Review
 
-from . import dnscheck
+from . import dnscheck, leaks
 from .forms import EmailSyncSettingsForm, HelpForm, MapSenderForm
 from .models import HelpRequest
 
@@ -86,6 +86,7 @@ def page_context(request, **extra) -> dict:
         "guides": GUIDES,
         "test_active": sync.in_setup_test(now),
         "test": setup_test_state(request, sync, now),
+        "leak": leaks.current_alert(agency),
     }
     context.update(extra)
     return context

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import activity, dashboard, email_sync, placements, reviews
+from . import activity, dashboard, email_sync, leaks, placements, reviews
 
 review_urls = [  # mounted at /app/reviews/
     path("", reviews.board, name="agency-reviews"),
@@ -42,6 +42,7 @@ app_urls = [  # mounted at /app/
     path("email-sync/switch/", email_sync.switch, name="email-sync-switch"),
     path("email-sync/rules/", email_sync.save_settings, name="email-sync-settings"),
     path("email-sync/rotate/", email_sync.rotate, name="email-sync-rotate"),
+    path("email-sync/leak/dismiss/", leaks.dismiss, name="email-sync-leak-dismiss"),
     path("email-sync/setup-test/", email_sync.setup_test_start, name="setup-test-start"),
     path("email-sync/setup-test/status/", email_sync.setup_test_status, name="setup-test-status"),
     path("email-sync/dns/<int:domain_id>/", email_sync.dns_check, name="email-sync-dns"),

@@ -182,6 +182,14 @@ def test_malformed_signature_header(dns):
     assert result.error == "signature_malformed"
 
 
+def test_control_characters_in_reported_tags_are_dropped(dns):
+    """Found by the fuzzer: d= with a NUL reached the trigger's auth detail, which PostgreSQL
+    refuses to store, so the message was answered 451 for ever."""
+    raw = b"DKIM-Signature: v=1; d=acme.com\x00; s=se\x01l1; b=!!!\r\n" + MESSAGE
+    [result] = verify_dkim(raw, dnsfunc=dns)
+    assert (result.domain, result.selector, result.passed) == ("acme.com", "sel1", False)
+
+
 class _PassesForFrom(bytes):
     """A header name dkimpy's signer takes for "from" (it refuses to sign without From)."""
 

@@ -323,3 +323,18 @@ def test_deeply_nested_json_and_mime_do_not_raise():
 def test_never_raises(body, x_headers):
     result = extract(HEAD + b"Content-Type: multipart/mixed; boundary=x\r\n", body, x_headers)
     assert isinstance(result, StructuredData)
+
+
+def test_unpaired_surrogate_escapes_never_reach_the_database():
+    """Found by the fuzzer (tests/fuzz): JSON may escape half a UTF-16 pair; such a string
+    cannot be stored, so it failed the whole batch and the sender was told to retry for ever."""
+    payload = (
+        '{"placement_ref": "PL\\ud800", "recipient_name": "Zo\\udcffe", '
+        '"recruiter_email": "jane\\ud83d@acme.com", '
+        '"recipients": [{"email": "carla@example.org", "name": "C\\ud800"}]}'
+    )
+    data = run(HEAD + b"Content-Type: text/plain\r\n\r\n" + text_block(payload).encode())
+    assert data.placement_ref is None and "structured_bad_placement_ref" in data.problems
+    assert data.recruiter_email is None and "structured_bad_recruiter_email" in data.problems
+    assert data.recipient_name == "Zo\ufffde"
+    assert data.name_for("carla@example.org") == "C\ufffd"
