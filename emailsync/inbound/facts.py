@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils import timezone
 
-from emailsync.agencies.models import Agency, SenderAddress, User
+from emailsync.agencies.models import Agency, AgencyDomain, SenderAddress, User
 from emailsync.review_requests.models import EmailSyncSettings
 
 from . import rows
@@ -32,28 +32,53 @@ class AgencyFacts:
 
     @classmethod
     def load(cls, agency_id: int) -> "AgencyFacts":
-        sync = (
-            EmailSyncSettings.objects.select_related("agency").filter(agency_id=agency_id).first()
-        )
-        if sync is None:
-            sync = EmailSyncSettings.for_agency(Agency.objects.get(pk=agency_id))
-        # Stored as A-labels (xn--…); headers give U-labels: compare in the Unicode form.
-        domains = {
-            normalise_domain(d) for d in sync.agency.domains.values_list("domain", flat=True)
+        return cls.load_many([agency_id])[agency_id]
+
+    @classmethod
+    def load_many(cls, agency_ids) -> dict[int, "AgencyFacts"]:
+        """Facts for several agencies in four queries, however many there are (a listener
+        serving a thousand agencies sees a different one in nearly every email)."""
+        ids = set(agency_ids)
+        syncs = {
+            s.agency_id: s
+            for s in EmailSyncSettings.objects.select_related("agency").filter(agency_id__in=ids)
         }
-        senders = dict(
-            SenderAddress.objects.filter(agency_id=agency_id).values_list("email", "profile_id")
-        )
-        members = list(
-            User.objects.filter(agency_id=agency_id, is_active=True).values_list(
-                "email", "role", "profile__id"
+        for agency in Agency.objects.filter(pk__in=ids - set(syncs)):
+            syncs[agency.pk] = EmailSyncSettings.for_agency(agency)
+        if set(syncs) != ids:
+            raise Agency.DoesNotExist(f"no agency {sorted(ids - set(syncs))}")
+        # Stored as A-labels (xn--…); headers give U-labels: compare in the Unicode form.
+        domains: dict[int, set[str]] = {i: set() for i in ids}
+        for agency_id, domain in AgencyDomain.objects.filter(agency_id__in=ids).values_list(
+            "agency_id", "domain"
+        ):
+            domains[agency_id].add(normalise_domain(domain))
+        senders: dict[int, dict[str, int]] = {i: {} for i in ids}
+        for agency_id, email, profile_id in SenderAddress.objects.filter(
+            agency_id__in=ids
+        ).values_list("agency_id", "email", "profile_id"):
+            senders[agency_id][email] = profile_id
+        members: dict[int, list] = {i: [] for i in ids}
+        for agency_id, *member in User.objects.filter(
+            agency_id__in=ids, is_active=True
+        ).values_list("agency_id", "email", "role", "profile__id"):
+            members[agency_id].append(member)
+        facts = {}
+        for agency_id in ids:
+            admin_profiles = {pid for _, role, pid in members[agency_id] if role == User.Role.ADMIN}
+            admin_emails = {e for e, role, _ in members[agency_id] if role == User.Role.ADMIN}
+            admin_emails |= {e for e, pid in senders[agency_id].items() if pid in admin_profiles}
+            member_emails = set(senders[agency_id]) | {e for e, _, _ in members[agency_id]}
+            sync = syncs[agency_id]
+            facts[agency_id] = cls(
+                sync.agency,
+                sync,
+                domains[agency_id],
+                member_emails,
+                admin_emails,
+                senders[agency_id],
             )
-        )
-        admin_profiles = {pid for _, role, pid in members if role == User.Role.ADMIN}
-        admin_emails = {email for email, role, _ in members if role == User.Role.ADMIN}
-        admin_emails |= {email for email, pid in senders.items() if pid in admin_profiles}
-        member_emails = set(senders) | {email for email, _, _ in members}
-        return cls(sync.agency, sync, domains, member_emails, admin_emails, senders)
+        return facts
 
 
 class FactsCache:
@@ -62,19 +87,29 @@ class FactsCache:
         self._lock = threading.Lock()
 
     def get(self, agency_id: int) -> AgencyFacts:
+        return self.get_many([agency_id])[agency_id]
+
+    def get_many(self, agency_ids) -> dict[int, AgencyFacts]:
         ttl = settings.EMAILSYNC_LISTENER_CACHE_SECONDS
         now = time.monotonic()
+        found, missing = {}, set()
         with self._lock:
-            hit = self._entries.get(agency_id)
-        if hit and hit[0] > now:
-            return hit[1]
-        facts = AgencyFacts.load(agency_id)
-        if ttl > 0:
-            with self._lock:
-                if len(self._entries) > 10_000:
-                    self._entries.clear()
-                self._entries[agency_id] = (now + ttl, facts)
-        return facts
+            for agency_id in agency_ids:
+                hit = self._entries.get(agency_id)
+                if hit and hit[0] > now:
+                    found[agency_id] = hit[1]
+                else:
+                    missing.add(agency_id)
+        if missing:
+            loaded = AgencyFacts.load_many(missing)
+            found.update(loaded)
+            if ttl > 0:
+                with self._lock:
+                    if len(self._entries) > 10_000:
+                        self._entries.clear()
+                    for agency_id, facts in loaded.items():
+                        self._entries[agency_id] = (now + ttl, facts)
+        return found
 
 
 FACTS = FactsCache()

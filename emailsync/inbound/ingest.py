@@ -195,6 +195,7 @@ class Batch:
                 {"agency_id": {a for a, _ in wanted}, "message_id_hash": {k for _, k in wanted}},
             )
         }
+        facts = FACTS.get_many({a for a, _ in wanted})
         plans, first = [], {}
         for index, (message, (headers, key, tokens)) in enumerate(
             zip(self.messages, parsed, strict=True)
@@ -204,7 +205,7 @@ class Batch:
                 continue
             structured = extract(message.header, message.body, headers.x_emailsync)
             for agency_id in agency_ids:
-                plan = self.plan_one(index, message, headers, key, structured, agency_id)
+                plan = self.plan_one(index, message, headers, key, structured, facts[agency_id])
                 plan.existing = existing.get((agency_id, key))
                 plan.duplicate_of = first.get((agency_id, key))
                 first.setdefault((agency_id, key), plan)
@@ -219,9 +220,9 @@ class Batch:
         headers: ParsedHeaders,
         key: str,
         structured: StructuredData,
-        agency_id: int,
+        facts: AgencyFacts,
     ) -> Plan:
-        facts = FACTS.get(agency_id)
+        agency_id = facts.agency.pk
         sender = headers.from_addr.addr_spec if headers.from_addr else ""
         trigger = Trigger(
             agency_id=agency_id,

@@ -80,6 +80,7 @@ def test_session_tables_are_the_same_as_aiosmtpds():
     """The listener lists only its command and AUTH methods to dir(); aiosmtpd's per-session
     tables built from it must still be complete."""
     import asyncio
+    import threading
 
     from emailsync.inbound.smtp import Handler, ListenerState
 
@@ -94,7 +95,12 @@ def test_session_tables_are_the_same_as_aiosmtpds():
         plain = PlainListener(handler, hostname="mx.test", loop=asyncio.get_running_loop())
         return ours, plain
 
-    ours, plain = asyncio.run(build())
+    # On a thread of its own: another test's event loop may still be set on this one.
+    built = []
+    worker = threading.Thread(target=lambda: built.append(asyncio.run(build())))
+    worker.start()
+    worker.join(30)
+    ours, plain = built[0]
     assert sorted(ours._smtp_methods) == sorted(plain._smtp_methods)
     assert "DATA" in ours._smtp_methods and "STARTTLS" in ours._smtp_methods
     assert sorted(ours._auth_methods) == sorted(plain._auth_methods)
