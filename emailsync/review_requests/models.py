@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from emailsync.agencies.models import Agency, RecruiterProfile
+from emailsync.inbound import rows
 
 
 def address_hash(email: str) -> str:
@@ -288,17 +289,30 @@ class AskedRecipient(models.Model):
             by_window.setdefault(window, []).append((agency_id, email))
         table = connection.ops.quote_name(cls._meta.db_table)
         won: set[tuple[int, str]] = set()
-        with connection.cursor() as cursor:
+        p = rows.placeholder()
+        upsert = (
+            "ON CONFLICT (agency_id, email) DO UPDATE SET last_asked_at = excluded.last_asked_at "
+            f"WHERE {table}.last_asked_at < {p} RETURNING agency_id, email"
+        )
+        with rows.hot_cursor() as cursor:
             for window, pairs in by_window.items():
+                if connection.vendor == "postgresql":
+                    # Arrays, so the statement's text is the same for any number of people.
+                    cursor.execute(
+                        f"INSERT INTO {table} (agency_id, email, last_asked_at) "  # noqa: S608
+                        f"SELECT a, e, {p} FROM UNNEST(({p})::bigint[], ({p})::varchar[]) "
+                        "AS t(a, e) " + upsert,
+                        [now, [a for a, _ in pairs], [e for _, e in pairs], now - window],
+                    )
+                    won.update((row[0], row[1]) for row in cursor.fetchall())
+                    continue
                 for start in range(0, len(pairs), 500):
                     chunk = pairs[start : start + 500]
                     values = ", ".join(["(%s, %s, %s)"] * len(chunk))
                     params = [p for agency_id, email in chunk for p in (agency_id, email, now)]
                     cursor.execute(
                         f"INSERT INTO {table} (agency_id, email, last_asked_at) "  # noqa: S608
-                        f"VALUES {values} ON CONFLICT (agency_id, email) "
-                        "DO UPDATE SET last_asked_at = excluded.last_asked_at "
-                        f"WHERE {table}.last_asked_at < %s RETURNING agency_id, email",
+                        f"VALUES {values} " + upsert,
                         [*params, now - window],
                     )
                     won.update((row[0], row[1]) for row in cursor.fetchall())
