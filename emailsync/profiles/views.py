@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.conf import settings
 from django.contrib.staticfiles import finders
+from django.core.cache import caches
 from django.db.models import F, Max, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -143,6 +144,53 @@ def directory_etag(request):
     return _etag(request, "directory", stamp.timestamp() if stamp else 0)
 
 
+# --- the rendered-page cache ------------------------------------------------------------------
+#
+# A page's body is cached under its ETag (markup version, language, query string, the agency's or
+# recruiter's id and their rating rows' `changed_at`) plus the public address and the static
+# files' names. Every change that shows on a page bumps `changed_at` in the same transaction
+# (signals.py), so the next request computes a new key and renders afresh: nothing is ever
+# deleted, and a body cached under an old key is never looked up again. Entries also expire after
+# EMAILSYNC_PAGE_CACHE_SECONDS, the bound for changes made behind the signals' back (bulk updates,
+# raw SQL), which `profiles check-aggregates --repair` would otherwise only catch daily.
+
+
+def _static_names() -> str:
+    if "names" not in _static_fingerprint:
+        from django.templatetags.static import static
+
+        _static_fingerprint["names"] = static("css/app.css") + static("css/profiles.css")
+    return _static_fingerprint["names"]
+
+
+_static_fingerprint: dict[str, str] = {}
+
+
+def _page_cache(etag_func):
+    def decorator(view):
+        @wraps(view)
+        def cached(request, *args, **kwargs):
+            seconds = getattr(settings, "EMAILSYNC_PAGE_CACHE_SECONDS", 600)
+            tag = etag_func(request, *args, **kwargs) if seconds > 0 else None
+            if tag is None:
+                return view(request, *args, **kwargs)
+            raw = "|".join((tag, settings.EMAILSYNC_PUBLIC_URL, _static_names()))
+            key = "profiles:page:" + hashlib.sha256(raw.encode()).hexdigest()
+            cache = caches[getattr(settings, "EMAILSYNC_PAGE_CACHE", "default")]
+            hit = cache.get(key)
+            if hit is not None:
+                content, content_type = hit
+                return _public(HttpResponse(content, content_type=content_type))
+            response = view(request, *args, **kwargs)
+            if response.status_code == 200 and not response.streaming and not response.cookies:
+                cache.set(key, (response.content, response["Content-Type"]), seconds)
+            return response
+
+        return cached
+
+    return decorator
+
+
 # --- helpers ---------------------------------------------------------------------------------
 
 
@@ -166,12 +214,66 @@ class Pager:
         return list(queryset[self.offset : self.offset + self.size])
 
 
-def _review_rows(queryset):
+# What a review's card, its JSON-LD and the recruiter link need: nothing else is read.
+_REVIEW_COLUMNS = (
+    "id",
+    "agency_id",
+    "recruiter_id",
+    "rating",
+    "text",
+    "role",
+    "reviewer_name",
+    "display_name_choice",
+    "submitted_at",
+    "recruiter__display_name",
+    "recruiter__slug",
+    "recruiter__user__is_active",
+    "recruiter__user__agency_id",
+    "reply__id",
+    "reply__text",
+)
+
+
+def _review_rows(queryset, with_recruiter=True):
+    """A page's public reviews, newest first. Without the recruiter (their own page, where every
+    review is about them) two joins fewer."""
+    if with_recruiter:
+        related, columns = ("recruiter__user", "reply"), _REVIEW_COLUMNS
+    else:
+        related = ("reply",)
+        columns = [c for c in _REVIEW_COLUMNS if not c.startswith("recruiter__")]
     return (
         public_reviews(queryset)
-        .select_related("recruiter__user", "reply")
+        .select_related(*related)
+        .only(*columns)
         .order_by("-submitted_at", "-id")
     )
+
+
+def _url_maker(name: str, *args):
+    """`reverse` once per page with a placeholder last argument, then plain string formatting for
+    each row (a page links every review and recruiter; `reverse` per link is most of a page's
+    URL cost). The placeholders are valid for the converters (slug, int) and never escaped."""
+    placeholder = 987654321 if isinstance(args[-1], int) else "slug-placeholder-7q2"
+    head, tail = reverse(name, args=[*args[:-1], placeholder]).rsplit(str(placeholder), 1)
+    return lambda value: f"{head}{value}{tail}"
+
+
+def _link_reviews(agency, reviews, recruiter=None):
+    """Each review's report URL and, on the agency page, its recruiter's page (when the recruiter
+    still has a public page: an active member of this agency)."""
+    report_url = _url_maker("profiles-report", agency.slug, 0)
+    recruiter_url = _url_maker("profiles-recruiter", agency.slug, "x")
+    for review in reviews:
+        review.report_url = report_url(review.pk)
+        if recruiter is not None:
+            review.recruiter = recruiter  # the page's own recruiter: already loaded
+            review.recruiter_url = None
+        elif review.recruiter is not None:
+            user = review.recruiter.user
+            linkable = user.is_active and user.agency_id == review.agency_id
+            review.recruiter_url = recruiter_url(review.recruiter.slug) if linkable else None
+    return reviews
 
 
 def _public(response, cache=PUBLIC_CACHE):
@@ -188,6 +290,7 @@ def directory_changed(request):
 
 @require_GET
 @condition(etag_func=directory_etag, last_modified_func=directory_changed)
+@_page_cache(directory_etag)
 def directory(request):
     q = request.GET.get("q", "").strip()[:100]
     location = request.GET.get("location", "").strip()[:100]
@@ -213,17 +316,21 @@ def directory(request):
 
 @require_GET
 @condition(etag_func=agency_etag, last_modified_func=agency_changed)
+@_page_cache(agency_etag)
 def agency_page(request, agency_slug):
     agency = _agency(request, agency_slug)
     rating = rating_of(agency)
     pager = Pager(request, rating.count, PAGE_SIZE)
-    reviews = pager.slice(_review_rows(Review.objects.filter(agency=agency)))
+    reviews = _link_reviews(agency, pager.slice(_review_rows(Review.objects.filter(agency=agency))))
     recruiters = list(
         RecruiterProfile.objects.filter(agency=agency, user__is_active=True, user__agency=agency)
         .filter(Q(user__role="recruiter") | Q(rating__count__gt=0))
         .select_related("rating")
         .order_by(F("rating__score").desc(nulls_last=True), "display_name", "pk")
     )
+    recruiter_url = _url_maker("profiles-recruiter", agency.slug, "x")
+    for person in recruiters:
+        person.public_url = recruiter_url(person.slug)
     context = {
         "agency": agency,
         "rating": rating,
@@ -240,12 +347,14 @@ def agency_page(request, agency_slug):
 
 @require_GET
 @condition(etag_func=recruiter_etag, last_modified_func=recruiter_changed)
+@_page_cache(recruiter_etag)
 def recruiter_page(request, agency_slug, recruiter_slug):
     recruiter = _recruiter(request, agency_slug, recruiter_slug)
     agency = recruiter.agency
     rating = rating_of(recruiter)
     pager = Pager(request, rating.count, PAGE_SIZE)
-    reviews = pager.slice(_review_rows(Review.objects.filter(recruiter=recruiter)))
+    rows = _review_rows(Review.objects.filter(recruiter=recruiter), with_recruiter=False)
+    reviews = _link_reviews(agency, pager.slice(rows), recruiter)
     context = {
         "agency": agency,
         "recruiter": recruiter,
