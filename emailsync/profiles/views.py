@@ -16,7 +16,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.cache import caches
-from django.db.models import F, Max, Q
+from django.db.models import F, Max
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -33,7 +33,7 @@ from emailsync.agencies.models import Agency, RecruiterProfile
 from emailsync.reviews.models import Review
 from emailsync.throttling.models import Counter
 
-from . import presenting
+from . import presenting, rows
 from .models import AgencyRating, ReviewReport, public_reviews, rating_of
 
 PAGE_SIZE = 10
@@ -236,18 +236,12 @@ _REVIEW_COLUMNS = (
 )
 
 
-def _review_rows(queryset, with_recruiter=True):
-    """A page's public reviews, newest first. Without the recruiter (their own page, where every
-    review is about them) two joins fewer."""
-    if with_recruiter:
-        related, columns = ("recruiter__user", "reply"), _REVIEW_COLUMNS
-    else:
-        related = ("reply",)
-        columns = [c for c in _REVIEW_COLUMNS if not c.startswith("recruiter__")]
+def _review_rows(queryset):
+    """The widget's public reviews, newest first (the pages read theirs through `rows`)."""
     return (
         public_reviews(queryset)
-        .select_related(*related)
-        .only(*columns)
+        .select_related("recruiter__user", "reply")
+        .only(*_REVIEW_COLUMNS)
         .order_by("-submitted_at", "-id")
     )
 
@@ -273,13 +267,8 @@ def _link_reviews(agency, reviews, recruiter=None):
         when = template_localtime(review.submitted_at)
         review.date_iso = date_format(when, "Y-m-d")
         review.date_text = date_format(when, "j F Y")
-        if recruiter is not None:
-            review.recruiter = recruiter  # the page's own recruiter: already loaded
-            review.recruiter_url = None
-        elif review.recruiter is not None:
-            user = review.recruiter.user
-            linkable = user.is_active and user.agency_id == review.agency_id
-            review.recruiter_url = recruiter_url(review.recruiter.slug) if linkable else None
+        linkable = recruiter is None and review.recruiter_linkable
+        review.recruiter_url = recruiter_url(review.recruiter.slug) if linkable else None
     return reviews
 
 
@@ -328,13 +317,8 @@ def agency_page(request, agency_slug):
     agency = _agency(request, agency_slug)
     rating = rating_of(agency)
     pager = Pager(request, rating.count, PAGE_SIZE)
-    reviews = _link_reviews(agency, pager.slice(_review_rows(Review.objects.filter(agency=agency))))
-    recruiters = list(
-        RecruiterProfile.objects.filter(agency=agency, user__is_active=True, user__agency=agency)
-        .filter(Q(user__role="recruiter") | Q(rating__count__gt=0))
-        .select_related("rating")
-        .order_by(F("rating__score").desc(nulls_last=True), "display_name", "pk")
-    )
+    reviews = _link_reviews(agency, rows.agency_reviews(agency.pk, pager.size, pager.offset))
+    recruiters = rows.agency_recruiters(agency.pk)
     recruiter_url = _url_maker("profiles-recruiter", agency.slug, "x")
     for person in recruiters:
         person.public_url = recruiter_url(person.slug)
@@ -360,8 +344,8 @@ def recruiter_page(request, agency_slug, recruiter_slug):
     agency = recruiter.agency
     rating = rating_of(recruiter)
     pager = Pager(request, rating.count, PAGE_SIZE)
-    rows = _review_rows(Review.objects.filter(recruiter=recruiter), with_recruiter=False)
-    reviews = _link_reviews(agency, pager.slice(rows), recruiter)
+    page = rows.recruiter_reviews(recruiter, pager.size, pager.offset)
+    reviews = _link_reviews(agency, page, recruiter)
     context = {
         "agency": agency,
         "recruiter": recruiter,
