@@ -7,7 +7,9 @@ is serialised with `<`, `>` and `&` escaped, so review text can never close the 
 import json
 
 from django.conf import settings
+from django.template.defaultfilters import floatformat
 from django.urls import reverse
+from django.utils.formats import localize
 from django.utils.html import _json_script_escapes, conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -205,4 +207,31 @@ def review_cards(reviews, agency, show_recruiter: bool) -> str:
             report=report,
         )
         parts.append("\n      " + card + "\n    ")
+    return mark_safe("".join(parts))  # noqa: S308 - every value escaped above
+
+
+_RECRUITER_ITEM = (
+    '\n        <li><a href="{url}">{name}</a>\n          {mini}\n        </li>\n        '
+)
+
+
+def recruiter_items(recruiters) -> str:
+    """The agency page's list of recruiters (`<li>`s as the template's loop output them): each
+    with their average and count, or "No reviews yet". Each needs `public_url` and `rating`."""
+    e = conditional_escape
+    none_yet = '<span class="muted pf-mini">{}</span>'.format(e(_("No reviews yet")))
+    parts = []
+    for person in recruiters:
+        rating = person.rating
+        if rating.count:
+            count = ngettext("%(counter)s review", "%(counter)s reviews", rating.count) % {
+                "counter": e(localize(rating.count))
+            }
+            average = e(floatformat(rating.average, 1))
+            mini = f'<span class="pf-mini">{average} ★ · {count}</span>'
+        else:
+            mini = none_yet
+        parts.append(
+            _RECRUITER_ITEM.format(url=e(person.public_url), name=e(person.display_name), mini=mini)
+        )
     return mark_safe("".join(parts))  # noqa: S308 - every value escaped above

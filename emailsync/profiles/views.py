@@ -328,6 +328,7 @@ def agency_page(request, agency_slug):
         "reviews": reviews,
         "pager": pager,
         "recruiters": recruiters,
+        "recruiter_items": presenting.recruiter_items(recruiters),
         "cards": presenting.review_cards(reviews, agency, show_recruiter=True),
         "ld": presenting.ld_json(presenting.organization_ld(agency, rating, reviews)),
         "canonical": presenting.absolute(presenting.agency_url(agency)),

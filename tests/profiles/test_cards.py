@@ -56,3 +56,37 @@ def test_cards_match_the_template(acme, reviews, page):
     if page == "agency":  # linked, named but unlinked (left), and no recruiter at all
         assert got.count('class="muted pf-about"') == 3
         assert got.count(f'<a href="{presenting.recruiter_url(acme, acme.sam)}">') == 2
+
+
+# The agency page's recruiter list as its template loop was written before it moved to Python.
+RECRUITER_LOOP = (
+    "{% load i18n profiles %}        {% for person in recruiters %}\n"
+    '        <li><a href="{{ person.public_url }}">{{ person.display_name }}</a>\n'
+    "          {% with r=person|rating %}{% if r.count %}"
+    '<span class="pf-mini">{{ r.average|floatformat:1 }} ★ · '
+    "{% blocktranslate count counter=r.count %}{{ counter }} review{% plural %}"
+    "{{ counter }} reviews{% endblocktranslate %}</span>"
+    '{% else %}<span class="muted pf-mini">{% translate "No reviews yet" %}</span>'
+    "{% endif %}{% endwith %}\n"
+    "        </li>\n"
+    "        {% endfor %}\n"
+)
+
+
+def test_recruiter_list_matches_the_template(acme, make_review, add_member):
+    acme.riya.display_name = EVIL
+    acme.riya.save()
+    make_review(acme, acme.riya, rating=4)  # one review: the singular
+    for rating in (5, 4, 4):
+        make_review(acme, acme.sam, rating=rating)
+    add_member(acme)  # a recruiter without reviews yet
+    found = rows.agency_recruiters(acme.pk)
+    for person in found:
+        person.public_url = presenting.recruiter_url(acme, person)
+    assert len(found) == 3
+    template = engines["django"].from_string(RECRUITER_LOOP)
+    expected = template.render({"recruiters": found})
+    got = "        " + presenting.recruiter_items(found) + "\n"
+    assert got == expected
+    assert "1 review<" in got and "3 reviews<" in got and "No reviews yet" in got
+    assert "<script>" not in got
