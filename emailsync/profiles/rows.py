@@ -16,13 +16,18 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import F, Q
 
-from emailsync.agencies.models import RecruiterProfile
+from emailsync.agencies.models import Agency, RecruiterProfile
 from emailsync.reviews.models import Review, shown_name
 
-from .models import EmptyRating, RecruiterRating, public_reviews
+from .models import AgencyRating, EmptyRating, RecruiterRating, public_reviews
 
-# Placeholder values: integers no id can have, found again among the compiled parameters.
-_PLACEHOLDERS = {"agency": -7_300_000_001, "recruiter": -7_300_000_002}
+# Placeholder values no id or slug can have, found again among the compiled parameters.
+_PLACEHOLDERS = {
+    "agency": -7_300_000_001,
+    "recruiter": -7_300_000_002,
+    "agency_slug": "\x00agency-slug-placeholder",
+    "recruiter_slug": "\x00recruiter-slug-placeholder",
+}
 
 
 @dataclass
@@ -51,7 +56,9 @@ class CompiledQuery:
             sql, params = compiler.as_sql()
             by_value = {v: k for k, v in _PLACEHOLDERS.items()}
             slots = [
-                (i, by_value[p]) for i, p in enumerate(params) if type(p) is int and p in by_value
+                (i, by_value[p])
+                for i, p in enumerate(params)
+                if type(p) in (int, str) and p in by_value
             ]
             converters = compiler.get_converters([col for col, _, _ in compiler.select])
             compiled = _Compiled(
@@ -244,3 +251,87 @@ def agency_recruiters(agency_id: int) -> list[ListedRecruiter]:
         person.rating = EmptyRating() if no_row else RecruiterRating(count=count, total=total)
         listed.append(person)
     return listed
+
+
+# --- the page's agency or recruiter, with their rating rows --------------------------------------
+#
+# What `select_related` would give (the same model instances, the related rows cached, a missing
+# rating row cached as missing), from one compiled query.
+
+
+def _columns(model, prefix=""):
+    return [prefix + f.attname for f in model._meta.concrete_fields]
+
+
+def _instance(model, row, start):
+    """The model instance whose columns start at `start`, or None for a LEFT JOIN's NULLs."""
+    names = [f.attname for f in model._meta.concrete_fields]
+    values = row[start : start + len(names)]
+    if values[names.index(model._meta.pk.attname)] is None:
+        return None, start + len(names)
+    return model.from_db(connection.alias, names, values), start + len(names)
+
+
+def _with_rating(agency, rating):
+    Agency._meta.get_field("rating").set_cached_value(agency, rating)
+    if rating is not None:
+        AgencyRating._meta.get_field("agency").set_cached_value(rating, agency)
+    return agency
+
+
+AGENCY_BY_SLUG = CompiledQuery(
+    lambda agency_slug, **_: (
+        Agency.objects.filter(slug=agency_slug)
+        .order_by()
+        .values_list(*_columns(Agency), *_columns(AgencyRating, "rating__"))
+    ),
+    paged=False,
+)
+
+
+def agency_by_slug(slug: str):
+    found = AGENCY_BY_SLUG.fetch(agency_slug=slug)
+    if not found:
+        return None
+    agency, at = _instance(Agency, found[0], 0)
+    rating, _ = _instance(AgencyRating, found[0], at)
+    return _with_rating(agency, rating)
+
+
+RECRUITER_BY_SLUGS = CompiledQuery(
+    lambda agency_slug, recruiter_slug, **_: (
+        RecruiterProfile.objects.filter(
+            agency__slug=agency_slug,
+            slug=recruiter_slug,
+            user__is_active=True,
+            user__agency=F("agency"),
+        )
+        .order_by()
+        .values_list(
+            *_columns(RecruiterProfile),
+            *_columns(RecruiterRating, "rating__"),
+            *_columns(Agency, "agency__"),
+            *_columns(AgencyRating, "agency__rating__"),
+        )
+    ),
+    paged=False,
+)
+
+
+def recruiter_by_slugs(agency_slug: str, recruiter_slug: str):
+    """An active member's profile in their own agency (only they have a public page)."""
+    found = RECRUITER_BY_SLUGS.fetch(agency_slug=agency_slug, recruiter_slug=recruiter_slug)
+    if not found:
+        return None
+    row = found[0]
+    recruiter, at = _instance(RecruiterProfile, row, 0)
+    rating, at = _instance(RecruiterRating, row, at)
+    agency, at = _instance(Agency, row, at)
+    agency_rating, _ = _instance(AgencyRating, row, at)
+    RecruiterProfile._meta.get_field("rating").set_cached_value(recruiter, rating)
+    if rating is not None:
+        RecruiterRating._meta.get_field("recruiter").set_cached_value(rating, recruiter)
+    RecruiterProfile._meta.get_field("agency").set_cached_value(
+        recruiter, _with_rating(agency, agency_rating)
+    )
+    return recruiter

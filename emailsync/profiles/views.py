@@ -56,8 +56,7 @@ HONEYPOT = "website"
 def _agency(request, agency_slug: str) -> Agency:
     key = ("profiles_agency", agency_slug)
     if key not in request.__dict__:
-        agency = Agency.objects.select_related("rating").filter(slug=agency_slug).first()
-        request.__dict__[key] = agency
+        request.__dict__[key] = rows.agency_by_slug(agency_slug)
     agency = request.__dict__[key]
     if agency is None:
         raise Http404
@@ -67,16 +66,7 @@ def _agency(request, agency_slug: str) -> Agency:
 def _recruiter(request, agency_slug: str, recruiter_slug: str) -> RecruiterProfile:
     key = ("profiles_recruiter", agency_slug, recruiter_slug)
     if key not in request.__dict__:
-        request.__dict__[key] = (
-            RecruiterProfile.objects.select_related("agency__rating", "rating", "user")
-            .filter(
-                agency__slug=agency_slug,
-                slug=recruiter_slug,
-                user__is_active=True,
-                user__agency=F("agency"),
-            )
-            .first()
-        )
+        request.__dict__[key] = rows.recruiter_by_slugs(agency_slug, recruiter_slug)
     recruiter = request.__dict__[key]
     if recruiter is None:
         raise Http404

@@ -3,9 +3,15 @@
 import pytest
 from django.db.models import F, Q
 
-from emailsync.agencies.models import RecruiterProfile, User
+from emailsync.agencies.models import Agency, RecruiterProfile, User
 from emailsync.profiles import rows
-from emailsync.profiles.models import Moderation, ReviewReply, public_reviews, rating_of
+from emailsync.profiles.models import (
+    AgencyRating,
+    Moderation,
+    ReviewReply,
+    public_reviews,
+    rating_of,
+)
 from emailsync.reviews.models import Review
 
 pytestmark = pytest.mark.django_db
@@ -94,3 +100,40 @@ def test_agency_recruiters(acme, history, add_member):
             rating_of(profile).count,
             rating_of(profile).average,
         )
+
+
+def fields(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+def test_agency_by_slug_is_select_related(acme, history, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        found = rows.agency_by_slug(acme.slug)
+        rating = rating_of(found)
+    want = Agency.objects.select_related("rating").get(pk=acme.pk)
+    assert fields(found) == fields(want)
+    assert fields(rating) == fields(want.rating)
+    assert rows.agency_by_slug("no-such-agency") is None
+
+
+def test_an_agency_without_a_rating_row(acme, django_assert_num_queries):
+    AgencyRating.objects.filter(agency=acme).delete()
+    with django_assert_num_queries(1):
+        assert rating_of(rows.agency_by_slug(acme.slug)).count == 0
+
+
+def test_recruiter_by_slugs_is_select_related(acme, history, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        found = rows.recruiter_by_slugs(acme.slug, acme.sam.slug)
+        agency, rating, agency_rating = found.agency, rating_of(found), rating_of(found.agency)
+    want = RecruiterProfile.objects.select_related("agency__rating", "rating").get(pk=acme.sam.pk)
+    assert fields(found) == fields(want)
+    assert fields(rating) == fields(want.rating)
+    assert fields(agency) == fields(want.agency)
+    assert fields(agency_rating) == fields(want.agency.rating)
+    assert rows.recruiter_by_slugs(acme.slug, "nobody") is None
+    assert rows.recruiter_by_slugs("other-agency", acme.sam.slug) is None
+    user = acme.sam.user
+    user.is_active = False
+    user.save()
+    assert rows.recruiter_by_slugs(acme.slug, acme.sam.slug) is None
