@@ -129,6 +129,14 @@ def person_ld(agency, recruiter, rating, reviews) -> dict:
     return {"@context": "https://schema.org", "@graph": graph}
 
 
+def spread(rating) -> list[tuple[str, int, int]]:
+    """The summary's rows, 5 stars down to 1: ("5 stars", count, percent)."""
+    return [
+        (ngettext("%(counter)s star", "%(counter)s stars", n) % {"counter": n}, count, percent)
+        for n, count, percent in rating.stars()
+    ]
+
+
 def summary(rating) -> str:
     if not rating.count:
         return _("No verified reviews yet.")

@@ -323,6 +323,7 @@ def agency_page(request, agency_slug):
         "ld": presenting.ld_json(presenting.organization_ld(agency, rating, reviews)),
         "canonical": presenting.absolute(presenting.agency_url(agency)),
         "summary": presenting.summary(rating),
+        "spread": presenting.spread(rating),
         "image": presenting.media_url(agency.logo),
     }
     return _public(render(request, "profiles/agency.html", context))
@@ -349,6 +350,7 @@ def recruiter_page(request, agency_slug, recruiter_slug):
         "ld": presenting.ld_json(presenting.person_ld(agency, recruiter, rating, reviews)),
         "canonical": presenting.absolute(presenting.recruiter_url(agency, recruiter)),
         "summary": presenting.summary(rating),
+        "spread": presenting.spread(rating),
         "image": presenting.media_url(recruiter.photo) or presenting.media_url(agency.logo),
     }
     return _public(render(request, "profiles/recruiter.html", context))
