@@ -5,15 +5,16 @@ is serialised with `<`, `>` and `&` escaped, so review text can never close the 
 """
 
 import json
+from functools import lru_cache
 
 from django.conf import settings
 from django.template.defaultfilters import floatformat
 from django.urls import reverse
-from django.utils.formats import localize
+from django.utils.formats import date_format, localize
 from django.utils.html import _json_script_escapes, conditional_escape
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from emailsync.reviews.models import Review, shown_name
 
@@ -129,6 +130,31 @@ def person_ld(agency, recruiter, rating, reviews) -> dict:
     return {"@context": "https://schema.org", "@graph": graph}
 
 
+# Formatting that depends only on a value and the language, asked for with few distinct values
+# (dates of reviews, averages to one decimal): each formatted once per process.
+
+
+@lru_cache(maxsize=8192)
+def _date(day, fmt: str, language: str) -> str:
+    return date_format(day, fmt)
+
+
+def review_dates(local_datetime) -> tuple[str, str]:
+    """("2025-03-07", "7 March 2025") for a review card, as the `date` filter wrote them."""
+    day, language = local_datetime.date(), get_language()
+    return _date(day, "Y-m-d", language), _date(day, "j F Y", language)
+
+
+@lru_cache(maxsize=1024)
+def _one_decimal(value, language: str) -> str:
+    return floatformat(value, 1)
+
+
+def one_decimal(value) -> str:
+    """`value|floatformat:1`."""
+    return _one_decimal(value, get_language())
+
+
 def spread(rating) -> list[tuple[str, int, int]]:
     """The summary's rows, 5 stars down to 1: ("5 stars", count, percent)."""
     return [
@@ -235,7 +261,7 @@ def recruiter_items(recruiters) -> str:
             count = ngettext("%(counter)s review", "%(counter)s reviews", rating.count) % {
                 "counter": e(localize(rating.count))
             }
-            average = e(floatformat(rating.average, 1))
+            average = e(one_decimal(rating.average))
             mini = f'<span class="pf-mini">{average} ★ · {count}</span>'
         else:
             mini = none_yet

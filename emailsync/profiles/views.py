@@ -21,7 +21,6 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
-from django.utils.formats import date_format
 from django.utils.timezone import template_localtime
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
@@ -254,9 +253,9 @@ def _link_reviews(agency, reviews, recruiter=None):
         review.report_url = report_url(review.pk)
         # What the card shows, computed here rather than by a tag or filter per review.
         review.shown_name = presenting.public_name(review)
-        when = template_localtime(review.submitted_at)
-        review.date_iso = date_format(when, "Y-m-d")
-        review.date_text = date_format(when, "j F Y")
+        review.date_iso, review.date_text = presenting.review_dates(
+            template_localtime(review.submitted_at)
+        )
         linkable = recruiter is None and review.recruiter_linkable
         review.recruiter_url = recruiter_url(review.recruiter.slug) if linkable else None
     return reviews

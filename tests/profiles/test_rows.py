@@ -1,6 +1,7 @@
 """The pages' compiled queries return exactly what the plain ORM querysets return."""
 
 import pytest
+from django.db import connection
 from django.db.models import F, Q
 
 from emailsync.agencies.models import Agency, RecruiterProfile, User
@@ -137,3 +138,17 @@ def test_recruiter_by_slugs_is_select_related(acme, history, django_assert_num_q
     user.is_active = False
     user.save()
     assert rows.recruiter_by_slugs(acme.slug, acme.sam.slug) is None
+
+
+def test_prepared_on_postgresql_and_the_same_without(acme, history, settings):
+    settings.EMAILSYNC_PREPARED_QUERIES = False
+    plain = [r.pk for r in rows.agency_reviews(acme.pk, 10, 0)]
+    settings.EMAILSYNC_PREPARED_QUERIES = True
+    for _ in range(2):
+        assert [r.pk for r in rows.agency_reviews(acme.pk, 10, 0)] == plain
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [row[0] for row in cursor.fetchall()]
+    assert any("reviews_review" in s for s in statements), statements
