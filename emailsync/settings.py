@@ -84,6 +84,21 @@ EMAILSYNC_REPORTS_PER_IP = env_int("EMAILSYNC_REPORTS_PER_IP", 10)
 EMAILSYNC_REPORT_WINDOW = env_int("EMAILSYNC_REPORT_WINDOW", 3600)
 # Sign-up is open by default; an operator who provisions agencies only by CLI turns it off.
 EMAILSYNC_SIGNUP_OPEN = env_bool("EMAILSYNC_SIGNUP_OPEN", True)
+# Rendered public pages (agency, recruiter, directory) are cached per process under a key that
+# changes with every change shown on them (emailsync/profiles/views.py); entries expire after
+# this many seconds whatever happens (0 turns the cache off).
+EMAILSYNC_PAGE_CACHE_SECONDS = env_int("EMAILSYNC_PAGE_CACHE_SECONDS", 600)
+# On PostgreSQL the public pages' few hot queries are server-side prepared (planned once per
+# connection). Turn off behind a transaction-mode pooler that cannot keep prepared statements.
+EMAILSYNC_PREPARED_QUERIES = env_bool("EMAILSYNC_PREPARED_QUERIES", True)
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "emailsync",
+        # A page is 10–25 kB: at most ~50 MB per web process.
+        "OPTIONS": {"MAX_ENTRIES": env_int("EMAILSYNC_CACHE_ENTRIES", 2000)},
+    }
+}
 
 INSTALLED_APPS = [
     "django.contrib.admin",

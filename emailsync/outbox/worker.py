@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db import connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Count, F, Max, Min, Q
 from django.dispatch import Signal
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
@@ -219,6 +219,10 @@ class Worker:
                 stats = self.tick()
             except Exception:  # a database outage must not kill the worker: log, wait, retry
                 log.exception("worker tick failed")
+                # A connection the server dropped (a restart, a failover) stays broken until it
+                # is closed; Django only closes one inside a failed transaction or around a web
+                # request, and the worker has neither. Close it so the next tick reconnects.
+                close_old_connections()
                 stats = Stats()
                 self._wake.wait(min(30.0, poll * 5))
             total.add(stats)

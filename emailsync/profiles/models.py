@@ -11,7 +11,7 @@ compares them with a from-scratch recomputation.
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -22,9 +22,14 @@ REPLY_MAX = 2000
 
 
 def public_reviews(queryset=None):
-    """Verified and not hidden: the only reviews that may appear anywhere public."""
+    """Verified and not hidden: the only reviews that may appear anywhere public.
+
+    "Not hidden" is a NOT EXISTS on the moderation row (an anti-join through its unique index),
+    so a page's ordered, limited scan of verified reviews never reads the whole moderation table.
+    """
     queryset = Review.objects.all() if queryset is None else queryset
-    return queryset.filter(status=Review.Status.VERIFIED, moderation__isnull=True)
+    hidden = Moderation.objects.filter(review_id=OuterRef("pk"))
+    return queryset.filter(~Exists(hidden), status=Review.Status.VERIFIED)
 
 
 class ReviewReply(models.Model):

@@ -15,11 +15,13 @@ from urllib.parse import urlencode
 from django import forms
 from django.conf import settings
 from django.contrib.staticfiles import finders
-from django.db.models import F, Max, Q
+from django.core.cache import caches
+from django.db.models import F, Max
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.utils.timezone import template_localtime
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
@@ -30,7 +32,7 @@ from emailsync.agencies.models import Agency, RecruiterProfile
 from emailsync.reviews.models import Review
 from emailsync.throttling.models import Counter
 
-from . import presenting
+from . import presenting, rows
 from .models import AgencyRating, ReviewReport, public_reviews, rating_of
 
 PAGE_SIZE = 10
@@ -53,8 +55,7 @@ HONEYPOT = "website"
 def _agency(request, agency_slug: str) -> Agency:
     key = ("profiles_agency", agency_slug)
     if key not in request.__dict__:
-        agency = Agency.objects.select_related("rating").filter(slug=agency_slug).first()
-        request.__dict__[key] = agency
+        request.__dict__[key] = rows.agency_by_slug(agency_slug)
     agency = request.__dict__[key]
     if agency is None:
         raise Http404
@@ -64,16 +65,7 @@ def _agency(request, agency_slug: str) -> Agency:
 def _recruiter(request, agency_slug: str, recruiter_slug: str) -> RecruiterProfile:
     key = ("profiles_recruiter", agency_slug, recruiter_slug)
     if key not in request.__dict__:
-        request.__dict__[key] = (
-            RecruiterProfile.objects.select_related("agency__rating", "rating", "user")
-            .filter(
-                agency__slug=agency_slug,
-                slug=recruiter_slug,
-                user__is_active=True,
-                user__agency=F("agency"),
-            )
-            .first()
-        )
+        request.__dict__[key] = rows.recruiter_by_slugs(agency_slug, recruiter_slug)
     recruiter = request.__dict__[key]
     if recruiter is None:
         raise Http404
@@ -143,6 +135,53 @@ def directory_etag(request):
     return _etag(request, "directory", stamp.timestamp() if stamp else 0)
 
 
+# --- the rendered-page cache ------------------------------------------------------------------
+#
+# A page's body is cached under its ETag (markup version, language, query string, the agency's or
+# recruiter's id and their rating rows' `changed_at`) plus the public address and the static
+# files' names. Every change that shows on a page bumps `changed_at` in the same transaction
+# (signals.py), so the next request computes a new key and renders afresh: nothing is ever
+# deleted, and a body cached under an old key is never looked up again. Entries also expire after
+# EMAILSYNC_PAGE_CACHE_SECONDS, the bound for changes made behind the signals' back (bulk updates,
+# raw SQL), which `profiles check-aggregates --repair` would otherwise only catch daily.
+
+
+def _static_names() -> str:
+    if "names" not in _static_fingerprint:
+        from django.templatetags.static import static
+
+        _static_fingerprint["names"] = static("css/app.css") + static("css/profiles.css")
+    return _static_fingerprint["names"]
+
+
+_static_fingerprint: dict[str, str] = {}
+
+
+def _page_cache(etag_func):
+    def decorator(view):
+        @wraps(view)
+        def cached(request, *args, **kwargs):
+            seconds = getattr(settings, "EMAILSYNC_PAGE_CACHE_SECONDS", 600)
+            tag = etag_func(request, *args, **kwargs) if seconds > 0 else None
+            if tag is None:
+                return view(request, *args, **kwargs)
+            raw = "|".join((tag, settings.EMAILSYNC_PUBLIC_URL, _static_names()))
+            key = "profiles:page:" + hashlib.sha256(raw.encode()).hexdigest()
+            cache = caches[getattr(settings, "EMAILSYNC_PAGE_CACHE", "default")]
+            hit = cache.get(key)
+            if hit is not None:
+                content, content_type = hit
+                return _public(HttpResponse(content, content_type=content_type))
+            response = view(request, *args, **kwargs)
+            if response.status_code == 200 and not response.streaming and not response.cookies:
+                cache.set(key, (response.content, response["Content-Type"]), seconds)
+            return response
+
+        return cached
+
+    return decorator
+
+
 # --- helpers ---------------------------------------------------------------------------------
 
 
@@ -166,12 +205,60 @@ class Pager:
         return list(queryset[self.offset : self.offset + self.size])
 
 
+# What a review's card, its JSON-LD and the recruiter link need: nothing else is read.
+_REVIEW_COLUMNS = (
+    "id",
+    "agency_id",
+    "recruiter_id",
+    "rating",
+    "text",
+    "role",
+    "reviewer_name",
+    "display_name_choice",
+    "submitted_at",
+    "recruiter__display_name",
+    "recruiter__slug",
+    "recruiter__user__is_active",
+    "recruiter__user__agency_id",
+    "reply__id",
+    "reply__text",
+)
+
+
 def _review_rows(queryset):
+    """The widget's public reviews, newest first (the pages read theirs through `rows`)."""
     return (
         public_reviews(queryset)
         .select_related("recruiter__user", "reply")
+        .only(*_REVIEW_COLUMNS)
         .order_by("-submitted_at", "-id")
     )
+
+
+def _url_maker(name: str, *args):
+    """`reverse` once per page with a placeholder last argument, then plain string formatting for
+    each row (a page links every review and recruiter; `reverse` per link is most of a page's
+    URL cost). The placeholders are valid for the converters (slug, int) and never escaped."""
+    placeholder = 987654321 if isinstance(args[-1], int) else "slug-placeholder-7q2"
+    head, tail = reverse(name, args=[*args[:-1], placeholder]).rsplit(str(placeholder), 1)
+    return lambda value: f"{head}{value}{tail}"
+
+
+def _link_reviews(agency, reviews, recruiter=None):
+    """Each review's report URL and, on the agency page, its recruiter's page (when the recruiter
+    still has a public page: an active member of this agency)."""
+    report_url = _url_maker("profiles-report", agency.slug, 0)
+    recruiter_url = _url_maker("profiles-recruiter", agency.slug, "x")
+    for review in reviews:
+        review.report_url = report_url(review.pk)
+        # What the card shows, computed here rather than by a tag or filter per review.
+        review.shown_name = presenting.public_name(review)
+        review.date_iso, review.date_text = presenting.review_dates(
+            template_localtime(review.submitted_at)
+        )
+        linkable = recruiter is None and review.recruiter_linkable
+        review.recruiter_url = recruiter_url(review.recruiter.slug) if linkable else None
+    return reviews
 
 
 def _public(response, cache=PUBLIC_CACHE):
@@ -188,6 +275,7 @@ def directory_changed(request):
 
 @require_GET
 @condition(etag_func=directory_etag, last_modified_func=directory_changed)
+@_page_cache(directory_etag)
 def directory(request):
     q = request.GET.get("q", "").strip()[:100]
     location = request.GET.get("location", "").strip()[:100]
@@ -213,26 +301,28 @@ def directory(request):
 
 @require_GET
 @condition(etag_func=agency_etag, last_modified_func=agency_changed)
+@_page_cache(agency_etag)
 def agency_page(request, agency_slug):
     agency = _agency(request, agency_slug)
     rating = rating_of(agency)
     pager = Pager(request, rating.count, PAGE_SIZE)
-    reviews = pager.slice(_review_rows(Review.objects.filter(agency=agency)))
-    recruiters = list(
-        RecruiterProfile.objects.filter(agency=agency, user__is_active=True, user__agency=agency)
-        .filter(Q(user__role="recruiter") | Q(rating__count__gt=0))
-        .select_related("rating")
-        .order_by(F("rating__score").desc(nulls_last=True), "display_name", "pk")
-    )
+    reviews = _link_reviews(agency, rows.agency_reviews(agency.pk, pager.size, pager.offset))
+    recruiters = rows.agency_recruiters(agency.pk)
+    recruiter_url = _url_maker("profiles-recruiter", agency.slug, "x")
+    for person in recruiters:
+        person.public_url = recruiter_url(person.slug)
     context = {
         "agency": agency,
         "rating": rating,
         "reviews": reviews,
         "pager": pager,
         "recruiters": recruiters,
+        "recruiter_items": presenting.recruiter_items(recruiters),
+        "cards": presenting.review_cards(reviews, agency, show_recruiter=True),
         "ld": presenting.ld_json(presenting.organization_ld(agency, rating, reviews)),
         "canonical": presenting.absolute(presenting.agency_url(agency)),
         "summary": presenting.summary(rating),
+        "spread": presenting.spread(rating),
         "image": presenting.media_url(agency.logo),
     }
     return _public(render(request, "profiles/agency.html", context))
@@ -240,12 +330,14 @@ def agency_page(request, agency_slug):
 
 @require_GET
 @condition(etag_func=recruiter_etag, last_modified_func=recruiter_changed)
+@_page_cache(recruiter_etag)
 def recruiter_page(request, agency_slug, recruiter_slug):
     recruiter = _recruiter(request, agency_slug, recruiter_slug)
     agency = recruiter.agency
     rating = rating_of(recruiter)
     pager = Pager(request, rating.count, PAGE_SIZE)
-    reviews = pager.slice(_review_rows(Review.objects.filter(recruiter=recruiter)))
+    page = rows.recruiter_reviews(recruiter, pager.size, pager.offset)
+    reviews = _link_reviews(agency, page, recruiter)
     context = {
         "agency": agency,
         "recruiter": recruiter,
@@ -253,9 +345,11 @@ def recruiter_page(request, agency_slug, recruiter_slug):
         "rating": rating,
         "reviews": reviews,
         "pager": pager,
+        "cards": presenting.review_cards(reviews, agency, show_recruiter=False),
         "ld": presenting.ld_json(presenting.person_ld(agency, recruiter, rating, reviews)),
         "canonical": presenting.absolute(presenting.recruiter_url(agency, recruiter)),
         "summary": presenting.summary(rating),
+        "spread": presenting.spread(rating),
         "image": presenting.media_url(recruiter.photo) or presenting.media_url(agency.logo),
     }
     return _public(render(request, "profiles/recruiter.html", context))

@@ -124,6 +124,18 @@ class Review(models.Model):
         indexes = [
             models.Index(fields=["agency", "status", "-submitted_at"], name="review_agency_status"),
             models.Index(fields=["recruiter", "status"], name="review_recruiter_status"),
+            # The public pages' newest-first page of verified reviews: an ordered, limited index
+            # scan per agency or recruiter, whatever the history's size.
+            models.Index(
+                fields=["agency", "-submitted_at", "-id"],
+                condition=models.Q(status="verified"),
+                name="review_public_agency",
+            ),
+            models.Index(
+                fields=["recruiter", "-submitted_at", "-id"],
+                condition=models.Q(status="verified"),
+                name="review_public_recruiter",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

