@@ -25,11 +25,13 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from emailsync.review_requests.bounces import process_bounce, verify_bounce_local
+from emailsync.review_requests.models import EmailSyncSettings
 from emailsync.review_requests.unsubscribe import (
     process_unsubscribe_mail,
     verify_unsubscribe_local,
 )
 
+from . import rows
 from .addresses import parse_recipient, redact
 from .authenticity import NotCached
 from .evidence import configured_resolver, gather_evidence
@@ -68,17 +70,16 @@ class AddressBook:
 
     def load(self, token: str) -> AddressEntry | None:
         fresh_connection()
-        row = (
-            InboundAddress.objects.filter(token=token)
-            .values_list(
-                "agency_id",
-                "retired_at",
-                "accept_until",
-                "agency__email_sync__enabled",
-                "agency__email_sync__rate_limit_per_hour",
-            )
-            .first()
+        # Two plain lookups: a listener serving many agencies misses this cache often.
+        row = None
+        found = rows.select(
+            InboundAddress, ["agency_id", "retired_at", "accept_until"], {"token": [token]}
         )
+        if found:
+            sync = rows.select(
+                EmailSyncSettings, ["enabled", "rate_limit_per_hour"], {"agency_id": [found[0][0]]}
+            )
+            row = (*found[0], *(sync[0] if sync else (False, None)))
         entry = None
         if row:
             agency_id, retired, until, enabled, limit = row
