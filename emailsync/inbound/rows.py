@@ -14,6 +14,7 @@ quoting Django's cursor uses spent more CPU on a batch's arrays than the databas
 """
 
 import psycopg
+from django.conf import settings
 from django.db import connection, models
 
 # SQLite accepts 32,766 bound values in one statement.
@@ -22,11 +23,24 @@ MAX_VALUES = 30_000
 
 def hot_cursor():
     """Django's cursor on SQLite; on PostgreSQL a server-side-binding cursor on the same
-    connection, whose `%b` placeholders send values in binary."""
+    connection, whose `%b` placeholders send values in binary and whose statements are
+    prepared (planned once per connection) unless EMAILSYNC_PREPARED_QUERIES is off."""
     if connection.vendor != "postgresql":
         return connection.cursor()
     connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
+    pg = connection.connection
+    if not settings.EMAILSYNC_PREPARED_QUERIES:
+        return psycopg.Cursor(pg)
+    if pg.prepare_threshold is None:
+        # Django switches psycopg's preparing off (None); a threshold nothing reaches keeps
+        # it off for Django's own statements and lets ours ask for it.
+        pg.prepare_threshold = 2**31
+    return _PreparingCursor(pg)
+
+
+class _PreparingCursor(psycopg.Cursor):
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True, binary=binary)
 
 
 def placeholder() -> str:

@@ -192,22 +192,33 @@ def _commit_batch(items: list[Inbound]) -> list:
 
 
 class GroupCommitter:
-    """Batches DATA-complete messages into shared transactions on one database thread."""
+    """Batches DATA-complete messages into shared transactions on database threads.
 
-    def __init__(self, max_batch: int = 200, linger: float | None = None):
+    On PostgreSQL two batches may be in flight at once, each on its own connection: while one
+    waits for its commit, the next is already being written, so senders do not queue behind
+    one commit at a time. The database keeps them apart (a repeated Message-ID or an address
+    both want to ask is settled by its unique keys). SQLite has one writer, so one thread."""
+
+    def __init__(self, max_batch: int = 200, linger: float | None = None, parallel=None):
         self.max_batch = max_batch
         # Waiting a moment for more messages makes batches (and so commits) fewer; each sender
         # waits for its commit anyway, so a few milliseconds here cost little latency.
         self.linger = settings.EMAILSYNC_GROUP_COMMIT_MS / 1000 if linger is None else linger
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtpd-db")
+        if parallel is None:
+            parallel = 1 if connection.vendor == "sqlite" else 2
+        self.parallel = parallel
+        self.executor = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="smtpd-db")
         self.pending: list = []
         self.wakeup: asyncio.Event | None = None
+        self.slots: asyncio.Semaphore | None = None
         self.task: asyncio.Task | None = None
+        self.in_flight: set[asyncio.Task] = set()
 
     async def submit(self, item):
         loop = asyncio.get_running_loop()
         if self.task is None:
             self.wakeup = asyncio.Event()
+            self.slots = asyncio.Semaphore(self.parallel)
             self.task = loop.create_task(self.run())
         future = loop.create_future()
         self.pending.append((item, future))
@@ -222,24 +233,37 @@ class GroupCommitter:
                 await asyncio.sleep(self.linger)
             self.wakeup.clear()
             while self.pending:
+                await self.slots.acquire()
                 batch, self.pending = self.pending[: self.max_batch], self.pending[self.max_batch :]
                 log.debug("committing a batch of %d", len(batch))
-                results = await loop.run_in_executor(
-                    self.executor, commit_batch, [item for item, _ in batch]
-                )
-                for (_, future), result in zip(batch, results, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(result, Exception):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
+                task = loop.create_task(self.commit(loop, batch))
+                self.in_flight.add(task)
+                task.add_done_callback(self.in_flight.discard)
+
+    async def commit(self, loop, batch):
+        try:
+            results = await loop.run_in_executor(
+                self.executor, commit_batch, [item for item, _ in batch]
+            )
+        except Exception as exc:  # the executor itself failed: every sender retries
+            results = [exc] * len(batch)
+        finally:
+            self.slots.release()
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
 
     async def aclose(self):
         if self.task:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+        if self.in_flight:  # let commits already under way finish and answer their senders
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
         self.executor.shutdown(wait=True)
 
 
