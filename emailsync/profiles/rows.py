@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
+from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import F, Q
 
 from emailsync.agencies.models import Agency, RecruiterProfile
@@ -52,8 +53,17 @@ def _cursor():
     with connection.wrap_database_errors:
         raw = _preparing_cursor_class()(pg)
     if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
+        return _PreparedDebugWrapper(raw, connection)
     return connection.make_cursor(raw)
+
+
+class _PreparedDebugWrapper(CursorDebugWrapper):
+    """Logs (DEBUG, `CaptureQueriesContext`) the statement with its values in place, as Django
+    logs its own client-side bound queries, rather than the `$1` text PostgreSQL prepared."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(self.db.ops.compose_sql(sql, params), params):
+            return self._execute_with_wrappers(sql, params, many=False, executor=self._execute)
 
 
 def _preparing_cursor_class():

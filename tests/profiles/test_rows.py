@@ -152,3 +152,13 @@ def test_prepared_on_postgresql_and_the_same_without(acme, history, settings):
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         statements = [row[0] for row in cursor.fetchall()]
     assert any("reviews_review" in s for s in statements), statements
+
+
+def test_the_logged_statement_has_its_values(acme, history):
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        rows.agency_reviews(acme.pk, 10, 0)
+    (query,) = captured.captured_queries
+    assert "$1" not in query["sql"]
+    assert f"= {acme.pk}" in query["sql"] and "LIMIT 10" in query["sql"]
