@@ -89,8 +89,9 @@ EMAILSYNC_SIGNUP_OPEN = env_bool("EMAILSYNC_SIGNUP_OPEN", True)
 # changes with every change shown on them (emailsync/profiles/views.py); entries expire after
 # this many seconds whatever happens (0 turns the cache off).
 EMAILSYNC_PAGE_CACHE_SECONDS = env_int("EMAILSYNC_PAGE_CACHE_SECONDS", 600)
-# On PostgreSQL the public pages' few hot queries are server-side prepared (planned once per
-# connection). Turn off behind a transaction-mode pooler that cannot keep prepared statements.
+# On PostgreSQL the few hot statements (the listener's batch writes, the public pages' reviews)
+# are server-side prepared (planned once per connection). Turn off behind a transaction-mode
+# pooler that cannot keep prepared statements.
 EMAILSYNC_PREPARED_QUERIES = env_bool("EMAILSYNC_PREPARED_QUERIES", True)
 CACHES = {
     "default": {

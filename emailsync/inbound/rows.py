@@ -13,34 +13,22 @@ driver's server-side binding on Django's own connection (inside its transaction)
 quoting Django's cursor uses spent more CPU on a batch's arrays than the database did.
 """
 
-import psycopg
 from django.conf import settings
 from django.db import connection, models
+
+from emailsync.prepared_statements import server_side_cursor
 
 # SQLite accepts 32,766 bound values in one statement.
 MAX_VALUES = 30_000
 
 
 def hot_cursor():
-    """Django's cursor on SQLite; on PostgreSQL a server-side-binding cursor on the same
-    connection, whose `%b` placeholders send values in binary and whose statements are
-    prepared (planned once per connection) unless EMAILSYNC_PREPARED_QUERIES is off."""
+    """Django's cursor on SQLite; on PostgreSQL one binding on the server, whose `%b`
+    placeholders send values in binary, with statements prepared unless
+    EMAILSYNC_PREPARED_QUERIES is off."""
     if connection.vendor != "postgresql":
         return connection.cursor()
-    connection.ensure_connection()
-    pg = connection.connection
-    if not settings.EMAILSYNC_PREPARED_QUERIES:
-        return psycopg.Cursor(pg)
-    if pg.prepare_threshold is None:
-        # Django switches psycopg's preparing off (None); a threshold nothing reaches keeps
-        # it off for Django's own statements and lets ours ask for it.
-        pg.prepare_threshold = 2**31
-    return _PreparingCursor(pg)
-
-
-class _PreparingCursor(psycopg.Cursor):
-    def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True, binary=binary)
+    return server_side_cursor(prepare=settings.EMAILSYNC_PREPARED_QUERIES)
 
 
 def placeholder() -> str:

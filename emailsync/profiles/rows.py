@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
-from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import F, Q
 
 from emailsync.agencies.models import Agency, RecruiterProfile
+from emailsync.prepared_statements import server_side_cursor
 from emailsync.reviews.models import Review, shown_name
 
 from .models import AgencyRating, EmptyRating, RecruiterRating, public_reviews
@@ -36,52 +36,10 @@ def _cursor():
     """The ordinary Django cursor; on PostgreSQL (unless EMAILSYNC_PREPARED_QUERIES is off) one
     whose statements are server-side prepared, so PostgreSQL plans each of these queries once
     per connection rather than on every request (planning the page's five-table join took longer
-    than running it). Django leaves prepared statements off by default because a
-    transaction-mode pooler (PgBouncer before 1.21) cannot keep them; behind one, turn this off."""
-    if connection.vendor != "postgresql" or not getattr(
-        settings, "EMAILSYNC_PREPARED_QUERIES", True
-    ):
+    than running it)."""
+    if connection.vendor != "postgresql" or not settings.EMAILSYNC_PREPARED_QUERIES:
         return connection.cursor()
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    pg = connection.connection
-    if pg.prepare_threshold is None:
-        # Django turns psycopg's preparing off for the whole connection (None). A threshold no
-        # statement reaches turns it back on for explicit requests only: Django's own cursors
-        # bind on the client and are never prepared either way.
-        pg.prepare_threshold = 2**31
-    with connection.wrap_database_errors:
-        raw = _preparing_cursor_class()(pg)
-    if connection.queries_logged:
-        return _PreparedDebugWrapper(raw, connection)
-    return connection.make_cursor(raw)
-
-
-class _PreparedDebugWrapper(CursorDebugWrapper):
-    """Logs (DEBUG, `CaptureQueriesContext`) the statement with its values in place, as Django
-    logs its own client-side bound queries, rather than the `$1` text PostgreSQL prepared."""
-
-    def execute(self, sql, params=None):
-        with self.debug_sql(self.db.ops.compose_sql(sql, params), params):
-            return self._execute_with_wrappers(sql, params, many=False, executor=self._execute)
-
-
-def _preparing_cursor_class():
-    if "class" not in _preparing:
-        import psycopg
-
-        class PreparingCursor(psycopg.Cursor):
-            """Server-side binding, and every statement prepared (psycopg keeps them per
-            connection, keyed by the SQL text and the parameters' types)."""
-
-            def execute(self, query, params=None, *, prepare=None, binary=None):
-                return super().execute(query, params, prepare=True, binary=binary)
-
-        _preparing["class"] = PreparingCursor
-    return _preparing["class"]
-
-
-_preparing: dict[str, type] = {}
+    return server_side_cursor(prepare=True)
 
 
 @dataclass
