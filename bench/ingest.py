@@ -176,11 +176,12 @@ def stop(process: subprocess.Popen) -> None:
 # --- data -----------------------------------------------------------------------------------
 
 
-def make_key(domain: str):
+def make_key(domain: str = "", key_size: int = 2048):
+    """A DKIM signing key (PEM) and the TXT record that publishes it."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)  # noqa: S505
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.TraditionalOpenSSL,

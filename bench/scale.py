@@ -27,7 +27,6 @@ Only loopback is used; every wait is bounded.
 
 import argparse
 import asyncio
-import base64
 import email.utils
 import json
 import multiprocessing
@@ -97,21 +96,11 @@ def expected_requests(plan: list[dict]) -> set[tuple[int, str]]:
 
 
 def make_key():
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from ingest import make_key as ingest_key  # bench/ingest.py's, with a smaller key
 
     # 1024-bit keys: signing 20,000 messages in the client is then affordable; the listener's
     # verification costs about the same for any key size (public exponent 65537).
-    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+    return ingest_key(key_size=1024)
 
 
 _SIGNING: dict = {}
