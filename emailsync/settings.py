@@ -179,7 +179,18 @@ def database_settings() -> dict:
         }
         config["CONN_MAX_AGE"] = 0 if TESTING else config["CONN_MAX_AGE"]
     else:
-        config.setdefault("OPTIONS", {})
+        options = config.setdefault("OPTIONS", {})
+        # A database host that stops answering must not hold SMTP sessions, workers or web
+        # requests for minutes: stop trying to connect after a few seconds (the listener then
+        # answers 451 and the MTA retries) and notice a silently dead connection by keepalives.
+        options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
+        for key, value in (
+            ("keepalives", 1),
+            ("keepalives_idle", 30),
+            ("keepalives_interval", 10),
+            ("keepalives_count", 3),
+        ):
+            options.setdefault(key, value)
         config["CONN_HEALTH_CHECKS"] = True
     return config
 

@@ -80,3 +80,40 @@ def test_default_database_is_sqlite_in_wal_mode(tmp_path):
     assert result.stdout.split() == ["wal", "IMMEDIATE"], result.stderr
     assert (tmp_path / "emailsync.sqlite3").exists()
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_an_unanswering_postgresql_host_fails_fast_instead_of_hanging(tmp_path):
+    """A server that accepts the connection and then says nothing (a wedged host, a black hole
+    behind a proxy): connecting gives up after DATABASE_CONNECT_TIMEOUT with an error, so the
+    listener can answer 451, instead of waiting for the operating system's minutes-long limit."""
+    import socket
+    import threading
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)
+    held = []
+    threading.Thread(target=lambda: held.append(silent.accept()), daemon=True).start()
+    port = silent.getsockname()[1]
+    check = (
+        "import django; django.setup(); from django.db import connection as c\n"
+        "try:\n    c.ensure_connection()\nexcept Exception as e:\n    print('ERROR', e)\n"
+        "o = c.settings_dict['OPTIONS']; print(o['connect_timeout'], o['keepalives'])"
+    )
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="emailsync.settings",
+        EMAILSYNC_VAR_DIR=str(tmp_path),
+        DEBUG="1",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/nothing",
+        DATABASE_CONNECT_TIMEOUT="1",
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", check], capture_output=True, text=True, env=env, timeout=60
+        )
+    finally:
+        silent.close()
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("ERROR") and "timeout" in lines[0].lower(), result.stdout
+    assert lines[-1] == "1 1"
