@@ -296,6 +296,9 @@ class AskedRecipient(models.Model):
         )
         with rows.hot_cursor() as cursor:
             for window, pairs in by_window.items():
+                # The same order in every transaction, so two listeners' batches claiming some
+                # of the same people wait for each other instead of deadlocking.
+                pairs = sorted(pairs)
                 if connection.vendor == "postgresql":
                     # Arrays, so the statement's text is the same for any number of people.
                     cursor.execute(
