@@ -117,6 +117,24 @@ def enqueue(
     return row
 
 
+def email_admins(agency, template: str, context: dict, dedupe_key: str, send_after=None) -> int:
+    """Queue one notification to each of the agency's admins (never its recruiters); each
+    admin's copy is deduplicated on `dedupe_key` plus their id. Returns how many were queued."""
+    admins = list(agency.admins())
+    for admin in admins:
+        enqueue(
+            OutboundEmail.Kind.NOTIFICATION,
+            to_email=admin.email,
+            to_name=admin.full_name,
+            template=template,
+            context=context,
+            agency=agency,
+            send_after=send_after,
+            dedupe_key=f"{dedupe_key}:{admin.pk}",
+        )
+    return len(admins)
+
+
 class PeriodicJob(models.Model):
     """A recurring task (reminders, expiry, purges), claimed like an email so that one worker
     runs each tick however many workers there are."""

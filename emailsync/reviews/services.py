@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.text import Truncator
 
 from emailsync.agencies.models import Agency, RecruiterProfile
-from emailsync.outbox.models import OutboundEmail, enqueue
+from emailsync.outbox.models import OutboundEmail, email_admins, enqueue
 from emailsync.review_requests.models import (
     AskedRecipient,
     EmailSyncSettings,
@@ -313,18 +313,9 @@ def notify_admins(review: Review, now) -> int:
         "reviews_url": reviews_page_url(),
         "notifications_url": absolute(reverse("review-notifications")),
     }
-    queued = 0
-    for admin in review.agency.admins():
-        enqueue(
-            OutboundEmail.Kind.NOTIFICATION,
-            to_email=admin.email,
-            to_name=admin.full_name,
-            template="review_received",
-            context=context,
-            agency=review.agency,
-            dedupe_key=f"review-received:{review.pk}:{admin.pk}",
-        )
-        queued += 1
+    queued = email_admins(
+        review.agency, "review_received", context, dedupe_key=f"review-received:{review.pk}"
+    )
     Review.objects.filter(pk=review.pk).update(admins_notified_at=now)
     review.admins_notified_at = now
     return queued
@@ -369,17 +360,12 @@ def send_due_digests(now=None, force: bool = False) -> dict:
                 "reviews_url": reviews_page_url(),
                 "notifications_url": absolute(reverse("review-notifications")),
             }
-            for admin in agency.admins():
-                enqueue(
-                    OutboundEmail.Kind.NOTIFICATION,
-                    to_email=admin.email,
-                    to_name=admin.full_name,
-                    template="review_digest",
-                    context=context,
-                    agency=agency,
-                    dedupe_key=f"review-digest:{agency.pk}:{reviews[-1].pk}:{admin.pk}",
-                )
-                result["emails"] += 1
+            result["emails"] += email_admins(
+                agency,
+                "review_digest",
+                context,
+                dedupe_key=f"review-digest:{agency.pk}:{reviews[-1].pk}",
+            )
             result["agencies"] += 1
             result["reviews"] += len(reviews)
     return result

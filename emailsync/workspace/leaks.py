@@ -28,7 +28,7 @@ from django.views.decorators.http import require_POST
 
 from emailsync.agencies.access import admin_required
 from emailsync.inbound.models import InboundAddress, Trigger
-from emailsync.outbox.models import OutboundEmail, PeriodicJob, enqueue
+from emailsync.outbox.models import PeriodicJob, email_admins
 
 from .models import LeakAlert
 
@@ -113,17 +113,13 @@ def raise_alert(address: InboundAddress, trigger: Trigger, now: datetime) -> boo
                 created_at=now,
             )
             context = email_context(alert, address)
-            for admin in agency.admins():
-                enqueue(
-                    OutboundEmail.Kind.NOTIFICATION,
-                    to_email=admin.email,
-                    to_name=admin.full_name,
-                    template="address_leaked",
-                    context=context,
-                    agency=agency,
-                    send_after=now,
-                    dedupe_key=f"address-leaked:{alert.pk}:{admin.pk}",
-                )
+            email_admins(
+                agency,
+                "address_leaked",
+                context,
+                dedupe_key=f"address-leaked:{alert.pk}",
+                send_after=now,
+            )
             agency.record(
                 None,
                 "email_sync.address_leaked",
