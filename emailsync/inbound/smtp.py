@@ -194,10 +194,9 @@ def _commit_batch(items: list[Inbound]) -> list:
 class GroupCommitter:
     """Batches DATA-complete messages into shared transactions on database threads.
 
-    On PostgreSQL two batches may be in flight at once, each on its own connection: while one
-    waits for its commit, the next is already being written, so senders do not queue behind
-    one commit at a time. The database keeps them apart (a repeated Message-ID or an address
-    both want to ask is settled by its unique keys). SQLite has one writer, so one thread."""
+    `parallel` batches may be in flight at once, each on its own connection (PostgreSQL only;
+    SQLite has one writer). The default is one: every write on the path must first be safe
+    under concurrent batches (see the comment below)."""
 
     def __init__(self, max_batch: int = 200, linger: float | None = None, parallel=None):
         self.max_batch = max_batch
@@ -205,7 +204,9 @@ class GroupCommitter:
         # waits for its commit anyway, so a few milliseconds here cost little latency.
         self.linger = settings.EMAILSYNC_GROUP_COMMIT_MS / 1000 if linger is None else linger
         if parallel is None:
-            parallel = 1 if connection.vendor == "sqlite" else 2
+            # One by default: with two on PostgreSQL, concurrent batches raced on rows written
+            # as read-then-insert (an unmapped sender seen by both), costing senders a 451.
+            parallel = 1
         self.parallel = parallel
         self.executor = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="smtpd-db")
         self.pending: list = []
