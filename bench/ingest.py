@@ -92,9 +92,10 @@ async def load(port: int, messages, concurrency: int) -> dict:
             codes.append(code)
             latencies.append(elapsed)
 
-    start = time.perf_counter()
+    start, client0, busy0 = time.perf_counter(), time.process_time(), machine_busy_seconds()
     await asyncio.wait_for(asyncio.gather(*[worker() for _ in range(concurrency)]), TIME_LIMIT)
     wall = time.perf_counter() - start
+    client_cpu, busy = time.process_time() - client0, machine_busy_seconds() - busy0
     accepted = sum(1 for c in codes if c == 250)
     ok = sorted(lat for lat, c in zip(latencies, codes, strict=True) if c == 250) or [0.0]
     return {
@@ -105,10 +106,22 @@ async def load(port: int, messages, concurrency: int) -> dict:
         "p50_ms": statistics.median(ok) * 1000,
         "p99_ms": ok[min(len(ok) - 1, int(len(ok) * 0.99))] * 1000,
         "codes": {str(c): codes.count(c) for c in sorted(set(codes))},
+        # Where the machine's cores went: the load client's own share, and every process's.
+        "client_cpu_ms_per_message": client_cpu * 1000 / max(1, accepted),
+        "machine_cpu_ms_per_message": busy * 1000 / max(1, accepted),
+        "machine_cores_busy": busy / wall if wall else 0.0,
     }
 
 
 # --- processes ------------------------------------------------------------------------------
+
+
+def machine_busy_seconds() -> float:
+    """CPU time every core spent on anything but idling and waiting for disk, since boot."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def process_tree(pid: int) -> list[int]:
@@ -417,6 +430,20 @@ def report(all_results: list[dict]) -> str:
             f"{'yes' if r['exactly_once'] else 'NO'} ({r['stored']['triggers']} triggers, "
             f"{r['stored']['requests']} requests) |"
         )
+    rows += [
+        "",
+        "| database | run | cores busy (of the machine) | CPU ms/msg: load client | "
+        "server process | everything on the machine |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in all_results:
+        for run in ("bare", "smtpd"):
+            x = r[run]
+            rows.append(
+                f"| {r['database']} | {run} | {x['machine_cores_busy']:.2f} | "
+                f"{x['client_cpu_ms_per_message']:.2f} | {x['cpu_ms_per_message']:.2f} | "
+                f"{x['machine_cpu_ms_per_message']:.2f} |"
+            )
     return "\n".join(rows)
 
 
