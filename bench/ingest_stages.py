@@ -1,6 +1,6 @@
 """Where the listener's CPU goes, stage by stage, in one process without SMTP (not a test).
 
-    .venv/bin/python bench/ingest_stages.py [--messages 2000] [--batch 8] [--profile]
+    .venv/bin/python bench/ingest_stages.py [--messages 2000] [--batch 8] [--profile STAGE] [--statements]
 
 Builds the same DKIM-signed ~1.6 kB messages as bench/ingest.py, then times, with the process's
 CPU clock, each stage the listener runs per message: header parsing, DKIM and
@@ -11,6 +11,7 @@ DATABASE_URL is set.
 """
 
 import argparse
+import collections
 import cProfile
 import os
 import pstats
@@ -33,6 +34,11 @@ def main():
         "--profile",
         choices=["parse_headers", "evidence", "ingest_batch"],
         help="print the hottest functions of one stage",
+    )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="also print each database statement's count and wall time per batch",
     )
     args = parser.parse_args()
 
@@ -78,6 +84,21 @@ def main():
             spent[stage] += clock() - start
 
     spent = {"split": 0.0, "parse_headers": 0.0, "evidence": 0.0, "ingest_batch": 0.0}
+    statements = collections.defaultdict(lambda: [0, 0.0])
+
+    def statement_timer(execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            entry = statements[" ".join(sql.split())[:70]]
+            entry[0] += 1
+            entry[1] += time.perf_counter() - start
+
+    if args.statements:
+        from django.db import connection
+
+        connection.execute_wrappers.append(statement_timer)
     pending = []
     for _sender, rcpts, raw in messages:
         header, body = timed("split", split_message_view, raw)
@@ -94,6 +115,11 @@ def main():
     for stage, seconds in spent.items():
         print(f"  {stage:<14} {seconds * 1000 / args.messages:6.3f}")
     print(f"  {'total':<14} {total * 1000 / args.messages:6.3f}")
+    if args.statements:
+        batches = -(-args.messages // args.batch)
+        print(f"statements per batch of {args.batch} (wall ms each, on average):")
+        for sql, (count, seconds) in sorted(statements.items(), key=lambda x: -x[1][1]):
+            print(f"  {count / batches:5.2f} × {seconds * 1000 / count:6.3f}  {sql}")
     if args.profile:
         stats = pstats.Stats(profiler)
         stats.sort_stats("tottime").print_stats(30)

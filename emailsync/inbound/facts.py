@@ -11,14 +11,11 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.utils import timezone
 
 from emailsync.agencies.models import Agency, AgencyDomain, SenderAddress, User
 from emailsync.review_requests.models import EmailSyncSettings
 
-from . import rows
 from .authenticity import normalise_domain
-from .models import InboundAddress
 
 
 @dataclass
@@ -113,19 +110,3 @@ class FactsCache:
 
 
 FACTS = FactsCache()
-
-
-def agencies_by_token(tokens) -> dict[str, int]:
-    """Token -> agency id, for the tokens whose address still accepts mail."""
-    if not tokens:
-        return {}
-    now = timezone.now()
-    return {
-        token: agency_id
-        for token, agency_id, retired, until in rows.select(
-            InboundAddress,
-            ["token", "agency_id", "retired_at", "accept_until"],
-            {"token": set(tokens)},
-        )
-        if retired is None or (until is not None and now < until)
-    }

@@ -11,7 +11,6 @@ queries and writes all of its rows in a few statements. A single message is a ba
 """
 
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -19,15 +18,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from emailsync.review_requests.models import AskedRecipient, Suppression, address_hash
+from emailsync.review_requests.models import AskedRecipient
 
 from . import recipients as rules
-from . import recording, rows
+from . import recording
 from .addresses import agency_tokens
 from .evidence import AuthEvidence, AuthVerdict, judge
-from .facts import FACTS, AgencyFacts, agencies_by_token
+from .facts import FACTS, AgencyFacts
 from .headers import ParsedHeaders, header_hash, message_id_hash, parse_headers
-from .models import SETUP_SUBJECT_DAYS, BlockedSender, Trigger
+from .known import Wanted
+from .known import read as read_known
+from .models import SETUP_SUBJECT_DAYS, Trigger
 from .structured import StructuredData, extract
 
 log = logging.getLogger("emailsync.inbound")
@@ -149,6 +150,10 @@ def authentication(
     return verdict, "" if verdict.passed else "sender_unauthenticated"
 
 
+def sender_of(headers: ParsedHeaders) -> str:
+    return headers.from_addr.addr_spec if headers.from_addr else ""
+
+
 def recruiter_for(facts: AgencyFacts, sender: str, structured: StructuredData) -> int | None:
     """Structured data may name the recruiter (an ATS sends as a shared address)."""
     for candidate in (structured.recruiter_email, sender):
@@ -176,7 +181,7 @@ class Batch:
     # --- reading ------------------------------------------------------------------------
 
     def plan(self) -> list[Plan]:
-        parsed = []
+        parsed, wanted = [], Wanted()
         for message in self.messages:
             headers = message.headers or parse_headers(message.header)
             key = (
@@ -184,18 +189,19 @@ class Batch:
                 if headers.message_id
                 else header_hash(message.header)
             )
-            parsed.append((headers, key, agency_tokens(message.envelope_recipients)))
-        by_token = agencies_by_token({t for _, _, tokens in parsed for t in tokens})
-        wanted = {(by_token[t], key) for _, key, tokens in parsed for t in tokens if t in by_token}
-        existing = {
-            (a, k): (pk, status, reason)
-            for a, k, pk, status, reason in rows.select(
-                Trigger,
-                ["agency_id", "message_id_hash", "id", "status", "reason"],
-                {"agency_id": {a for a, _ in wanted}, "message_id_hash": {k for _, k in wanted}},
-            )
-        }
-        facts = FACTS.get_many({a for a, _ in wanted})
+            tokens = agency_tokens(message.envelope_recipients)
+            parsed.append((headers, key, tokens))
+            sender = sender_of(headers)
+            emails = {a.addr_spec.strip().lower() for a in (*headers.to, *headers.cc)}
+            for token in tokens:
+                wanted.tokens.add(token)
+                wanted.messages.add((token, key))
+                if sender:  # as the trigger keeps it, which is what a block names
+                    wanted.senders.add((token, sender[:320]))
+                wanted.recipients.update((token, email) for email in emails)
+        self.known = known = read_known(wanted)
+        by_token = known.agency_by_token(self.now)
+        facts = FACTS.get_many({by_token[t] for t in wanted.tokens if t in by_token})
         plans, first = [], {}
         for index, (message, (headers, key, tokens)) in enumerate(
             zip(self.messages, parsed, strict=True)
@@ -206,7 +212,7 @@ class Batch:
             structured = extract(message.header, message.body, headers.x_emailsync)
             for agency_id in agency_ids:
                 plan = self.plan_one(index, message, headers, key, structured, facts[agency_id])
-                plan.existing = existing.get((agency_id, key))
+                plan.existing = known.delivered.get((agency_id, key))
                 plan.duplicate_of = first.get((agency_id, key))
                 first.setdefault((agency_id, key), plan)
                 plans.append(plan)
@@ -223,7 +229,7 @@ class Batch:
         facts: AgencyFacts,
     ) -> Plan:
         agency_id = facts.agency.pk
-        sender = headers.from_addr.addr_spec if headers.from_addr else ""
+        sender = sender_of(headers)
         trigger = Trigger(
             agency_id=agency_id,
             received_at=self.now,
@@ -257,52 +263,25 @@ class Batch:
 
     def block(self, plans: list[Plan]) -> None:
         """Senders an admin blocked: recorded, never acted on."""
-        senders = {(p.trigger.agency_id, p.trigger.sender) for p in plans if p.trigger.sender}
-        if not senders:
-            return
-        blocked = set(
-            rows.select(
-                BlockedSender,
-                ["agency_id", "email"],
-                {"agency_id": {a for a, _ in senders}, "email": {s for _, s in senders}},
-            )
-        )
         for plan in plans:
-            if (plan.trigger.agency_id, plan.trigger.sender) in blocked:
+            if (plan.trigger.agency_id, plan.trigger.sender) in self.known.blocked:
                 plan.trigger.status, plan.trigger.reason = Trigger.Status.BLOCKED, "sender_blocked"
                 plan.quarantined = plan.setup_test = False
 
     def evaluate_recipients(self, plans: list[Plan]) -> None:
         live = [p for p in plans if self.is_new(p) and (not p.trigger.reason or p.quarantined)]
-        emails = {r.email.strip().lower() for p in live for r in p.candidates}
-        if not live or not emails:
-            return
-        by_hash = {address_hash(e): e for e in emails}
-        suppressed = {
-            by_hash[h]
-            for (h,) in rows.select(Suppression, ["address_hash"], {"address_hash": by_hash})
-        }
-        widest = max(p.facts.settings.dedupe_days for p in live)
-        asked = defaultdict(list)
-        for agency_id, email, when in rows.select(
-            AskedRecipient,
-            ["agency_id", "email", "last_asked_at"],
-            {"agency_id": {p.trigger.agency_id for p in live}, "email": emails},
-            since=("last_asked_at", self.now - timedelta(days=widest)),
-        ):
-            asked[agency_id].append((email, when))
         inbound_domain = settings.EMAILSYNC_INBOUND_DOMAIN.lower()
         for plan in live:
             cutoff = self.now - timedelta(days=plan.facts.settings.dedupe_days)
-            recent = {e for e, when in asked[plan.trigger.agency_id] if when >= cutoff}
+            asked = self.known.asked.get(plan.trigger.agency_id, ())
             plan.decisions = rules.decide(
                 plan.candidates,
                 sender=plan.trigger.sender,
                 inbound_domain=inbound_domain,
                 agency_domains=plan.facts.domains,
                 member_emails=plan.facts.member_emails,
-                suppressed=suppressed,
-                recently_asked=recent,
+                suppressed=self.known.suppressed,
+                recently_asked={e for e, when in asked if when >= cutoff},
                 cap=plan.facts.settings.recipient_cap,
             )
 

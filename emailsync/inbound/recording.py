@@ -4,8 +4,10 @@ review requests and their queued emails — one INSERT per table per batch.
 `ingest` decides; this module only writes. Rows are plain dicts (see rows.py for why).
 """
 
+import functools
 import logging
 
+from django.db import connection
 from django.db.models import F
 
 from emailsync.outbox.models import OutboundEmail, new_message_id
@@ -14,7 +16,7 @@ from emailsync.review_requests.scheduling import send_time_for
 
 from . import recipients as rules
 from .models import Trigger, TriggerRecipient, UnmappedSender
-from .rows import Table
+from .rows import Table, hot_cursor, json_document
 
 log = logging.getLogger("emailsync.inbound")
 
@@ -45,36 +47,38 @@ def settle_status(plan) -> None:
 def write(plans, now) -> None:
     for plan in plans:
         settle_status(plan)
-    ids = TRIGGERS.insert([TRIGGERS.as_row(p.trigger) for p in plans], returning=True)
-    for plan, pk in zip(plans, ids, strict=True):
-        plan.trigger.pk = pk
     requests, recipients = [], []
-    for plan in plans:
+    for index, plan in enumerate(plans):
+        start = len(recipients)
         plan_requests = outcomes(plan, now, recipients)
         plan.requests = len(plan_requests)
         requests.extend(plan_requests)
-    for request, pk in zip(requests, REQUESTS.insert(requests, returning=True), strict=True):
-        request["id"] = pk
-    EMAILS.insert(
-        [
-            {
-                "kind": OutboundEmail.Kind.REVIEW_REQUEST,
-                "template": "review_request",
-                "agency_id": r["agency_id"],
-                "review_request_id": r["id"],
-                "to_email": r["email"],
-                "to_name": r["name"],
-                "send_after": r["send_after"],
-                "message_id": new_message_id(),
-                "created_at": now,
-            }
-            for r in requests
-        ]
-    )
+        for row in recipients[start:]:
+            row["trigger"] = index
+    # Links between the rows by position, until the database gives them ids.
+    position = {id(request): i for i, request in enumerate(requests)}
     for row in recipients:
-        request = row.pop("request", None)
-        row["review_request_id"] = request["id"] if request else None
-    RECIPIENTS.insert(recipients)
+        request = row["request"]
+        row["request"] = None if request is None else position[id(request)]
+    emails = [
+        {
+            "kind": OutboundEmail.Kind.REVIEW_REQUEST,
+            "template": "review_request",
+            "agency_id": r["agency_id"],
+            "to_email": r["email"],
+            "to_name": r["name"],
+            "send_after": r["send_after"],
+            "message_id": new_message_id(),
+            "created_at": now,
+        }
+        for r in requests
+    ]
+    if connection.vendor == "postgresql":
+        ids = write_in_one_statement(plans, requests, emails, recipients)
+    else:
+        ids = write_table_by_table(plans, requests, emails, recipients)
+    for plan, pk in zip(plans, ids, strict=True):
+        plan.trigger.pk = pk
     for plan in plans:
         note_unmapped_sender(plan, now)
         log.info(
@@ -86,6 +90,97 @@ def write(plans, now) -> None:
         )
 
 
+def write_table_by_table(plans, requests, emails, recipients) -> list[int]:
+    """One multi-row INSERT per table, parents first, each child given its parents' new ids.
+    Returns the triggers' ids in the order of `plans`."""
+    trigger_ids = TRIGGERS.insert([TRIGGERS.as_row(p.trigger) for p in plans], returning=True)
+    request_ids = REQUESTS.insert(requests, returning=True)
+    for email, request_id in zip(emails, request_ids, strict=True):
+        email["review_request_id"] = request_id
+    EMAILS.insert(emails)
+    for row in recipients:
+        row["trigger_id"] = trigger_ids[row["trigger"]]
+        row["review_request_id"] = None if row["request"] is None else request_ids[row["request"]]
+    RECIPIENTS.insert(recipients)
+    return trigger_ids
+
+
+def write_in_one_statement(plans, requests, emails, recipients) -> list[int]:
+    """PostgreSQL: every row of the batch in one statement, one round trip.
+
+    Each table's rows travel as one JSON document; the new triggers and requests take their
+    ids from their sequences inside the statement, and the emails and recipients find their
+    parents' ids by position. Returns the triggers' ids in the order of `plans`."""
+    moments: dict = {}
+    triggers = TRIGGERS.json_rows([TRIGGERS.as_row(p.trigger) for p in plans], moments=moments)
+    documents = [
+        json_document(triggers),
+        json_document(REQUESTS.json_rows(requests, moments=moments)),
+        json_document(
+            EMAILS.json_rows(
+                [{**e, "request": i} for i, e in enumerate(emails)], ("request",), moments
+            )
+        ),
+        json_document(RECIPIENTS.json_rows(recipients, ("trigger", "request"), moments)),
+    ]
+    with hot_cursor() as cursor:
+        cursor.execute(one_statement(), documents)
+        return [row[0] for row in cursor.fetchall()]
+
+
+# Each new trigger and request takes its id from its sequence once (MATERIALIZED) and keeps
+# its position in the document (ORDINALITY, from 1); emails and recipients name their parents
+# by position (from 0). Every JSON row carries every column, typed by the table's own row type.
+ONE_STATEMENT = """
+WITH new_triggers AS MATERIALIZED (
+        SELECT nextval(pg_get_serial_sequence('{triggers}', 'id')::regclass) AS id, row, ord
+        FROM jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS given(row, ord)),
+    new_requests AS MATERIALIZED (
+        SELECT nextval(pg_get_serial_sequence('{requests}', 'id')::regclass) AS id, row, ord
+        FROM jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS given(row, ord)),
+    written_triggers AS (
+        INSERT INTO "{triggers}" (id, {trigger_columns})
+        SELECT n.id, {trigger_values}
+        FROM new_triggers n, jsonb_populate_record(NULL::"{triggers}", n.row) AS r),
+    written_requests AS (
+        INSERT INTO "{requests}" (id, {request_columns})
+        SELECT n.id, {request_values}
+        FROM new_requests n, jsonb_populate_record(NULL::"{requests}", n.row) AS r),
+    written_emails AS (
+        INSERT INTO "{emails}" (review_request_id, {email_columns})
+        SELECT q.id, {email_values}
+        FROM jsonb_array_elements(%b::jsonb) AS given(row)
+        JOIN new_requests q ON q.ord = (given.row->>'request')::bigint + 1,
+        jsonb_populate_record(NULL::"{emails}", given.row) AS r),
+    written_recipients AS (
+        INSERT INTO "{recipients}" (trigger_id, review_request_id, {recipient_columns})
+        SELECT t.id, q.id, {recipient_values}
+        FROM jsonb_array_elements(%b::jsonb) AS given(row)
+        JOIN new_triggers t ON t.ord = (given.row->>'trigger')::bigint + 1
+        LEFT JOIN new_requests q ON q.ord = (given.row->>'request')::bigint + 1,
+        jsonb_populate_record(NULL::"{recipients}", given.row) AS r)
+SELECT id FROM new_triggers ORDER BY ord
+"""
+
+
+@functools.cache
+def one_statement() -> str:
+    def columns(table: Table, *linked: str) -> tuple[str, str]:
+        names = [f'"{f.column}"' for f in table.fields if f.attname not in linked]
+        return ", ".join(names), ", ".join(f"r.{name}" for name in names)
+
+    parts = {}
+    for key, table, linked in [
+        ("trigger", TRIGGERS, ()),
+        ("request", REQUESTS, ()),
+        ("email", EMAILS, ("review_request_id",)),
+        ("recipient", RECIPIENTS, ("trigger_id", "review_request_id")),
+    ]:
+        parts[key + "s"] = table.model._meta.db_table
+        parts[key + "_columns"], parts[key + "_values"] = columns(table, *linked)
+    return ONE_STATEMENT.format(**parts)
+
+
 def outcomes(plan, now, recipients: list[dict]) -> list[dict]:
     """Append each recipient's outcome to `recipients`; return the review requests to create."""
     trigger = plan.trigger
@@ -93,7 +188,6 @@ def outcomes(plan, now, recipients: list[dict]) -> list[dict]:
     def recipient(email, name, outcome, reason="", role="", request=None):
         recipients.append(
             {
-                "trigger_id": trigger.pk,
                 "email": email[:320],
                 "name": name[:120],
                 "role": role,

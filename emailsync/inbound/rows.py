@@ -13,6 +13,9 @@ driver's server-side binding on Django's own connection (inside its transaction)
 quoting Django's cursor uses spent more CPU on a batch's arrays than the database did.
 """
 
+import json
+from datetime import datetime
+
 from django.conf import settings
 from django.db import connection, models
 
@@ -116,6 +119,36 @@ class Table:
     def as_row(self, instance: models.Model) -> dict:
         return {f.attname: getattr(instance, f.attname) for f in self.fields}
 
+    # --- PostgreSQL: a batch's rows as one JSON document ---------------------------------
+
+    def json_rows(self, rows: list[dict], extra=(), moments=None) -> list[dict]:
+        """`rows` keyed by column, defaults filled in, date-times as ISO 8601 text (each
+        distinct moment formatted once: a batch repeats the same few), ready for
+        `jsonb_populate_record`, which gives every value its column's type on the server.
+        Keys in `extra` are passed through for the statement's own use (row links)."""
+        moments = {} if moments is None else moments
+        defaults = self.defaults()
+        out = []
+        for row in rows:
+            record = {}
+            for f in self.fields:
+                value = row[f.attname] if f.attname in row else defaults[f.attname]
+                if isinstance(value, datetime):
+                    text = moments.get(value)
+                    if text is None:
+                        text = moments[value] = value.isoformat()
+                    value = text
+                record[f.column] = value
+            for key in extra:
+                record[key] = row[key]
+            out.append(record)
+        return out
+
+
+def json_document(rows: list[dict]) -> str:
+    # Compact, and non-ASCII as itself: text PostgreSQL can take as jsonb without escapes.
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
 
 def select(model: type[models.Model], columns, where, since=None) -> list[tuple]:
     """Rows of `columns` (attnames) where every `where` attname is in its values, and, with
@@ -158,3 +191,32 @@ def select(model: type[models.Model], columns, where, since=None) -> list[tuple]
             row[i] = convert(row[i], None, connection)
         out.append(tuple(row))
     return out
+
+
+def run_together(statements: dict[str, tuple[str, list]]) -> dict[str, list[tuple]]:
+    """Run independent SELECTs and return each one's rows by name. On PostgreSQL they go out
+    in one pipeline — one round trip, not one each; SQLite is in-process and runs them in turn."""
+    if connection.vendor != "postgresql":
+        results = {}
+        with connection.cursor() as cursor:
+            for name, (sql, params) in statements.items():
+                cursor.execute(sql, params)
+                results[name] = cursor.fetchall()
+        return results
+    cursors = {name: hot_cursor() for name in statements}
+    try:
+        # Errors surface when the pipeline syncs, outside the cursors' own wrapping.
+        with connection.wrap_database_errors, connection.connection.pipeline():
+            for name, (sql, params) in statements.items():
+                cursors[name].execute(sql, params)
+        return {name: cursor.fetchall() for name, cursor in cursors.items()}
+    finally:
+        for cursor in cursors.values():
+            cursor.close()
+
+
+def aware(value):
+    """A date-time column's value as an aware datetime (SQLite stores them as text)."""
+    if value is None or connection.vendor != "sqlite":
+        return value
+    return connection.ops.convert_datetimefield_value(value, None, connection)

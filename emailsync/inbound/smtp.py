@@ -15,6 +15,7 @@ import logging
 import re
 import ssl
 import sys
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -114,9 +115,21 @@ class RateLimiter:
 
 def fresh_connection() -> None:
     """Drop a broken or expired connection before database work on a listener thread (never
-    inside a transaction, where closing would lose it)."""
-    if not connection.in_atomic_block:
-        close_old_connections()
+    inside a transaction, where closing would lose it).
+
+    A connection that committed a moment ago skips the health check's extra round trip: a
+    connection goes stale while it idles, and a busy listener's never does. If the database went
+    away in that moment, the batch fails, its senders are answered 451 and retry, and the
+    failure marks the connection to be checked (and replaced) before the next batch."""
+    if connection.in_atomic_block:
+        return
+    close_old_connections()
+    if time.monotonic() - getattr(_recent, "committed", -RECENT) < RECENT:
+        connection.health_check_done = True
+
+
+RECENT = 1.0  # seconds
+_recent = threading.local()
 
 
 # Our own addresses on the inbound domain that are not agencies': (check, handler).
@@ -175,7 +188,9 @@ def commit_batch(items: list[Inbound]) -> list:
 def _commit_batch(items: list[Inbound]) -> list:
     fresh_connection()
     try:
-        return ingest_batch(items)
+        results = ingest_batch(items)
+        _recent.committed = time.monotonic()
+        return results
     except Exception:
         if len(items) == 1:
             log.exception("ingest failed; answering 451")

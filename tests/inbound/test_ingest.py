@@ -302,3 +302,57 @@ def test_mapping_an_unknown_sender_credits_past_requests(sync_agency, acme_key, 
         dns,
     )
     assert ReviewRequest.objects.get(email="c@candidate.test").recruiter == recruiter
+
+
+def test_a_batch_links_every_row_to_its_own_trigger_and_request(sync_agency, acme_key, dns):
+    """The batch's rows are written together (on PostgreSQL in one statement, linked by
+    position): each outcome names its own trigger and request, each email its own request."""
+    from emailsync.inbound.ingest import ingest_batch
+    from emailsync.outbox.models import OutboundEmail
+
+    messages = [
+        build(to=("Ann <ann@candidate.test>", "Ben <ben@candidate.test>")),
+        build(to=("Colleague <kim@acme.test>",), cc=("Cy <cy@client.test>",)),
+        build(to=("Dee <dee@candidate.test>",)),
+    ]
+    batch = [prepared(sync_agency, acme_key.sign(m), dns) for m in messages]
+    results = ingest_batch(batch)
+    expected = [
+        {"ann@candidate.test": "invited", "ben@candidate.test": "invited"},
+        {"kim@acme.test": "skipped", "cy@client.test": "invited"},
+        {"dee@candidate.test": "invited"},
+    ]
+    for [result], outcomes in zip(results, expected, strict=True):
+        rows = TriggerRecipient.objects.filter(trigger_id=result.trigger_id)
+        assert {r.email: r.outcome for r in rows} == outcomes
+        for row in rows:
+            if row.outcome == "invited":
+                assert row.review_request.email == row.email
+                assert row.review_request.agency_id == sync_agency.pk
+            else:
+                assert row.review_request is None
+    emails = OutboundEmail.objects.filter(kind=OutboundEmail.Kind.REVIEW_REQUEST)
+    assert emails.count() == ReviewRequest.objects.count() == 4
+    for email in emails:
+        assert email.review_request.email == email.to_email
+        assert email.send_after == email.review_request.send_after
+    assert len({r[0].trigger_id for r in results}) == 3
+
+
+def test_another_agencys_history_does_not_count(sync_agency, acme_key, dns, make_agency):
+    """Delivered messages, blocked senders and the dedupe ledger are each agency's own."""
+    from emailsync.inbound.headers import message_id_hash
+    from emailsync.inbound.models import BlockedSender
+    from emailsync.review_requests.models import AskedRecipient
+
+    other = make_agency(name="Other Recruitment", domains=["other.test"])
+    now = timezone.now()
+    Trigger.objects.create(
+        agency=other, received_at=now, message_id_hash=message_id_hash("<shared@acme.test>")
+    )
+    BlockedSender.objects.create(agency=other, email="sam@acme.test")
+    AskedRecipient.objects.create(agency=other, email="cara@candidate.test", last_asked_at=now)
+    raw = acme_key.sign(build(message_id="<shared@acme.test>", to=("cara@candidate.test",)))
+    [result] = run(sync_agency, raw, dns)
+    assert result.created and result.status == "accepted" and result.requests == 1
+    assert ReviewRequest.objects.get().agency == sync_agency
