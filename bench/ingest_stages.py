@@ -1,6 +1,7 @@
 """Where the listener's CPU goes, stage by stage, in one process without SMTP (not a test).
 
-    .venv/bin/python bench/ingest_stages.py [--messages 2000] [--batch 8] [--profile STAGE] [--statements]
+    .venv/bin/python bench/ingest_stages.py [--messages 2000] [--batch 8]
+        [--profile STAGE] [--statements]
 
 Builds the same DKIM-signed ~1.6 kB messages as bench/ingest.py, then times, with the process's
 CPU clock, each stage the listener runs per message: header parsing, DKIM and
