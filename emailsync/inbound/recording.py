@@ -8,7 +8,6 @@ import functools
 import logging
 
 from django.db import connection
-from django.db.models import F
 
 from emailsync.outbox.models import OutboundEmail, new_message_id
 from emailsync.review_requests.models import ReviewRequest, Source
@@ -16,7 +15,7 @@ from emailsync.review_requests.scheduling import send_time_for
 
 from . import recipients as rules
 from .models import Trigger, TriggerRecipient, UnmappedSender
-from .rows import Table, hot_cursor, json_document
+from .rows import Table, hot_cursor, json_document, placeholder
 
 log = logging.getLogger("emailsync.inbound")
 
@@ -79,8 +78,8 @@ def write(plans, now) -> None:
         ids = write_table_by_table(plans, requests, emails, recipients)
     for plan, pk in zip(plans, ids, strict=True):
         plan.trigger.pk = pk
+    note_unmapped_senders(plans, now)
     for plan in plans:
-        note_unmapped_sender(plan, now)
         log.info(
             "trigger %s agency=%s status=%s reason=%s",
             plan.trigger.pk,
@@ -243,8 +242,8 @@ def request_row(plan, email: str, name: str, now, *, send_after, source=Source.E
     )
 
 
-def note_unmapped_sender(plan, now) -> None:
-    """An unknown address on the agency's domain: remembered so an admin can map it."""
+def unmapped_sender(plan) -> str:
+    """An unknown address on the agency's domain, which an admin can later map; or ''."""
     trigger = plan.trigger
     sender = rules.strip_plus_tag(trigger.sender) if trigger.sender else ""
     if (
@@ -253,15 +252,35 @@ def note_unmapped_sender(plan, now) -> None:
         or trigger.reason == "header_defects"
         or sender.rpartition("@")[2] not in plan.facts.domains
     ):
+        return ""
+    return sender
+
+
+def note_unmapped_senders(plans, now) -> None:
+    """Remember each unknown sender, counting its triggers, in one upsert: two listeners
+    seeing the same new sender at once both count it, neither fails on the other's row."""
+    seen: dict[tuple[int, str], int] = {}
+    for plan in plans:
+        sender = unmapped_sender(plan)
+        if sender:
+            key = (plan.trigger.agency_id, sender)
+            seen[key] = seen.get(key, 0) + 1
+    if not seen:
         return
-    updated = UnmappedSender.objects.filter(agency_id=trigger.agency_id, email=sender).update(
-        last_seen=now, trigger_count=F("trigger_count") + 1
-    )
-    if not updated:
-        UnmappedSender.objects.create(
-            agency_id=trigger.agency_id,
-            email=sender,
-            first_seen=now,
-            last_seen=now,
-            trigger_count=1,
+    table = connection.ops.quote_name(UnmappedSender._meta.db_table)
+    p = placeholder()
+    moment = connection.ops.adapt_datetimefield_value(now)
+    values = ", ".join([f"({p}, {p}, {p}, {p}, {p})"] * len(seen))
+    params = [
+        x
+        for (agency_id, email), count in sorted(seen.items())  # one order: no deadlocks
+        for x in (agency_id, email, moment, moment, count)
+    ]
+    with hot_cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (agency_id, email, first_seen, last_seen, trigger_count) "  # noqa: S608
+            f"VALUES {values} ON CONFLICT (agency_id, email) DO UPDATE SET "
+            f"last_seen = excluded.last_seen, "
+            f"trigger_count = {table}.trigger_count + excluded.trigger_count",
+            params,
         )

@@ -209,9 +209,13 @@ def _commit_batch(items: list[Inbound]) -> list:
 class GroupCommitter:
     """Batches DATA-complete messages into shared transactions on database threads.
 
-    `parallel` batches may be in flight at once, each on its own connection (PostgreSQL only;
-    SQLite has one writer). The default is one: every write on the path must first be safe
-    under concurrent batches (see the comment below)."""
+    On PostgreSQL two batches may be in flight at once, each on its own connection: while one
+    waits on the database, the next is already being read and written, so senders do not
+    queue behind one batch at a time. Every write on the path is safe under concurrent
+    batches: new rows are inserts, and the rows two batches can share are upserts on their
+    unique keys (the dedupe ledger, an unmapped sender), taken in a fixed order; a message
+    delivered twice at once is settled by the trigger's unique key (one batch retries it and
+    answers 451 or 250). SQLite has one writer, so one thread."""
 
     def __init__(self, max_batch: int = 200, linger: float | None = None, parallel=None):
         self.max_batch = max_batch
@@ -219,9 +223,7 @@ class GroupCommitter:
         # waits for its commit anyway, so a few milliseconds here cost little latency.
         self.linger = settings.EMAILSYNC_GROUP_COMMIT_MS / 1000 if linger is None else linger
         if parallel is None:
-            # One by default: with two on PostgreSQL, concurrent batches raced on rows written
-            # as read-then-insert (an unmapped sender seen by both), costing senders a 451.
-            parallel = 1
+            parallel = 1 if connection.vendor == "sqlite" else 2
         self.parallel = parallel
         self.executor = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="smtpd-db")
         self.pending: list = []

@@ -356,3 +356,20 @@ def test_another_agencys_history_does_not_count(sync_agency, acme_key, dns, make
     [result] = run(sync_agency, raw, dns)
     assert result.created and result.status == "accepted" and result.requests == 1
     assert ReviewRequest.objects.get().agency == sync_agency
+
+
+def test_an_unknown_sender_is_counted_within_and_across_batches(sync_agency, acme_key, dns):
+    """One upsert per batch: the count adds up and the first sighting stays."""
+    from emailsync.inbound.ingest import ingest_batch
+
+    def from_new_hire():
+        raw = acme_key.sign(build(sender="New Hire <new.hire+ats@acme.test>"))
+        return prepared(sync_agency, raw, dns)
+
+    earlier = timezone.now() - timedelta(hours=1)
+    ingest_batch([from_new_hire(), from_new_hire()], now=earlier)
+    first = UnmappedSender.objects.get()
+    assert first.trigger_count == 2 and first.first_seen == first.last_seen == earlier
+    ingest_batch([from_new_hire()])
+    again = UnmappedSender.objects.get()
+    assert again.trigger_count == 3 and again.first_seen == earlier < again.last_seen
