@@ -16,6 +16,7 @@ quoting Django's cursor uses spent more CPU on a batch's arrays than the databas
 import json
 from datetime import datetime
 
+import psycopg
 from django.conf import settings
 from django.db import connection, models
 
@@ -196,9 +197,10 @@ def select(model: type[models.Model], columns, where, since=None) -> list[tuple]
 def run_together(statements: dict[str, tuple[str, list]]) -> dict[str, list[tuple]]:
     """Run independent SELECTs and return each one's rows by name. On PostgreSQL they go out
     in one pipeline — one round trip, not one each; SQLite is in-process and runs them in turn."""
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or not psycopg.Pipeline.is_supported():
+        # (Pipelines need libpq 14 or later; psycopg's binary package brings its own.)
         results = {}
-        with connection.cursor() as cursor:
+        with hot_cursor() as cursor:
             for name, (sql, params) in statements.items():
                 cursor.execute(sql, params)
                 results[name] = cursor.fetchall()
