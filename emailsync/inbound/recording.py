@@ -116,11 +116,9 @@ def write_in_one_statement(plans, requests, emails, recipients) -> list[int]:
         json_document(triggers),
         json_document(REQUESTS.json_rows(requests, moments=moments)),
         json_document(
-            EMAILS.json_rows(
-                [{**e, "request": i} for i, e in enumerate(emails)], ("request",), moments
-            )
+            EMAILS.json_rows([{**e, "request": i} for i, e in enumerate(emails)], moments)
         ),
-        json_document(RECIPIENTS.json_rows(recipients, ("trigger", "request"), moments)),
+        json_document(RECIPIENTS.json_rows(recipients, moments)),
     ]
     with hot_cursor() as cursor:
         cursor.execute(one_statement(), documents)

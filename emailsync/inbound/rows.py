@@ -14,7 +14,6 @@ quoting Django's cursor uses spent more CPU on a batch's arrays than the databas
 """
 
 import json
-from datetime import datetime
 
 import psycopg
 from django.conf import settings
@@ -122,26 +121,26 @@ class Table:
 
     # --- PostgreSQL: a batch's rows as one JSON document ---------------------------------
 
-    def json_rows(self, rows: list[dict], extra=(), moments=None) -> list[dict]:
-        """`rows` keyed by column, defaults filled in, date-times as ISO 8601 text (each
-        distinct moment formatted once: a batch repeats the same few), ready for
-        `jsonb_populate_record`, which gives every value its column's type on the server.
-        Keys in `extra` are passed through for the statement's own use (row links)."""
+    def json_rows(self, rows: list[dict], moments=None) -> list[dict]:
+        """`rows` with defaults filled in and date-times as ISO 8601 text (each distinct moment
+        formatted once: a batch repeats the same few), ready for `jsonb_populate_record`,
+        which gives every value its column's type on the server and ignores keys that are
+        not columns (a row's links to others, for the statement's own use)."""
+        if any(f.attname != f.column for f in self.fields):
+            raise ValueError(f"{self.model.__name__}: a column named apart from its field")
         moments = {} if moments is None else moments
         defaults = self.defaults()
+        datetimes = [f.attname for f in self.fields if isinstance(f, models.DateTimeField)]
         out = []
         for row in rows:
-            record = {}
-            for f in self.fields:
-                value = row[f.attname] if f.attname in row else defaults[f.attname]
-                if isinstance(value, datetime):
+            record = {**defaults, **row}
+            for name in datetimes:
+                value = record[name]
+                if value is not None:
                     text = moments.get(value)
                     if text is None:
                         text = moments[value] = value.isoformat()
-                    value = text
-                record[f.column] = value
-            for key in extra:
-                record[key] = row[key]
+                    record[name] = text
             out.append(record)
         return out
 

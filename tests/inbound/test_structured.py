@@ -338,3 +338,38 @@ def test_unpaired_surrogate_escapes_never_reach_the_database():
     assert data.recruiter_email is None and "structured_bad_recruiter_email" in data.problems
     assert data.recipient_name == "Zo\ufffde"
     assert data.name_for("carla@example.org") == "C\ufffd"
+
+
+# The earlier definition, a regular expression, kept as the reference the byte search must
+# never miss: a case-insensitive marker word with at most one soft line break between letters.
+_SOFT_BREAK = rb"(?:=\r?\n)?"
+_REFERENCE = re.compile(
+    b"|".join(
+        _SOFT_BREAK.join(re.escape(bytes([c])) for c in word) for word in (b"emailsync", b"base64")
+    ),
+    re.IGNORECASE,
+)
+_PIECES = st.sampled_from(
+    [b"e", b"E", b"m", b"a", b"i", b"l", b"s", b"y", b"n", b"c", b"b", b"6", b"4", b"=", b"\r\n"]
+    + [b"\n", b"=\r\n", b"=\n", b"EmailSync", b"bAsE64", b"x" * 40, b"-----BEGIN "]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=60))
+def test_the_marker_search_finds_whatever_the_reference_finds(pieces):
+    from emailsync.inbound import structured
+
+    body = b"".join(pieces)
+    if _REFERENCE.search(body):
+        assert structured._may_hold_block(b"Content-Type: text/plain\r\n", body)
+
+
+def test_a_marker_across_a_chunk_boundary_is_found(monkeypatch):
+    from emailsync.inbound import structured
+
+    monkeypatch.setattr(structured, "_CHUNK", 100)
+    broken = b"=\r\n".join(bytes([c]) for c in b"EMAILSYNC")  # 33 bytes
+    body = b"x" * 90 + broken + b"y" * 200  # straddles the first boundary
+    assert structured._may_hold_block(b"", body)
+    assert not structured._may_hold_block(b"", b"x" * 90 + b"EMAIL" + b"y" * 200)
