@@ -14,7 +14,7 @@ transaction-mode pooler set `EMAILSYNC_PREPARED_QUERIES=0`.
 """
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.utils import CursorDebugWrapper
 
 
@@ -38,15 +38,18 @@ class _LoggedCursor(CursorDebugWrapper):
 
 def server_side_cursor(prepare: bool):
     """A cursor on the default connection (PostgreSQL only) binding on the server."""
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    pg = connection.connection
+    # The wrapper itself, looked up once: each attribute read through django.db.connection
+    # is a context-local lookup, and a busy caller makes a few hundred of them per second.
+    db = connections[DEFAULT_DB_ALIAS]
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    pg = db.connection
     if prepare and pg.prepare_threshold is None:
         # Django turns psycopg's preparing off for the whole connection (None). A threshold no
         # statement reaches keeps it off for everything else and lets these ask for it.
         pg.prepare_threshold = 2**31
-    with connection.wrap_database_errors:
+    with db.wrap_database_errors:
         raw = (PreparingCursor if prepare else psycopg.Cursor)(pg)
-    if connection.queries_logged:
-        return _LoggedCursor(raw, connection)
-    return connection.make_cursor(raw)
+    if db.queries_logged:
+        return _LoggedCursor(raw, db)
+    return db.make_cursor(raw)

@@ -12,11 +12,12 @@ recipient), joined to the agency through the token in the database: each is an i
 on the table's unique key, however many rows an agency has collected.
 """
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from emailsync.review_requests.models import AskedRecipient, Suppression, address_hash
 
@@ -51,74 +52,92 @@ class Known:
         }
 
 
-def table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
+def quote(name: str) -> str:
+    return connections[DEFAULT_DB_ALIAS].ops.quote_name(name)
 
 
-def by_pairs(pairs: set[tuple[str, str]], model, columns: list[str], match: str):
-    """A statement reading `columns` of `model` for each (token, value) pair: the token's
-    agency and `match` (a column) equal to the value. None when there are no pairs."""
+# Statement texts are built once per shape (on PostgreSQL one per lookup, whatever the count).
+@functools.lru_cache(maxsize=256)
+def pairs_sql(vendor: str, model, columns: tuple[str, ...], match: str, count: int) -> str:
+    """`columns` of `model` for each (token, value) pair: the token's agency, and `match` (a
+    column) equal to the value."""
+    if vendor == "postgresql":
+        wanted = "UNNEST((%b)::varchar[], (%b)::varchar[]) AS w(token, value)"
+    else:
+        values = ", ".join(["(%s, %s)"] * count)
+        wanted = f"(SELECT column1 AS token, column2 AS value FROM (VALUES {values})) AS w"  # noqa: S608
+    selected = ", ".join(f"m.{quote(c)}" for c in columns)
+    return (
+        f"SELECT {selected} FROM {wanted} "  # noqa: S608 - names from the models only
+        f"JOIN {quote(InboundAddress._meta.db_table)} a ON a.token = w.token "
+        f"JOIN {quote(model._meta.db_table)} m ON m.agency_id = a.agency_id "
+        f"AND m.{quote(match)} = w.value"
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def in_sql(vendor: str, model, columns: tuple[str, ...], match: str, count: int) -> str:
+    """`columns` of `model` where `match` is one of the values."""
+    if vendor == "postgresql":
+        where = f"{quote(match)} = ANY(%b)"
+    else:
+        where = f"{quote(match)} IN ({', '.join(['%s'] * count)})"
+    selected = ", ".join(map(quote, columns))
+    return f"SELECT {selected} FROM {quote(model._meta.db_table)} WHERE {where}"  # noqa: S608
+
+
+def by_pairs(vendor: str, pairs, model, columns: tuple[str, ...], match: str):
     if not pairs:
         return None
     ordered = sorted(pairs)
-    if connection.vendor == "postgresql":
-        wanted = "UNNEST((%b)::varchar[], (%b)::varchar[]) AS w(token, value)"
+    if vendor == "postgresql":  # one array per side: the same text for any count
         params = [[t for t, _ in ordered], [v for _, v in ordered]]
     else:
-        values = ", ".join(["(%s, %s)"] * len(ordered))
-        wanted = f"(SELECT column1 AS token, column2 AS value FROM (VALUES {values})) AS w"  # noqa: S608
         params = [x for pair in ordered for x in pair]
-    selected = ", ".join(f"m.{connection.ops.quote_name(c)}" for c in columns)
-    sql = (
-        f"SELECT {selected} FROM {wanted} "  # noqa: S608 - names from the models only
-        f"JOIN {table(InboundAddress)} a ON a.token = w.token "
-        f"JOIN {table(model)} m ON m.agency_id = a.agency_id "
-        f"AND m.{connection.ops.quote_name(match)} = w.value"
-    )
-    return sql, params
+    return pairs_sql(vendor, model, columns, match, len(ordered)), params
+
+
+def by_values(vendor: str, values, model, columns: tuple[str, ...], match: str):
+    if not values:
+        return None
+    ordered = sorted(values)
+    params = [ordered] if vendor == "postgresql" else ordered
+    return in_sql(vendor, model, columns, match, len(ordered)), params
 
 
 def read(wanted: Wanted) -> Known:
+    vendor = connections[DEFAULT_DB_ALIAS].vendor
     hashes = {address_hash(email): email for _, email in wanted.recipients}
-    p = rows.placeholder()
     statements = {
-        "addresses": (
-            f"SELECT token, agency_id, retired_at, accept_until FROM {table(InboundAddress)} "  # noqa: S608
-            + (
-                "WHERE token = ANY(%b)"
-                if connection.vendor == "postgresql"
-                else f"WHERE token IN ({', '.join([p] * len(wanted.tokens))})"
-            ),
-            [sorted(wanted.tokens)] if connection.vendor == "postgresql" else sorted(wanted.tokens),
-        )
-        if wanted.tokens
-        else None,
+        "addresses": by_values(
+            vendor,
+            wanted.tokens,
+            InboundAddress,
+            ("token", "agency_id", "retired_at", "accept_until"),
+            "token",
+        ),
         "delivered": by_pairs(
+            vendor,
             wanted.messages,
             Trigger,
-            ["agency_id", "message_id_hash", "id", "status", "reason"],
+            ("agency_id", "message_id_hash", "id", "status", "reason"),
             "message_id_hash",
         ),
-        "blocked": by_pairs(wanted.senders, BlockedSender, ["agency_id", "email"], "email"),
-        "suppressed": (
-            f"SELECT address_hash FROM {table(Suppression)} "  # noqa: S608
-            + (
-                "WHERE address_hash = ANY(%b)"
-                if connection.vendor == "postgresql"
-                else f"WHERE address_hash IN ({', '.join([p] * len(hashes))})"
-            ),
-            [sorted(hashes)] if connection.vendor == "postgresql" else sorted(hashes),
-        )
-        if hashes
-        else None,
+        "blocked": by_pairs(vendor, wanted.senders, BlockedSender, ("agency_id", "email"), "email"),
+        "suppressed": by_values(vendor, hashes, Suppression, ("address_hash",), "address_hash"),
         "asked": by_pairs(
-            wanted.recipients, AskedRecipient, ["agency_id", "email", "last_asked_at"], "email"
+            vendor,
+            wanted.recipients,
+            AskedRecipient,
+            ("agency_id", "email", "last_asked_at"),
+            "email",
         ),
     }
     results = rows.run_together({k: v for k, v in statements.items() if v is not None})
     known = Known()
+    aware = rows.aware if vendor == "sqlite" else lambda value: value
     known.addresses = [
-        (token, agency_id, rows.aware(retired), rows.aware(until))
+        (token, agency_id, aware(retired), aware(until))
         for token, agency_id, retired, until in results.get("addresses", [])
     ]
     known.delivered = {(a, k): (pk, s, r) for a, k, pk, s, r in results.get("delivered", [])}
@@ -126,6 +145,6 @@ def read(wanted: Wanted) -> Known:
     known.suppressed = {hashes[h] for (h,) in results.get("suppressed", [])}
     asked = defaultdict(list)
     for agency_id, email, when in results.get("asked", []):
-        asked[agency_id].append((email, rows.aware(when)))
+        asked[agency_id].append((email, aware(when)))
     known.asked = dict(asked)
     return known

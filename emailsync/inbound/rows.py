@@ -17,7 +17,7 @@ import json
 
 import psycopg
 from django.conf import settings
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 from emailsync.prepared_statements import server_side_cursor
 
@@ -29,8 +29,9 @@ def hot_cursor():
     """Django's cursor on SQLite; on PostgreSQL one binding on the server, whose `%b`
     placeholders send values in binary, with statements prepared unless
     EMAILSYNC_PREPARED_QUERIES is off."""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql":
+        return db.cursor()
     return server_side_cursor(prepare=settings.EMAILSYNC_PREPARED_QUERIES)
 
 
@@ -196,7 +197,8 @@ def select(model: type[models.Model], columns, where, since=None) -> list[tuple]
 def run_together(statements: dict[str, tuple[str, list]]) -> dict[str, list[tuple]]:
     """Run independent SELECTs and return each one's rows by name. On PostgreSQL they go out
     in one pipeline — one round trip, not one each; SQLite is in-process and runs them in turn."""
-    if connection.vendor != "postgresql" or not psycopg.Pipeline.is_supported():
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql" or not psycopg.Pipeline.is_supported():
         # (Pipelines need libpq 14 or later; psycopg's binary package brings its own.)
         results = {}
         with hot_cursor() as cursor:
@@ -207,7 +209,7 @@ def run_together(statements: dict[str, tuple[str, list]]) -> dict[str, list[tupl
     cursors = {name: hot_cursor() for name in statements}
     try:
         # Errors surface when the pipeline syncs, outside the cursors' own wrapping.
-        with connection.wrap_database_errors, connection.connection.pipeline():
+        with db.wrap_database_errors, db.connection.pipeline():
             for name, (sql, params) in statements.items():
                 cursors[name].execute(sql, params)
         return {name: cursor.fetchall() for name, cursor in cursors.items()}
