@@ -147,7 +147,11 @@ class ReviewRequest(models.Model):
         FAILED = "failed", _("Failed")
         EXPIRED = "expired", _("Expired")
 
-    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="review_requests")
+    # No index of its own: the composite keys below begin with the agency and serve every
+    # lookup by it (a busy listener writes these rows, and each index is written too).
+    agency = models.ForeignKey(
+        Agency, on_delete=models.CASCADE, related_name="review_requests", db_index=False
+    )
     source = models.CharField(max_length=20, choices=Source.choices)
     email = models.EmailField()
     name = models.CharField(max_length=120, blank=True)
@@ -259,7 +263,11 @@ class Suppression(models.Model):
 class AskedRecipient(models.Model):
     """When an agency last asked an address: the dedupe window, race-free across processes."""
 
-    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the composite keys below begin with the agency and serve every
+    # lookup by it (a busy listener writes these rows, and each index is written too).
+    agency = models.ForeignKey(
+        Agency, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     email = models.EmailField()
     last_asked_at = models.DateTimeField()
 
