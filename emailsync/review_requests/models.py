@@ -265,9 +265,7 @@ class AskedRecipient(models.Model):
 
     # No index of its own: the composite keys below begin with the agency and serve every
     # lookup by it (a busy listener writes these rows, and each index is written too).
-    agency = models.ForeignKey(
-        Agency, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+", db_index=False)
     email = models.EmailField()
     last_asked_at = models.DateTimeField()
 
