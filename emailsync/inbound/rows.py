@@ -7,10 +7,11 @@ path writes dicts straight into one INSERT per table per batch. Its reads are a 
 ORM cost more than running it, so `select` writes them directly. Column names, defaults and value
 adaptation still come from the models, so a schema change cannot silently diverge from here.
 
-On PostgreSQL every list travels as one array parameter (`UNNEST`, `= ANY`), so each statement's
+On PostgreSQL a lookup's list travels as one array parameter (`= ANY`), so each statement's
 text is the same whatever the batch size, and the parameters are sent in binary through the
 driver's server-side binding on Django's own connection (inside its transaction): the client-side
-quoting Django's cursor uses spent more CPU on a batch's arrays than the database did.
+quoting Django's cursor uses spent more CPU on a batch's arrays than the database did. A batch's
+rows travel as JSON documents (`json_rows`), written in one statement by recording.py.
 """
 
 import json
@@ -59,7 +60,8 @@ class Table:
         return None
 
     def insert(self, rows: list[dict], returning: bool = False) -> list[int]:
-        """Insert `rows` (attname -> value; missing fields take their defaults).
+        """Insert `rows` (attname -> value; missing fields take their defaults) as multi-row
+        VALUES. (PostgreSQL writes a batch in one statement instead: recording.py.)
 
         With `returning`, the new primary keys come back in the order of `rows`.
         """
@@ -67,30 +69,22 @@ class Table:
             return []
         defaults = self.defaults()
         quote = connection.ops.quote_name
+        table = quote(self.model._meta.db_table)
         columns = ", ".join(quote(f.column) for f in self.fields)
         one = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
-        per_statement = max(1, MAX_VALUES // len(self.fields))
-        unnest = ""
-        if connection.vendor == "postgresql":
-            per_statement = len(rows)
-            # As Django's own bulk_create does there: arrays of the column types, without
-            # their lengths (varchar[], not varchar(320)[]), so nothing is truncated silently.
-            unnest = ", ".join(
-                f"(%b)::{f.db_type(connection).split('(')[0]}[]" for f in self.fields
-            )
         suffix = f" RETURNING {quote(self.pk_column)}" if returning else ""
         adapters = [
             (f.attname, self.adapter(f), isinstance(f, models.DateTimeField)) for f in self.fields
         ]
         adapted: dict = {}  # a batch repeats the same few timestamps: adapt each once
         ids: list[int] = []
+        per_statement = max(1, MAX_VALUES // len(self.fields))
         with hot_cursor() as cursor:
             for start in range(0, len(rows), per_statement):
                 chunk = rows[start : start + per_statement]
-                columns_of_values = [[] for _ in adapters] if unnest else None
                 params = []
                 for row in chunk:
-                    for i, (name, adapt, is_datetime) in enumerate(adapters):
+                    for name, adapt, is_datetime in adapters:
                         value = row[name] if name in row else defaults[name]
                         if adapt is not None and value is not None:
                             if is_datetime:
@@ -99,19 +93,9 @@ class Table:
                                 value = adapted[value]
                             else:
                                 value = adapt(value)
-                        if unnest:
-                            columns_of_values[i].append(value)
-                        else:
-                            params.append(value)
-                table = quote(self.model._meta.db_table)
-                if unnest:
-                    # One array per column: the statement's text is the same for any number
-                    # of rows, so the driver parses it once, not once per batch.
-                    sql = f"INSERT INTO {table} ({columns}) SELECT * FROM UNNEST({unnest})"  # noqa: S608
-                    params = columns_of_values
-                else:
-                    values = ", ".join([one] * len(chunk))
-                    sql = f"INSERT INTO {table} ({columns}) VALUES {values}"  # noqa: S608
+                        params.append(value)
+                values = ", ".join([one] * len(chunk))
+                sql = f"INSERT INTO {table} ({columns}) VALUES {values}"  # noqa: S608
                 cursor.execute(sql + suffix, params)
                 if returning:
                     ids.extend(row[0] for row in cursor.fetchall())
