@@ -100,6 +100,17 @@ def main():
         from django.db import connection
 
         connection.execute_wrappers.append(statement_timer)
+        commit = connection._commit
+
+        def timed_commit():  # COMMIT is no cursor statement; the wrappers never see it
+            start = time.perf_counter()
+            try:
+                return commit()
+            finally:
+                statements["COMMIT"][0] += 1
+                statements["COMMIT"][1] += time.perf_counter() - start
+
+        connection._commit = timed_commit
     pending = []
     for _sender, rcpts, raw in messages:
         header, body = timed("split", split_message_view, raw)

@@ -16,7 +16,6 @@ rows travel as JSON documents (`json_rows`), written in one statement by recordi
 
 import json
 
-import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
@@ -176,30 +175,6 @@ def select(model: type[models.Model], columns, where, since=None) -> list[tuple]
             row[i] = convert(row[i], None, connection)
         out.append(tuple(row))
     return out
-
-
-def run_together(statements: dict[str, tuple[str, list]]) -> dict[str, list[tuple]]:
-    """Run independent SELECTs and return each one's rows by name. On PostgreSQL they go out
-    in one pipeline — one round trip, not one each; SQLite is in-process and runs them in turn."""
-    db = connections[DEFAULT_DB_ALIAS]
-    if db.vendor != "postgresql" or not psycopg.Pipeline.is_supported():
-        # (Pipelines need libpq 14 or later; psycopg's binary package brings its own.)
-        results = {}
-        with hot_cursor() as cursor:
-            for name, (sql, params) in statements.items():
-                cursor.execute(sql, params)
-                results[name] = cursor.fetchall()
-        return results
-    cursors = {name: hot_cursor() for name in statements}
-    try:
-        # Errors surface when the pipeline syncs, outside the cursors' own wrapping.
-        with db.wrap_database_errors, db.connection.pipeline():
-            for name, (sql, params) in statements.items():
-                cursors[name].execute(sql, params)
-        return {name: cursor.fetchall() for name, cursor in cursors.items()}
-    finally:
-        for cursor in cursors.values():
-            cursor.close()
 
 
 def aware(value):

@@ -11,6 +11,7 @@ busy MX on SQLite as well as PostgreSQL.
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import re
 import ssl
@@ -320,11 +321,21 @@ class ListenerState:
         self.lookups.shutdown(wait=False, cancel_futures=True)
 
 
+@functools.cache
+def _hook_names(handler_class: type) -> list[str]:
+    return [name for name in dir(handler_class) if name.startswith("handle_")]
+
+
 class Handler:
     """aiosmtpd hooks. Decisions are `ingest`'s; this only speaks SMTP."""
 
     def __init__(self, state: ListenerState):
         self.state = state
+
+    def __dir__(self):
+        """Only the hooks: for each new session aiosmtpd reads every attribute dir() names on
+        its handler, twice (see ListenerSMTP.__dir__)."""
+        return _hook_names(type(self))
 
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address, options):
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:

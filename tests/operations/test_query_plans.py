@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from emailsync.agencies.models import Agency, RecruiterProfile
-from emailsync.inbound.models import InboundAddress, Trigger
+from emailsync.inbound.models import InboundAddress
 from emailsync.inbound.smtp import AddressBook
 from emailsync.outbox.models import OutboundEmail
 from emailsync.outbox.worker import Worker
@@ -100,22 +100,41 @@ def test_rcpt_lookup_of_an_inbound_address_by_token(demo):
     assert_captured_indexed(captured, "RCPT lookup of an unknown address")
 
 
-def test_duplicate_trigger_check_by_agency_and_message_id_hash(demo):
-    # As ingest.Batch builds it for a batch of messages.
-    queryset = Trigger.objects.filter(
-        agency_id__in={demo.pk}, message_id_hash__in={secrets.token_hex(32), "x" * 64}
-    ).values_list("agency_id", "message_id_hash", "pk", "status", "reason")
-    assert_indexed(queryset, "duplicate-trigger check")
+def index_conditions(plan) -> dict[str, list[str]]:
+    """Each relation's Index Cond texts in a JSON plan."""
+    found: dict[str, list[str]] = {}
+    nodes = [node["Plan"] for node in plan]
+    while nodes:
+        node = nodes.pop()
+        if "Index Cond" in node:
+            found.setdefault(node.get("Relation Name", "?"), []).append(node["Index Cond"])
+        nodes.extend(node.get("Plans", []))
+    return found
 
 
-def test_dedupe_check_by_agency_emails_and_last_asked(demo):
-    # As ingest.Batch.evaluate_recipients builds it.
-    queryset = AskedRecipient.objects.filter(
-        agency_id__in={demo.pk},
-        email__in={"ann@example.test", "bob@example.test"},
-        last_asked_at__gte=timezone.now() - timedelta(days=90),
-    ).values_list("agency_id", "email", "last_asked_at")
-    assert_indexed(queryset, "dedupe check")
+def test_batch_lookups_probe_each_unique_key(demo):
+    """The one statement a batch's rules read through. Whom an agency asked recently (three
+    rows a trigger, the fastest-growing table) is one probe of the (agency, email) key per
+    recipient, whatever statistics the planner has: as a plain join, a planner that thought an
+    agency had a row or two (a new install, filling fast) probed by agency alone and read
+    every row the agency had."""
+    from emailsync.inbound.known import Wanted, read
+
+    token = InboundAddress.objects.filter(agency=demo).values_list("token", flat=True).first()
+    wanted = Wanted(
+        tokens={token},
+        messages={(token, secrets.token_hex(32))},
+        senders={(token, "someone@example.test")},
+        recipients={(token, "ann@example.test"), (token, "bob@example.test")},
+    )
+    with CaptureQueriesContext(connection) as captured:
+        read(wanted)
+    (statement,) = [q["sql"] for q in captured.captured_queries]
+    with transaction.atomic():
+        plan = explain_sql(statement.replace("%", "%%"))
+    probes = index_conditions(plan).get(AskedRecipient._meta.db_table, [])
+    assert probes and all("agency_id" in c and "email" in c for c in probes), probes
+    assert not seq_scans(plan), statement
 
 
 def test_suppression_lookup_by_address_hash(demo):
