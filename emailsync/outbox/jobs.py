@@ -7,6 +7,7 @@ in time instead of sleeping.
 """
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -154,12 +155,16 @@ JOBS: dict[str, Job] = {
     "retention": Job(purge, timedelta(hours=1)),
 }
 
-_known_rows = False
+# When this process last made sure every job has its row. Checked again each minute, so a row
+# deleted by hand (in the admin, or by a restore) comes back without restarting the workers.
+_rows_checked_at: float | None = None
+ROWS_RECHECK_SECONDS = 60.0
 
 
 def ensure_rows(now: datetime) -> None:
-    global _known_rows
-    if _known_rows:
+    global _rows_checked_at
+    checked = time.monotonic()
+    if _rows_checked_at is not None and checked - _rows_checked_at < ROWS_RECHECK_SECONDS:
         return
     existing = set(PeriodicJob.objects.values_list("name", flat=True))
     for name in JOBS.keys() - existing:
@@ -168,7 +173,7 @@ def ensure_rows(now: datetime) -> None:
                 PeriodicJob.objects.create(name=name, next_run_at=now)
         except IntegrityError:  # another worker created it first
             pass
-    _known_rows = True
+    _rows_checked_at = checked
 
 
 def claim(worker: str, now: datetime, lease: timedelta) -> PeriodicJob | None:

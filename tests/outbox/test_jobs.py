@@ -14,11 +14,6 @@ from emailsync.review_requests.models import EmailSyncSettings, Suppression
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fresh_job_rows(monkeypatch):
-    monkeypatch.setattr(jobs, "_known_rows", False)
-
-
 def sent_at(request, when):
     Worker().run_once(now=when)
     request.refresh_from_db()
@@ -162,6 +157,17 @@ def test_each_job_runs_once_per_tick_whatever_the_number_of_workers(acme):
     later = jobs.run_due("w2", now + timedelta(minutes=6), timedelta(minutes=5))
     assert set(later) == {n for n, job in jobs.JOBS.items() if job.every <= timedelta(minutes=6)}
     assert PeriodicJob.objects.get(name="reminders").runs == 2
+
+
+def test_a_job_row_deleted_by_hand_comes_back_within_a_minute(acme):
+    now = timezone.now()
+    assert "reminders" in jobs.run_due("w1", now, timedelta(minutes=5))
+    PeriodicJob.objects.filter(name="reminders").delete()
+    later = now + timedelta(minutes=10)
+    assert "reminders" not in jobs.run_due("w1", later, timedelta(minutes=5))
+    jobs._rows_checked_at -= jobs.ROWS_RECHECK_SECONDS  # a minute on the process's clock
+    assert "reminders" in jobs.run_due("w1", later, timedelta(minutes=5))
+    assert PeriodicJob.objects.filter(name="reminders").count() == 1
 
 
 def test_a_crashed_jobs_lease_expires_and_another_worker_runs_it(acme):

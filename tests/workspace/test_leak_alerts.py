@@ -19,7 +19,6 @@ from emailsync.inbound.evidence import gather_evidence
 from emailsync.inbound.headers import split_message
 from emailsync.inbound.ingest import ingest
 from emailsync.inbound.models import InboundAddress, Trigger
-from emailsync.outbox import jobs
 from emailsync.outbox.models import OutboundEmail
 from emailsync.outbox.worker import Worker
 from emailsync.review_requests.models import EmailSyncSettings, ReviewRequest
@@ -32,11 +31,6 @@ pytestmark = pytest.mark.django_db
 SECRET_SUBJECT = "Offer letter ZEBRA-SUBJECT-7731"
 SECRET_BODY = "Confidential salary ZEBRA-BODY-4410"
 HELD = "held.person@candidate.test"
-
-
-@pytest.fixture(autouse=True)
-def fresh_job_rows(monkeypatch):
-    monkeypatch.setattr(jobs, "_known_rows", False)
 
 
 class Clock:
