@@ -57,6 +57,17 @@ def test_the_same_message_twice_creates_nothing_new(sync_agency, acme_key, dns):
     assert Trigger.objects.count() == 1 and ReviewRequest.objects.count() == 1
 
 
+def test_one_log_record_per_batch_names_each_new_trigger_and_nothing_else(
+    sync_agency, acme_key, dns, caplog
+):
+    raw = acme_key.sign(build(message_id="<logged@acme.test>", subject="Offer MARKER-7731"))
+    with caplog.at_level("INFO", logger="emailsync.inbound"):
+        [first] = run(sync_agency, raw, dns)
+        run(sync_agency, raw, dns)  # a redelivery writes nothing, so says nothing
+    written = [r.getMessage() for r in caplog.records if r.getMessage().startswith("wrote")]
+    assert written == [f"wrote 1 trigger(s): {first.trigger_id} agency={sync_agency.pk} accepted"]
+
+
 def test_without_message_id_the_header_block_identifies_a_retry(sync_agency, acme_key, dns):
     raw = build().replace(b"Message-ID:", b"X-Was-Message-ID:")
     raw = acme_key.sign(raw)

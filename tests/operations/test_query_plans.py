@@ -112,7 +112,7 @@ def index_conditions(plan) -> dict[str, list[str]]:
     return found
 
 
-def test_batch_lookups_probe_each_unique_key(demo):
+def test_batch_lookups_probe_the_ledger_by_its_unique_key(demo):
     """The one statement a batch's rules read through. Whom an agency asked recently (three
     rows a trigger, the fastest-growing table) is one probe of the (agency, email) key per
     recipient, whatever statistics the planner has: as a plain join, a planner that thought an
