@@ -86,6 +86,12 @@ class FactsCache:
     def get(self, agency_id: int) -> AgencyFacts:
         return self.get_many([agency_id])[agency_id]
 
+    def forget(self, agency_ids) -> None:
+        """Drop what this process knows of these agencies; the next email reads it afresh."""
+        with self._lock:
+            for agency_id in agency_ids:
+                self._entries.pop(agency_id, None)
+
     def get_many(self, agency_ids) -> dict[int, AgencyFacts]:
         ttl = settings.EMAILSYNC_LISTENER_CACHE_SECONDS
         now = time.monotonic()

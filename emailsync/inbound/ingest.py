@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from emailsync.review_requests.models import AskedRecipient
+from emailsync.review_requests.models import AskedRecipient, EmailSyncSettings
 
 from . import recipients as rules
 from . import recording
@@ -29,7 +29,7 @@ from .headers import ParsedHeaders, header_hash, message_id_hash, parse_headers
 from .known import Wanted
 from .known import read as read_known
 from .models import SETUP_SUBJECT_DAYS, Trigger
-from .structured import StructuredData, extract
+from .structured import StructuredData, extract, stored_problems
 
 log = logging.getLogger("emailsync.inbound")
 
@@ -173,6 +173,7 @@ class Batch:
         self.evaluate_recipients(plans)
         self.claim(plans)
         recording.write([p for p in plans if self.is_new(p)], self.now)
+        self.end_setup_tests(plans)
         results: list[list[IngestResult]] = [[] for _ in self.messages]
         for plan in plans:
             results[plan.message].append(self.result(plan))
@@ -237,7 +238,7 @@ class Batch:
             source=message.source,
             sender=sender[:320],
             placement_ref=structured.placement_ref or "",
-            structured_problems=",".join(structured.problems)[:200],
+            structured_problems=stored_problems(structured.problems),
             recruiter_id=recruiter_for(facts, sender, structured),
         )
         candidates = [
@@ -310,6 +311,18 @@ class Batch:
                 plan.decisions[i] = rules.Decision(d.email, d.name, False, rules.RECENTLY_ASKED)
 
     # --- writing ------------------------------------------------------------------------
+
+    def end_setup_tests(self, plans: list[Plan]) -> None:
+        """A setup test is one email: once it has arrived, the admin's next emails are real
+        ones again, asking real candidates (the page offers to run another test)."""
+        agencies = {p.trigger.agency_id for p in plans if p.setup_test and self.is_new(p)}
+        if not agencies:
+            return
+        EmailSyncSettings.objects.filter(
+            agency_id__in=agencies, setup_test_until__gt=self.now
+        ).update(setup_test_until=self.now)
+        # Other listener processes notice within EMAILSYNC_LISTENER_CACHE_SECONDS.
+        transaction.on_commit(lambda: FACTS.forget(agencies))
 
     @staticmethod
     def is_new(plan: Plan) -> bool:

@@ -183,9 +183,10 @@ def setup_test_state(request, sync, now) -> dict:
 @require_POST
 def setup_test_start(request):
     sync = EmailSyncSettings.for_agency(request.agency)
-    sync.setup_test_until = timezone.now() + timedelta(minutes=SETUP_TEST_MINUTES)
-    sync.save(update_fields=["setup_test_until"])
-    request.agency.record(request.user, "email_sync.setup_test_started", request.user.email)
+    if sync.enabled:  # while it is off the BCC address refuses mail: no test could arrive
+        sync.setup_test_until = timezone.now() + timedelta(minutes=SETUP_TEST_MINUTES)
+        sync.save(update_fields=["setup_test_until"])
+        request.agency.record(request.user, "email_sync.setup_test_started", request.user.email)
     if request.htmx:
         return setup_test_status(request)
     return redirect("email-sync")

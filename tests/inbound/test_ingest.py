@@ -233,6 +233,27 @@ def test_setup_test_keeps_the_subject_and_asks_only_the_admin_at_once(sync_agenc
     assert preview.outcome == "skipped" and preview.reason == "setup_test_preview"
 
 
+def test_a_setup_test_ends_when_its_email_arrives(sync_agency, dns):
+    """The admin's next email, minutes later, is a real one: its candidate is asked and its
+    subject is not kept."""
+    admin = sync_agency.admins().get()
+    key = SigningKey(admin.email.split("@")[1])
+    sync = EmailSyncSettings.for_agency(sync_agency)
+    sync.setup_test_until = timezone.now() + timedelta(minutes=30)
+    sync.save()
+    sender = f"Admin <{admin.email}>"
+    test = key.sign(build(sender=sender, to=(sender,), subject="Testing our BCC"))
+    [first] = run(sync_agency, test, FakeDns(key))
+    assert Trigger.objects.get(pk=first.trigger_id).is_setup_test
+    assert not EmailSyncSettings.for_agency(sync_agency).in_setup_test()
+    real = key.sign(build(sender=sender, to=("Nina <nina@candidate.test>",), subject="Offer"))
+    [second] = run(sync_agency, real, FakeDns(key), now=timezone.now() + timedelta(minutes=2))
+    trigger = Trigger.objects.get(pk=second.trigger_id)
+    assert not trigger.is_setup_test and trigger.subject == "" and second.status == "accepted"
+    asked = ReviewRequest.objects.get(email="nina@candidate.test")
+    assert asked.source == Source.EMAIL_SYNC
+
+
 def test_envelope_without_our_addresses_records_nothing(sync_agency, acme_key, dns):
     assert run(sync_agency, acme_key.sign(build()), dns, rcpts=["someone@else.test"]) == []
     assert not Trigger.objects.exists()

@@ -74,6 +74,16 @@ def test_setup_test_partial_shows_subject_verdict_and_recipients(acme, admin):
     assert "hx-trigger" not in arrived.split("Run another test")[0]  # polling stopped
 
 
+def test_no_setup_test_while_email_sync_is_off(acme, admin):
+    """The BCC address refuses mail while Email Sync is off, so no test email could arrive:
+    the page says so instead of offering a test that would wait forever."""
+    admin.post(reverse("email-sync-switch"), {"enabled": "off"})
+    page = admin.get(reverse("email-sync")).content.decode()
+    assert "refuses mail" in page and "Start setup test" not in page
+    admin.post(reverse("setup-test-start"), HTTP_HX_REQUEST="true")
+    assert not EmailSyncSettings.for_agency(acme).in_setup_test()
+
+
 def test_release_asks_the_held_recipients_by_todays_rules(acme, admin):
     trigger = quarantined_trigger(
         acme, sender="sam@acme.test", recipients=("ann@people.test", "boss@acme.test")
