@@ -13,9 +13,14 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "emailsync.settings")
     if len(sys.argv) > 1 and sys.argv[1] in CLIENT_COMMANDS:
         os.environ.setdefault("DEBUG", "1")
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except ImproperlyConfigured as exc:  # the environment, not the command: say what to set
+        sys.stderr.write(f"emailsync: {exc}\n")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

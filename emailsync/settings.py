@@ -54,7 +54,10 @@ TESTING = env_bool("EMAILSYNC_TESTING", "pytest" in sys.modules)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not (DEBUG or TESTING):
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is off (to try Email Sync on this machine, "
+            "set DEBUG=1, as `make run` does)."
+        )
     SECRET_KEY = development_secret_key()
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]" if DEBUG or TESTING else "")

@@ -98,3 +98,19 @@ def test_cli_error_exits_are_non_zero_with_one_line(tmp_path):
     assert ok.returncode == 0 and json.loads(ok.stdout)["slug"] == "x"
     unknown = run_cli("agency", "show", "nope", db_url=db)
     assert unknown.returncode == 1 and "No agency" in unknown.stderr
+
+
+def test_a_missing_secret_key_is_one_line_not_a_traceback():
+    """An operator command run in production mode without SECRET_KEY (as from a second
+    terminal beside `make run`) says what to set and exits non-zero."""
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    result = subprocess.run(
+        [sys.executable, "-m", "emailsync.cli", "agency", "list", "--json"],
+        capture_output=True,
+        text=True,
+        env={**env, "EMAILSYNC_TESTING": "0", "DEBUG": "0"},
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "SECRET_KEY must be set" in result.stderr and "DEBUG=1" in result.stderr
