@@ -251,3 +251,21 @@ def test_ctrl_c_stops_web_workers_listener_forks_and_worker(tmp_path):
         time.sleep(0.1)
     assert not [p for p in everything if alive(p)]
     assert "[serve] stopped" in (tmp_path / "serve.log").read_text()
+
+
+def test_serve_refuses_ports_already_in_use_instead_of_announcing_itself():
+    """A second `serve` on the same ports used to print "Email Sync is running" (the first one
+    answered its readiness check) and then restart children that could not bind, for ever."""
+    import socket
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(CommandError, match=rf"127.0.0.1:{port} is already in use.*--port"):
+            call_command("serve", "--port", str(port), "--no-smtp", "--no-worker")
+        with pytest.raises(CommandError, match=r"already in use.*EMAILSYNC_SMTP_PORT"):
+            call_command("serve", "--port", "0", "--smtp-port", str(port), "--no-worker")

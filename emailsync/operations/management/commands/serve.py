@@ -25,7 +25,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from django.core.management import get_commands
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from emailsync.operations.banner import demo_lines
@@ -109,6 +109,20 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         children = self.children(options)
+        names = {c.name for c in children}
+        # Another Email Sync (or anything) on our ports would answer the readiness check and
+        # make this one announce itself while its own children fail to bind, for ever.
+        ports = [(options["host"], options["port"], "--port or EMAILSYNC_WEB_PORT")]
+        if "smtpd" in names:
+            ports.append(
+                (options["smtp_host"], options["smtp_port"], "--smtp-port or EMAILSYNC_SMTP_PORT")
+            )
+        for host, port, how in ports:
+            if not port_is_free(host, port):
+                raise CommandError(
+                    f"{host}:{port} is already in use (is Email Sync already running?). "
+                    f"Stop that, or choose another port with {how}."
+                )
         self.env = child_environment(options)
         self.stopping = False
         signal.signal(signal.SIGTERM, self.request_stop)
@@ -248,6 +262,23 @@ class Command(BaseCommand):
         for child in children:
             child.sweep()
         self.stdout.write("[serve] stopped\n")
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on host:port now (bound as servers bind: SO_REUSEADDR)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror:
+        return True  # the child will say what is wrong with the host
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return False
+    return True
 
 
 def connect_host(host: str) -> str:
