@@ -8,6 +8,13 @@ the text ones are rendered without HTML escaping.
 Header safety: every name that reaches a header (recruiter, agency, recipient) passes through
 `header_text`, which turns CR, LF and other control characters into spaces, so a recruiter called
 `Bob\\r\\nBcc: x@evil` is just an odd name, never an extra header.
+
+International addresses: every address that reaches the envelope or a header passes through
+`ascii_address`. An IDN domain goes out as its IDNA A-label (`zoe@bücher.de` ->
+`zoe@xn--bcher-kva.de`), which every mail server accepts; display names stay Unicode and the email
+package RFC 2047-encodes them. A non-ASCII local part (`李明@例え.jp`) could only be delivered with
+SMTPUTF8, which Django's SMTP backend does not negotiate, so it raises `UndeliverableAddress`, and
+the worker fails that one email with the exception's text as the reason.
 """
 
 import functools
@@ -16,6 +23,7 @@ from datetime import timedelta
 from email.utils import formataddr
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMultiAlternatives
 from django.template import Context, TemplateDoesNotExist, engines
 from django.template.loader import get_template
@@ -31,11 +39,73 @@ from emailsync.review_requests.unsubscribe import unsubscribe_mailto
 from . import dkim
 from .models import OutboundEmail
 
+try:
+    import idna
+except ImportError:  # pragma: no cover - idna ships with our dependencies
+    idna = None
+
 REQUEST_KINDS = {OutboundEmail.Kind.REVIEW_REQUEST, OutboundEmail.Kind.REMINDER}
 EXPIRY = timedelta(days=30)
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\ufeff]")
 HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 DEFAULT_BRAND = "#1f5fbf"
+
+
+SMTPUTF8_NEEDED = (
+    "Not sent: the recipient's address has non-ASCII characters before the @. Mail to such an "
+    "address needs SMTPUTF8, which our mail server connection does not offer."
+)
+BAD_IDN = "Not sent: the recipient's domain is not a valid internationalised domain name."
+
+
+class UndeliverableAddress(ValueError):
+    """An address we cannot put in an email; the message is the reason an agency sees."""
+
+
+def ascii_domain(domain: str) -> str:
+    """`domain` as DNS and SMTP know it: IDNA A-labels (`bücher.de` -> `xn--bcher-kva.de`).
+
+    IDNA 2008 with UTS #46 mapping (the `idna` package), as current mail servers and browsers
+    use; so `faß.de` is `xn--fa-hia.de`, not IDNA 2003's `fass.de`, a different domain. Falls back
+    to the standard library's IDNA 2003 codec when the package is missing, or rejects a name
+    IDNA 2003 allowed (symbol domains such as `☃.net` are still registered and deliverable).
+    The inbound side only ever decodes (A-label -> Unicode); this is the one encoder.
+    """
+    if domain.isascii():  # nearly every domain: nothing to do
+        return domain
+    root = "." if domain.endswith(".") else ""
+    name = domain.rstrip(".")
+    if idna is not None:
+        try:
+            return idna.encode(name, uts46=True).decode("ascii") + root
+        except UnicodeError:  # idna.IDNAError: not valid IDNA 2008; try IDNA 2003
+            pass
+    try:
+        return name.encode("idna").decode("ascii") + root
+    except UnicodeError as exc:
+        raise UndeliverableAddress(BAD_IDN) from exc
+
+
+def ascii_address(address: str) -> str:
+    """`address` with its domain in A-labels. Raises UndeliverableAddress if the local part is
+    not ASCII (Django would otherwise RFC 2047-encode it: a different, non-existent address)."""
+    if address.isascii():
+        return address
+    local, at, domain = address.rpartition("@")
+    if not at:  # not an address at all; Django's own validation reports it
+        return address
+    if not local.isascii():
+        raise UndeliverableAddress(SMTPUTF8_NEEDED)
+    return f"{local}@{ascii_domain(domain)}"
+
+
+def configured_address(name: str) -> str:
+    """An address from settings, ready for headers and the envelope."""
+    value = getattr(settings, name)
+    try:
+        return ascii_address(value) if "@" in value else ascii_domain(value)
+    except UndeliverableAddress as exc:
+        raise ImproperlyConfigured(f"{name} {value!r} cannot be used in email: {exc}") from exc
 
 
 def header_text(value, limit: int = 120) -> str:
@@ -121,7 +191,13 @@ def reply_to_for(request: ReviewRequest, admin_emails: dict[int, str]) -> str:
         candidates += [s.email for s in senders]
         candidates.append(recruiter.user.email)
     candidates.append(admin_emails.get(request.agency_id, ""))
-    return next((c for c in candidates if address_ok(c)), "")
+    for candidate in candidates:
+        if address_ok(candidate):
+            try:
+                return ascii_address(candidate)
+            except UndeliverableAddress:  # needs SMTPUTF8 or a broken IDN: try the next one
+                continue
+    return ""
 
 
 def wording(role: str, agency: str, recruiter: str, first_name: str, reminder: bool) -> dict:
@@ -281,7 +357,9 @@ def build_message(
 ) -> EmailMultiAlternatives:
     """The message for `row`. `esp` is True for API backends (anymail), which keep their own
     return path and report bounces through webhooks instead of VERP."""
-    from_email = settings.EMAILSYNC_FROM_EMAIL
+    from_email = configured_address("EMAILSYNC_FROM_EMAIL")
+    inbound_domain = configured_address("EMAILSYNC_INBOUND_DOMAIN")
+    to_email = ascii_address(row.to_email)  # before rendering: a refusal costs nothing
     request = row.review_request if row.kind in REQUEST_KINDS else None
     headers = {"Message-ID": row.message_id}
     reply_to = []
@@ -291,12 +369,15 @@ def build_message(
             display = from_display(request)
             reply = reply_to_for(request, admin_emails or {})
             reply_to = [reply] if reply else []
-            headers["List-Unsubscribe"] = (
-                f"<{context['unsubscribe_url']}>, <{unsubscribe_mailto(request)}>"
-            )
+            mailto = unsubscribe_mailto(request)
+            if inbound_domain != settings.EMAILSYNC_INBOUND_DOMAIN:  # an IDN: A-label here too
+                mailto = mailto.replace(
+                    f"@{settings.EMAILSYNC_INBOUND_DOMAIN}", f"@{inbound_domain}"
+                )
+            headers["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>, <{mailto}>"
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
             headers["Auto-Submitted"] = "auto-generated"
-            envelope = f"{bounce_local_part(request)}@{settings.EMAILSYNC_INBOUND_DOMAIN}"
+            envelope = f"{bounce_local_part(request)}@{inbound_domain}"
         else:
             context = {
                 **(row.context or {}),
@@ -308,7 +389,7 @@ def build_message(
             envelope = from_email
         subject, text, html = render_parts(row.template, context)
     to_name = header_text(row.to_name)
-    to = formataddr((to_name, row.to_email)) if to_name else row.to_email
+    to = formataddr((to_name, to_email)) if to_name else to_email
     sender = formataddr((display, from_email))
     if esp:
         message = SignedEmailMessage(

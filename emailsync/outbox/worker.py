@@ -44,7 +44,7 @@ from emailsync.review_requests.models import (
 
 from . import jobs
 from .models import OutboundEmail, WorkerHeartbeat
-from .rendering import EXPIRY, REQUEST_KINDS, build_message
+from .rendering import EXPIRY, REQUEST_KINDS, UndeliverableAddress, build_message
 
 log = logging.getLogger("emailsync.worker")
 
@@ -348,9 +348,11 @@ class Worker:
                 try:
                     message = build_message(row, admin_emails=admin_emails, esp=esp)
                 except (TemplateDoesNotExist, TemplateSyntaxError, ValueError) as exc:
+                    # An address we cannot send to (it needs SMTPUTF8) explains itself.
+                    why = exc if isinstance(exc, UndeliverableAddress) else f"cannot render: {exc}"
                     self.mark_failure(
                         row,
-                        Failure(True, f"cannot render: {exc}"[:1000]),
+                        Failure(True, f"{why}"[:1000]),
                         fixed_now or timezone.now(),
                     )
                     stats.failed += 1
