@@ -43,6 +43,28 @@ MAX_NAME_CHARS = 200
 
 ROLES = frozenset({"candidate", "client"})
 
+# Problem codes, stable: stored on the trigger, shown to the agency admin, exported and listed
+# by `emailsync triggers`. The agency's wording is in workspace/labels.py. Never say what the
+# email contained: these texts describe the problem, not the data.
+PROBLEMS = {
+    "structured_invalid_json": "The structured data block is not valid JSON.",
+    "structured_not_object": "The structured data is not a JSON object.",
+    "structured_too_large": "The structured data is over 16 KiB.",
+    "structured_unterminated": "A BEGIN EMAILSYNC line has no END line.",
+    "structured_part_too_large": "A text or HTML part over 1 MiB was not searched.",
+    "structured_bad_placement_ref": "The placement reference is not valid.",
+    "structured_bad_role": "A role is not candidate or client.",
+    "structured_bad_recruiter_email": "The recruiter email is not exactly one email address.",
+    "structured_bad_recipient_name": "A recipient name is not text or is over 200 characters.",
+    "structured_bad_recipients": "recipients is not a list.",
+    "structured_bad_recipient": "A recipients entry has no valid email.",
+    "structured_too_many_recipients": "More than 50 recipients entries; the rest were ignored.",
+    "structured_conflict": "A header and the body disagree; the header was used.",
+    "structured_unreadable": "The message's MIME structure could not be read.",
+}
+#: Trigger.structured_problems is this long.
+MAX_STORED_PROBLEMS = 200
+
 # `type` attribute of the script element, quoted or not; other attributes may come first.
 _SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
 _SCRIPT_TYPE = re.compile(
@@ -85,6 +107,25 @@ class StructuredData:
         if not self.recipients:  # most email: no per-recipient data, nothing to normalise
             return {}
         return self.recipients.get(_normalise_email(email) or "") or {}
+
+
+def stored_problems(problems) -> str:
+    """The codes as a trigger stores them: comma-separated, whole codes only, in the field.
+
+    Cutting the joined string instead could leave half a code, which nobody can look up."""
+    kept: list[str] = []
+    length = 0
+    for code in problems:
+        length += len(code) + bool(kept)
+        if length > MAX_STORED_PROBLEMS:
+            break
+        kept.append(code)
+    return ",".join(kept)
+
+
+def problem_codes(stored: str) -> list[str]:
+    """The codes a trigger stored, in the order they were found."""
+    return [code for code in (stored or "").split(",") if code]
 
 
 def extract(header_bytes: bytes, body_bytes: bytes, x_headers: Mapping[str, str]) -> StructuredData:

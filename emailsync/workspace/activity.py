@@ -14,7 +14,7 @@ from emailsync.inbound.models import Trigger, TriggerRecipient
 from emailsync.placements.csvio import Echo, safe_cell
 
 from .forms import ActivityFilterForm
-from .labels import recipient_reason, trigger_reason
+from .labels import recipient_reason, structured_problems, trigger_reason
 
 
 def filtered(request):
@@ -72,6 +72,7 @@ def activity_export(request):
             "role",
             "outcome",
             "reason",
+            "trigger__structured_problems",
         )
     )
 
@@ -92,6 +93,8 @@ def activity_export(request):
                 "outcome",
                 "reason",
                 "reason_text",
+                "structured_problems",
+                "structured_problems_text",
             ]
         )
         for (
@@ -106,7 +109,9 @@ def activity_export(request):
             role,
             outcome,
             reason,
+            stored_problems,
         ) in rows.iterator(chunk_size=2000):
+            problems = structured_problems(stored_problems)
             yield writer.writerow(
                 [
                     safe_cell(v)
@@ -124,6 +129,8 @@ def activity_export(request):
                         outcome,
                         reason,
                         recipient_reason(reason),
+                        ",".join(code for code, _words in problems),
+                        " ".join(words for _code, words in problems),
                     )
                 ]
             )

@@ -1,13 +1,15 @@
 """Plain-language (translated) words for the reason codes and verdicts the agency sees.
 
-The codes themselves are defined by the inbound app (`TRIGGER_REASONS`, `RECIPIENT_REASONS`);
-this is their wording in the agency app. An unknown code falls back to the inbound text.
+The codes themselves are defined by the inbound app (`TRIGGER_REASONS`, `RECIPIENT_REASONS`,
+structured data's `PROBLEMS`); this is their wording in the agency app. An unknown code falls
+back to the inbound text.
 """
 
 from django.utils.translation import gettext_lazy as _
 
 from emailsync.inbound.ingest import TRIGGER_REASONS
 from emailsync.inbound.recipients import RECIPIENT_REASONS
+from emailsync.inbound.structured import PROBLEMS, problem_codes
 
 RECIPIENT = {
     "inbound_address": _("It is an Email Sync BCC address."),
@@ -36,6 +38,52 @@ TRIGGER = {
     "sender_unauthenticated": _("Your domain did not authenticate the email (no valid DKIM)."),
     "bulk_send": _("More recipients than your cap."),
     "no_recipients": _("Every recipient was excluded by the rules."),
+}
+
+# Problems with the structured data an ATS template put in the email (docs/STRUCTURED_DATA.md).
+# They describe the problem only: the email's content is never shown.
+STRUCTURED = {
+    "structured_invalid_json": _("The structured data block is not valid JSON, so it was ignored."),
+    "structured_not_object": _(
+        "The structured data is not a JSON object ({…}), so it was ignored."
+    ),
+    "structured_too_large": _("The structured data is over 16 KiB, so it was ignored."),
+    "structured_unterminated": _(
+        "A structured data block has a BEGIN EMAILSYNC line but no END line, so it was ignored."
+    ),
+    "structured_part_too_large": _(
+        "A text or HTML part over 1 MiB was not searched for structured data."
+    ),
+    "structured_bad_placement_ref": _(
+        "The placement reference in the structured data is not valid (for example empty or over "
+        "100 characters), so it was ignored."
+    ),
+    "structured_bad_role": _(
+        "A role in the structured data is not “candidate” or “client”, so it was ignored."
+    ),
+    "structured_bad_recruiter_email": _(
+        "The recruiter email in the structured data is not exactly one email address, so it was "
+        "ignored."
+    ),
+    "structured_bad_recipient_name": _(
+        "A recipient name in the structured data is not text or is over 200 characters, so it "
+        "was ignored."
+    ),
+    "structured_bad_recipients": _(
+        "“recipients” in the structured data is not a list, so it was ignored."
+    ),
+    "structured_bad_recipient": _(
+        "A “recipients” entry in the structured data has no valid email address, so it was ignored."
+    ),
+    "structured_too_many_recipients": _(
+        "The structured data lists more than 50 “recipients”; the rest were ignored."
+    ),
+    "structured_conflict": _(
+        "An X-EmailSync header and the structured data in the body disagree; the header was used."
+    ),
+    "structured_unreadable": _(
+        "The email's structure could not be read, so no structured data was used."
+    ),
 }
 
 # What to do about a failed verdict, in the admin's words.
@@ -115,6 +163,17 @@ def trigger_reason(code: str) -> str:
     if not code:
         return ""
     return str(TRIGGER.get(code) or TRIGGER_REASONS.get(code, code))
+
+
+def structured_problem(code: str) -> str:
+    if not code:
+        return ""
+    return str(STRUCTURED.get(code) or PROBLEMS.get(code, code))
+
+
+def structured_problems(stored: str) -> list[tuple[str, str]]:
+    """(code, words) for each problem a trigger stored with its structured data."""
+    return [(code, structured_problem(code)) for code in problem_codes(stored)]
 
 
 def action_label(code: str) -> str:

@@ -67,3 +67,39 @@ def test_unknown_slug_is_an_error():
         call_command("triggers", "nope")
     with pytest.raises(CommandError, match="No agency"):
         call_command("requests", "nope")
+
+
+def test_triggers_list_structured_data_problems_never_the_data(sync_agency, acme_key, dns):
+    from emailsync.inbound.evidence import gather_evidence
+    from emailsync.inbound.headers import split_message
+
+    block = "-----BEGIN EMAILSYNC-----\n{{{}}}\n-----END EMAILSYNC-----\n"
+    emails = {
+        "cara@candidate.test": build(
+            to=("cara@candidate.test",),
+            body="Hi Cara\n" + block.format('"placement_ref": "PL-SECRET-1",'),  # bad JSON
+        ),
+        "dan@candidate.test": build(
+            to=("dan@candidate.test",),
+            body="Hi Dan\n" + block.format('"placement_ref": "PL-SECRET-2"'),
+            extra_headers=[("X-EmailSync-Placement", "PL-7")],  # disagrees with the body
+        ),
+        "eve@candidate.test": build(to=("eve@candidate.test",)),
+    }
+    for raw in emails.values():
+        header, body = split_message(acme_key.sign(raw))
+        ingest([sync_agency.bcc], header, body, gather_evidence(header, body, dns))
+    out = StringIO()
+    call_command("triggers", sync_agency.slug, "--json", stdout=out)
+    problems = {
+        t["recipients"][0]["email"]: t["structured_problems"] for t in json.loads(out.getvalue())
+    }
+    assert problems == {
+        "cara@candidate.test": ["structured_invalid_json"],
+        "dan@candidate.test": ["structured_conflict"],
+        "eve@candidate.test": [],
+    }
+    assert "SECRET" not in out.getvalue() and "Hi Cara" not in out.getvalue()
+    text = StringIO()
+    call_command("triggers", sync_agency.slug, stdout=text)
+    assert "structured data: structured_invalid_json" in text.getvalue()

@@ -373,3 +373,28 @@ def test_a_marker_across_a_chunk_boundary_is_found(monkeypatch):
     body = b"x" * 90 + broken + b"y" * 200  # straddles the first boundary
     assert structured._may_hold_block(b"", body)
     assert not structured._may_hold_block(b"", b"x" * 90 + b"EMAIL" + b"y" * 200)
+
+
+def test_stored_problems_keep_whole_codes_only():
+    from emailsync.inbound.structured import (
+        MAX_STORED_PROBLEMS,
+        PROBLEMS,
+        problem_codes,
+        stored_problems,
+    )
+
+    every = tuple(PROBLEMS)
+    stored = stored_problems(every)
+    assert len(stored) <= MAX_STORED_PROBLEMS < len(",".join(every))
+    assert problem_codes(stored) == list(every[: len(problem_codes(stored))])
+    assert stored_problems(("structured_conflict",)) == "structured_conflict"
+    assert stored_problems(()) == "" and problem_codes("") == []
+
+
+def test_every_problem_code_has_a_meaning():
+    import inspect
+
+    from emailsync.inbound import structured
+
+    raised = set(re.findall(r'"(structured_[a-z_]+)"', inspect.getsource(structured)))
+    assert raised == set(structured.PROBLEMS)

@@ -3,6 +3,8 @@ partial with the verdict and what to fix, release and block from quarantine, map
 senders, the DNS check, "get help" with diagnostics but no content, the activity log and its
 export, and the dashboard."""
 
+import csv
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -222,6 +224,44 @@ def test_activity_log_lists_every_recipient_and_exports(acme, admin):
     export = admin.get(reverse("activity-export"))
     lines = b"".join(export.streaming_content).decode("utf-8-sig").splitlines()
     assert len(lines) == 3 and "a@people.test" in lines[1] and "quarantined" in lines[1]
+
+
+def test_activity_shows_and_exports_structured_data_problems_to_their_agency_only(
+    acme, admin, client, make_agency
+):
+    from emailsync.inbound.structured import PROBLEMS
+    from emailsync.workspace.labels import STRUCTURED
+
+    trigger = quarantined_trigger(acme, recipients=("a@people.test",))
+    trigger.structured_problems = "structured_invalid_json,structured_conflict"
+    trigger.save()
+    clean = quarantined_trigger(acme, sender="other@elsewhere.test", recipients=("c@people.test",))
+    page = admin.get(reverse("activity-log")).content.decode()
+    record = page.split(f'data-trigger="{trigger.pk}"')[1].split("</section>")[0]
+    assert "The structured data block is not valid JSON, so it was ignored." in record
+    assert "<code>structured_invalid_json</code>" in record
+    assert "the header was used." in record and "<code>structured_conflict</code>" in record
+    assert "structured" not in page.split(f'data-trigger="{clean.pk}"')[1].split("</section>")[0]
+
+    export = admin.get(reverse("activity-export"))
+    rows = list(csv.DictReader(b"".join(export.streaming_content).decode("utf-8-sig").splitlines()))
+    by_recipient = {row["recipient"]: row for row in rows}
+    problem = by_recipient["a@people.test"]
+    assert problem["structured_problems"] == "structured_invalid_json,structured_conflict"
+    assert problem["structured_problems_text"].startswith(
+        "The structured data block is not valid JSON"
+    )
+    assert by_recipient["c@people.test"]["structured_problems"] == ""
+    assert by_recipient["c@people.test"]["structured_problems_text"] == ""
+
+    rival = make_agency(name="Rival Recruitment", domains=["rival.test"])
+    client.force_login(rival.admins().get())
+    theirs = client.get(reverse("activity-log"))
+    assert b"structured_invalid_json" not in theirs.content
+    assert b"not valid JSON" not in theirs.content
+    their_export = b"".join(client.get(reverse("activity-export")).streaming_content)
+    assert b"structured_invalid_json" not in their_export
+    assert set(STRUCTURED) == set(PROBLEMS)
 
 
 def test_dashboard_draws_svg_charts(acme, admin, make_review, django_assert_max_num_queries):

@@ -16,6 +16,11 @@ def trigger_reason(code):
 
 
 @register.filter
+def structured_problems(stored):
+    return labels.structured_problems(stored)
+
+
+@register.filter
 def action_label(code):
     return labels.action_label(code)
 

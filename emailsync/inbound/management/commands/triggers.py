@@ -8,6 +8,7 @@ from django.db.models import Prefetch
 
 from emailsync.agencies.models import Agency
 from emailsync.inbound.models import Trigger, TriggerRecipient
+from emailsync.inbound.structured import problem_codes
 
 
 def trigger_json(trigger: Trigger) -> dict:
@@ -23,6 +24,8 @@ def trigger_json(trigger: Trigger) -> dict:
         "setup_test": trigger.is_setup_test,
         "subject": trigger.subject if trigger.is_setup_test else None,
         "placement_ref": trigger.placement_ref,
+        # Codes of docs/STRUCTURED_DATA.md ("When something is wrong"); [] when none.
+        "structured_problems": problem_codes(trigger.structured_problems),
         "recipients": [
             {
                 "email": r.email,
@@ -64,5 +67,7 @@ class Command(BaseCommand):
                 f"{row['received_at']}  #{row['id']}  {row['sender']}  "
                 f"{row['status']} {row['reason']}"
             )
+            if row["structured_problems"]:
+                self.stdout.write(f"    structured data: {', '.join(row['structured_problems'])}")
             for r in row["recipients"]:
                 self.stdout.write(f"    {r['email']:<40} {r['outcome']} {r['reason']}")
