@@ -173,9 +173,31 @@ def logo_url(agency) -> str:
         return ""
 
 
+# Words a display name carries that are not the person's first name.
+HONORIFICS = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "herr", "frau"}
+SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "phd", "md", "mba", "cpa", "esq", "msc", "bsc"}
+
+
 def first_name(name: str) -> str:
-    name = header_text(name)
-    return name.split()[0] if name else ""
+    """The name a greeting uses, from a display name as mail clients write it: "Karen Smith",
+    "Smith, Karen (Acme Ltd)" (Outlook's directory form), "Dr. Karen Smith", "Karen Smith, PhD".
+    Empty when there is none to use (then the greeting is a plain "Hello,")."""
+    name = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", header_text(name))  # (Company), [External]
+    last, comma, rest = name.partition(",")
+    if comma and rest.strip() and not _is_suffix(rest):  # "Smith, Karen"
+        name = rest
+    elif comma:  # "Karen Smith, PhD" or a trailing comma
+        name = last
+    for word in name.split():
+        word = word.strip(".,;:!?\"'")
+        if word and "@" not in word and word.lower() not in HONORIFICS:
+            return word
+    return ""
+
+
+def _is_suffix(text: str) -> bool:
+    words = [w.strip(".,").lower() for w in text.split()]
+    return bool(words) and all(w in SUFFIXES for w in words)
 
 
 def recruiter_name(request: ReviewRequest) -> str:

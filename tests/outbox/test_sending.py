@@ -138,6 +138,26 @@ def test_candidate_client_and_neutral_wording_differ(sink, acme, make_request):
     assert c_text.startswith("Hi Cara,") and k_text.startswith("Hi Clive,")
 
 
+@pytest.mark.parametrize(
+    ("display_name", "greeting"),
+    [
+        ("Smith, Karen (Acme Ltd)", "Hi Karen,"),  # Outlook's directory form
+        ("Dr. Karen Smith", "Hi Karen,"),
+        ("Karen Smith, PhD", "Hi Karen,"),
+        ("[External] Bob Jones", "Hi Bob,"),
+        ("karen.smith@client.test", "Hello,"),  # no name, only an address
+    ],
+)
+def test_the_greeting_finds_the_first_name_in_real_display_names(
+    sink, acme, make_request, display_name, greeting
+):
+    make_request(acme, "karen@client.test", name=display_name, role="client")
+    Worker().run_once()
+    _, message = only(sink)
+    text, _ = text_and_html(message)
+    assert text.splitlines()[0] == greeting
+
+
 def test_branding_personal_message_and_escaping(sink, acme, make_request):
     acme.brand_colour = "#ffdd00"  # light: the button text must turn dark
     acme.save()
