@@ -116,12 +116,17 @@ def ingest_batch(messages: list[Inbound], now: datetime | None = None) -> list[l
         return Batch(messages, now).run()
 
 
-def ignore_reason(headers: ParsedHeaders, now: datetime) -> str:
+def ignore_reason(
+    headers: ParsedHeaders, now: datetime, structured: StructuredData | None = None
+) -> str:
     """Messages that are not a person's email to a candidate or client."""
     if headers.defects:
         return "header_defects"
     auto = (headers.auto_submitted or "").strip().lower()
-    if auto and auto != "no":
+    # An ATS's placement email is generated, and may say so (Auto-Submitted: auto-generated),
+    # but valid Email Sync data in it says it was meant as a trigger; an out-of-office reply
+    # or a vacation notice never carries any.
+    if auto and auto != "no" and not (structured and structured.sources):
         return "auto_submitted"
     if (headers.precedence or "").strip().lower() in IGNORED_PRECEDENCE:
         return "precedence_bulk"
@@ -245,7 +250,7 @@ class Batch:
             rules.Recipient(a.addr_spec, a.display_name) for a in (*headers.to, *headers.cc)
         ]
         plan = Plan(index, facts, headers, structured, trigger, candidates)
-        trigger.reason = ignore_reason(headers, self.now)
+        trigger.reason = ignore_reason(headers, self.now, structured)
         if not trigger.reason and not facts.settings.enabled:
             trigger.reason = "email_sync_off"
         if trigger.reason:

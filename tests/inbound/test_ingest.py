@@ -204,6 +204,19 @@ def test_old_email_is_ignored(sync_agency, acme_key, dns):
     assert result.reason == "too_old"
 
 
+def test_an_ats_email_with_email_sync_data_is_a_trigger_even_if_auto_generated(
+    sync_agency, acme_key, dns
+):
+    generated = ("Auto-Submitted", "auto-generated")
+    data = [generated, ("X-EmailSync-Placement", "PL-2024-0099"), ("X-EmailSync-Role", "client")]
+    [result] = run(sync_agency, acme_key.sign(build(extra_headers=data)), dns)
+    assert result.status == "accepted"
+    assert ReviewRequest.objects.get().placement_ref == "PL-2024-0099"
+    invalid = [generated, ("X-EmailSync-Role", "boss")]  # no valid data: still automatic
+    [skipped] = run(sync_agency, acme_key.sign(build(extra_headers=invalid)), dns)
+    assert skipped.reason == "auto_submitted"
+
+
 def test_auto_submitted_no_is_a_person(sync_agency, acme_key, dns):
     raw = acme_key.sign(build(extra_headers=[("Auto-Submitted", "no")]))
     assert run(sync_agency, raw, dns)[0].status == "accepted"
