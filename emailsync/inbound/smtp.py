@@ -416,6 +416,7 @@ _SIMPLE_PATH = re.compile(
 
 
 _SESSION_TABLE_NAMES: dict[type, list[str]] = {}
+_SIZE_REFUSALS = ("552 Error: Too much mail data", "552 Error: message size exceeds")
 
 
 class ListenerSMTP(SMTP):
@@ -458,6 +459,15 @@ class ListenerSMTP(SMTP):
         super().__init__(handler, **kwargs)
         self.listener_state = handler.state
         self.counted = False
+
+    async def push(self, status):
+        """aiosmtpd's size refusals, with the enhanced status code (RFC 3463) and the limit, so
+        the sender's bounce tells the recruiter what to do."""
+        if isinstance(status, str) and status.startswith(_SIZE_REFUSALS):
+            size, mib = self.data_size_limit or 0, 1024 * 1024
+            limit = f"{size // mib} MiB" if size % mib == 0 else f"{size:,} bytes"
+            status = f"552 5.3.4 Message too big: the limit here is {limit}"
+        return await super().push(status)
 
     def connection_made(self, transport):
         state = self.listener_state
