@@ -175,3 +175,22 @@ def test_no_demo_agency_no_demo_lines(db):
     from emailsync.operations.banner import demo_lines
 
     assert demo_lines("http://127.0.0.1:8000/", 2525) == []
+
+
+def test_the_closing_hint_names_the_demo_delay_only_for_the_demo(
+    demo, listener, make_agency, settings
+):
+    from emailsync.review_requests.models import EmailSyncSettings
+
+    settings.DEBUG, settings.DEVELOPMENT_OUTBOX = True, True
+    out = sendtest("--to", "jordan.reyes@example.com", "--smtp-port", str(listener.port))
+    assert "the demo agency's is 0" in out and "quarantined" in out
+    other = make_agency(name="Other Agency", domains=["other.test"])
+    sync = EmailSyncSettings.for_agency(other)
+    sync.enabled, sync.trust_from_domain = True, True
+    sync.save()
+    out = sendtest(
+        "--agency", other.slug, "--from", other.admins().get().email,
+        "--to", "a@example.org", "--smtp-port", str(listener.port),
+    )  # fmt: skip
+    assert "DATA → 250" in out and "demo agency" not in out

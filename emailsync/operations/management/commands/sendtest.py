@@ -204,10 +204,11 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Accepted: a welcome email from {sender} to {to}, BCC {bcc}.")
         )
         if settings.DEBUG and getattr(settings, "DEVELOPMENT_OUTBOX", False):
+            delay = " (the demo agency's is 0)" if options["agency"] == DEMO_SLUG else ""
             self.stdout.write(
-                "The worker sends the review request once the agency's delay has passed (the "
-                "demo agency's is 0): see the development outbox, /dev/outbox/ (the banner's "
-                "`outbox` line)."
+                f"If the listener accepted it as a trigger (not quarantined: see Activity), the "
+                f"worker sends the review request once the agency's delay has passed{delay}: "
+                "see the development outbox, /dev/outbox/ (the banner's `outbox` line)."
             )
 
     def say(self, command: str, code: int, reply) -> None:
