@@ -2,6 +2,7 @@
 browser at /dev/outbox/, so `make run` walks the whole journey without a mail server."""
 
 import email
+import email.header
 import email.policy
 
 from django.conf import settings
@@ -23,14 +24,22 @@ class DevelopmentOutboxBackend(BaseEmailBackend):
             mime = message.message()
             rows.append(
                 DevelopmentMessage(
-                    sender=str(mime.get("From", message.from_email)),
+                    sender=readable(mime.get("From", message.from_email)),
                     recipients=", ".join(message.recipients()),
-                    subject=str(mime.get("Subject", ""))[:400],
+                    subject=readable(mime.get("Subject", ""))[:400],
                     raw=mime.as_string(),
                 )
             )
         DevelopmentMessage.objects.bulk_create(rows)
         return len(rows)
+
+
+def readable(value) -> str:
+    """A header as a person reads it: RFC 2047 words (`=?utf-8?b?…?=`) decoded."""
+    try:
+        return str(email.header.make_header(email.header.decode_header(str(value))))
+    except (ValueError, LookupError):  # a malformed or unknown charset: show it as it is
+        return str(value)
 
 
 def parts(message: DevelopmentMessage) -> dict[str, str]:

@@ -13,3 +13,15 @@ def test_kept_mail_reads_back_with_its_unicode_intact():
     kept = parts(DevelopmentMessage.objects.get())
     assert kept["text/plain"].strip() == "1 ★ Zoë"
     assert kept["text/html"].strip() == "<p>★ Zoë</p>"
+
+
+@pytest.mark.django_db
+def test_the_list_shows_names_and_subjects_decoded():
+    message = EmailMultiAlternatives(
+        "Would you review José at Zoë's Agency?", "hi", "José García <jose@example.test>",
+        ["b@example.test"],
+    )  # fmt: skip
+    DevelopmentOutboxBackend().send_messages([message])
+    kept = DevelopmentMessage.objects.get()
+    assert kept.sender == "José García <jose@example.test>"
+    assert kept.subject == "Would you review José at Zoë's Agency?"
