@@ -210,13 +210,18 @@ def outcomes(plan, now, recipients: list[dict]) -> list[dict]:
     requests = []
     due = send_time_for(plan.facts.settings, now)  # the same for everyone in one email
     if plan.setup_test:
-        # The admin sees exactly what a candidate would, at once; nobody else is asked.
+        # The admin sees exactly what a candidate would, at once; nobody else is asked. A test
+        # that failed the sender check sends nothing, as any quarantined email: the admin's
+        # own request is held with the rest, and the page says what to fix.
         name = plan.headers.from_addr.display_name if plan.headers.from_addr else ""
-        request = request_row(
-            plan, trigger.sender, name, now, send_after=now, source=Source.SETUP_TEST
-        )
-        requests.append(request)
-        recipient(trigger.sender, name, OUTCOME.INVITED, "setup_test", request=request)
+        if plan.quarantined:
+            recipient(trigger.sender, name, OUTCOME.HELD, rules.QUARANTINED)
+        else:
+            request = request_row(
+                plan, trigger.sender, name, now, send_after=now, source=Source.SETUP_TEST
+            )
+            requests.append(request)
+            recipient(trigger.sender, name, OUTCOME.INVITED, "setup_test", request=request)
     for d in plan.decisions:
         role = plan.structured.role_for(d.email) or ""
         if plan.setup_test and d.reason == rules.SENDER:

@@ -246,6 +246,22 @@ def test_setup_test_keeps_the_subject_and_asks_only_the_admin_at_once(sync_agenc
     assert preview.outcome == "skipped" and preview.reason == "setup_test_preview"
 
 
+def test_a_setup_test_that_fails_the_sender_check_sends_nothing(sync_agency):
+    """Quarantined means nothing is sent, the admin's own test request included: the page
+    shows the verdict and what to fix instead."""
+    admin = sync_agency.admins().get()
+    sync = EmailSyncSettings.for_agency(sync_agency)
+    sync.setup_test_until = timezone.now() + timedelta(minutes=30)
+    sync.save()
+    raw = build(sender=f"Admin <{admin.email}>", to=("cara@candidate.test",))  # unsigned
+    [result] = run(sync_agency, raw, FakeDns())
+    trigger = Trigger.objects.get(pk=result.trigger_id)
+    assert trigger.is_setup_test and result.status == "quarantined"
+    assert not ReviewRequest.objects.exists()
+    outcomes = dict(trigger.recipients.values_list("email", "outcome"))
+    assert outcomes == {admin.email: "held", "cara@candidate.test": "held"}
+
+
 def test_a_setup_test_ends_when_its_email_arrives(sync_agency, dns):
     """The admin's next email, minutes later, is a real one: its candidate is asked and its
     subject is not kept."""
