@@ -77,3 +77,11 @@ def make_request():
         return request
 
     return make
+
+
+@pytest.fixture
+def sending_addresses(settings):
+    """The public URL, From address and inbound domain the sending tests read back."""
+    settings.EMAILSYNC_PUBLIC_URL = "https://reviews.example.com"
+    settings.EMAILSYNC_FROM_EMAIL = "reviews@send.example.com"
+    settings.EMAILSYNC_INBOUND_DOMAIN = "in.example.com"

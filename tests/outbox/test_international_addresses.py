@@ -11,14 +11,7 @@ from emailsync.outbox import rendering
 from emailsync.outbox.models import OutboundEmail
 from emailsync.outbox.worker import Worker
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def addresses(settings):
-    settings.EMAILSYNC_PUBLIC_URL = "https://reviews.example.com"
-    settings.EMAILSYNC_FROM_EMAIL = "reviews@send.example.com"
-    settings.EMAILSYNC_INBOUND_DOMAIN = "in.example.com"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sending_addresses")]
 
 
 def header_block(raw: bytes) -> bytes:

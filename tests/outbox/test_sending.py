@@ -20,14 +20,7 @@ from emailsync.review_requests.models import (
 from emailsync.review_requests.unsubscribe import verify_unsubscribe_local
 from tests.inbound.mail import FakeDns, SigningKey
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def addresses(settings):
-    settings.EMAILSYNC_PUBLIC_URL = "https://reviews.example.com"
-    settings.EMAILSYNC_FROM_EMAIL = "reviews@send.example.com"
-    settings.EMAILSYNC_INBOUND_DOMAIN = "in.example.com"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sending_addresses")]
 
 
 def only(sink):
