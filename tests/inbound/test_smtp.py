@@ -301,3 +301,28 @@ def test_a_cached_key_is_verified_on_the_loop_and_a_new_one_on_a_thread(
         ("accepted", "dkim_aligned"),
         ("accepted", "dkim_aligned"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("vendor", "host", "cpus", "expected"),
+    [
+        ("postgresql", "127.0.0.1", 2, 1),  # the database needs a core of its own
+        ("postgresql", "", 8, 7),  # a Unix socket: on this machine too
+        ("postgresql", "/var/run/postgresql", 8, 7),
+        ("postgresql", "db.internal", 8, 8),  # elsewhere: every core is the listener's
+        ("postgresql", "127.0.0.1", 1, 1),
+        ("sqlite", "", 4, 4),
+    ],
+)
+def test_listener_processes_default_leaves_a_core_for_a_local_postgresql(
+    monkeypatch, vendor, host, cpus, expected
+):
+    from django.db import connections
+
+    from emailsync.inbound.management.commands import smtpd
+
+    database = connections["default"]
+    monkeypatch.setattr(smtpd.os, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(database, "vendor", vendor)
+    monkeypatch.setitem(database.settings_dict, "HOST", host)
+    assert smtpd.default_processes() == expected

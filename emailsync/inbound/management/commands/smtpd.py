@@ -1,10 +1,13 @@
 """`emailsync smtpd`: the SMTP listener agencies' BCC copies arrive at (the MX of the inbound
 domain). Run as many as you like against one database.
 
-One listening socket is shared by `--processes` forked listeners (default: one per CPU). Python
-runs one thread of Python at a time per process, and a listener spends most of its time in
-Python (SMTP, header parsing, DKIM), so more processes is how it uses more cores. The parent
-only supervises: it restarts a listener that dies and passes SIGTERM on.
+One listening socket is shared by `--processes` forked listeners (default: one per CPU, less one
+when PostgreSQL runs on this machine). Python runs one thread of Python at a time per process,
+and a listener spends most of its time in Python (SMTP, header parsing, DKIM), so more processes
+is how it uses more cores — but a core the database needs is not one to take: on a 2-core box
+with PostgreSQL beside it, two listeners accepted 0.25-0.30 of the bare server's rate and one
+0.29-0.39 (docs/PERFORMANCE.md). The parent only supervises: it restarts a listener that dies
+and passes SIGTERM on.
 """
 
 import asyncio
@@ -36,7 +39,8 @@ class Command(BaseCommand):
             "--processes",
             type=int,
             default=0,
-            help="Listener processes sharing the port (default: one per CPU).",
+            help="Listener processes sharing the port (default: one per CPU, less one for a "
+            "PostgreSQL server on this machine).",
         )
         parser.add_argument(
             "--max-sessions",
@@ -67,7 +71,7 @@ class Command(BaseCommand):
             sock = listening_socket(options["host"], options["port"], options["reuse_port"])
         except OSError as exc:
             raise CommandError(f"Cannot listen on {options['host']}:{options['port']}: {exc}")
-        processes = options["processes"] or os.cpu_count() or 1
+        processes = options["processes"] or default_processes()
         self.stdout.write(
             f"SMTP listener on {options['host']}:{options['port']} for "
             f"*@{settings.EMAILSYNC_INBOUND_DOMAIN}, {processes} process(es)"
@@ -124,6 +128,18 @@ class Command(BaseCommand):
                 log.warning("listener process %s exited (%s); restarting", pid, status)
                 time.sleep(0.5)
                 fork(slot)
+
+
+LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}  # "" is PostgreSQL's Unix socket
+
+
+def default_processes() -> int:
+    """One per CPU, less one when PostgreSQL runs on this machine (see the module's note)."""
+    cpus = os.cpu_count() or 1
+    database = connections["default"]
+    host = str(database.settings_dict.get("HOST") or "")
+    local = database.vendor == "postgresql" and (host in LOCAL_HOSTS or host.startswith("/"))
+    return max(1, cpus - 1) if local else cpus
 
 
 def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:

@@ -102,7 +102,7 @@ class Command(BaseCommand):
             "--smtp-processes",
             type=int,
             default=0,
-            help="Listener processes (default: one per CPU).",
+            help="Listener processes (default: one per CPU, less one for a local PostgreSQL).",
         )
         parser.add_argument("--no-smtp", action="store_true", help="Do not start the listener.")
         parser.add_argument("--no-worker", action="store_true", help="Do not start the worker.")
