@@ -70,7 +70,7 @@ def main():
     from emailsync.inbound.headers import parse_headers, split_message_view
     from emailsync.inbound.ingest import Inbound, ingest_batch
 
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)
     clock = time.process_time
 
     def timed(stage, call, *call_args, **call_kwargs):

@@ -23,6 +23,19 @@ class AgencyAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "domains__domain"]
     inlines = [DomainInline]
 
+    # An operator's delete is the same as `emailsync agency delete`: locked against the SMTP
+    # listener's batches, members' sessions ended, uploaded files removed.
+    def delete_model(self, request, obj):
+        from emailsync.privacy.agencies import delete_agency
+
+        delete_agency(obj)
+
+    def delete_queryset(self, request, queryset):
+        from emailsync.privacy.agencies import delete_agency
+
+        for agency in queryset:
+            delete_agency(agency)
+
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):

@@ -11,7 +11,8 @@ spent answering it). SQLite is in-process and runs the five in turn.
 
 The per-agency lookups go by exact pairs (an address token and a message, a sender or a
 recipient), joined to the agency through the token in the database: each is an index probe
-on the table's unique key, however many rows an agency has collected.
+on the table's unique key, however many rows an agency has collected. On PostgreSQL the same
+statement also locks the batch's agencies against deletion until the batch commits.
 """
 
 import functools
@@ -21,6 +22,7 @@ from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from emailsync.agencies.models import Agency
 from emailsync.review_requests.models import AskedRecipient, Suppression, address_hash
 
 from . import rows
@@ -124,6 +126,19 @@ def one_statement() -> str:
         selected = ", ".join(map(quote, columns))
         return _json_rows(selected, f"{quote(model._meta.db_table)} WHERE {quote(match)} = ANY(%b)")
 
+    # The batch's agencies, locked against deletion until its commit (in id order, one lock
+    # order for every batch). The rows a batch writes carry no foreign-key constraints to the
+    # agency (recording.py says why), so this one lock per agency is what keeps a deleted
+    # agency from being left with rows: a deletion takes the agency FOR UPDATE first, so it
+    # either waits for this batch to commit and then removes its rows with the rest, or has
+    # already removed the agency and the lock finds nothing.
+    agencies = quote(Agency._meta.db_table)
+    locked = (
+        "(SELECT coalesce(json_agg(g.id), '[]') FROM ("  # noqa: S608
+        f"SELECT id FROM {agencies} WHERE id IN (SELECT agency_id FROM "
+        f"{quote(InboundAddress._meta.db_table)} WHERE token = ANY(%b)) "
+        "ORDER BY id FOR KEY SHARE) AS g)"
+    )
     return "SELECT " + ",\n  ".join(
         [
             values(InboundAddress, ADDRESS_COLUMNS, "token"),
@@ -131,6 +146,7 @@ def one_statement() -> str:
             pairs(BlockedSender, BLOCKED_COLUMNS, "email"),
             values(Suppression, ("address_hash",), "address_hash"),
             pairs(AskedRecipient, ASKED_COLUMNS, "email"),
+            locked,
         ]
     )
 
@@ -152,14 +168,18 @@ def read_in_one_statement(wanted: Wanted, hashes: dict[str, str]) -> dict[str, l
         *split(wanted.senders),
         sorted(hashes),
         *split(wanted.recipients),
+        sorted(wanted.tokens),
     ]
     with rows.hot_cursor() as cursor:
         cursor.execute(one_statement(), params)
-        addresses, delivered, blocked, suppressed, asked = cursor.fetchone()
+        addresses, delivered, blocked, suppressed, asked, locked = cursor.fetchone()
     # JSON has no date-times: they arrive as ISO 8601 text.
     moment = _from_json_moment
+    # An address whose agency a deletion removed while this statement waited for its lock
+    # was read before that deletion committed: it no longer exists.
+    locked = set(locked)
     return {
-        "addresses": [(t, a, moment(r), moment(u)) for t, a, r, u in addresses],
+        "addresses": [(t, a, moment(r), moment(u)) for t, a, r, u in addresses if a in locked],
         "delivered": delivered,
         "blocked": blocked,
         "suppressed": suppressed,

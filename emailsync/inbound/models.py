@@ -93,9 +93,14 @@ class Trigger(models.Model):
         BLOCKED = "blocked", _("Sender blocked")
 
     # No index of its own: the composite keys below begin with the agency and serve every
-    # lookup by it (a busy listener writes these rows, and each index is written too).
+    # lookup by it (a busy listener writes these rows, and each index is written too). No
+    # database constraint either: see recording.py, "Why the hot rows carry no foreign keys".
     agency = models.ForeignKey(
-        Agency, on_delete=models.CASCADE, related_name="triggers", db_index=False
+        Agency,
+        on_delete=models.CASCADE,
+        related_name="triggers",
+        db_index=False,
+        db_constraint=False,
     )
     received_at = models.DateTimeField(default=timezone.now)
     message_id_hash = models.CharField(max_length=64)
@@ -135,7 +140,11 @@ class TriggerRecipient(models.Model):
         SKIPPED = "skipped", _("Skipped")
         HELD = "held", _("Held in quarantine")
 
-    trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="recipients")
+    # Written only with their trigger and request, in the same statement (recording.py):
+    # no database constraints to check on every row.
+    trigger = models.ForeignKey(
+        Trigger, on_delete=models.CASCADE, related_name="recipients", db_constraint=False
+    )
     email = models.EmailField(max_length=320)
     name = models.CharField(max_length=120, blank=True)
     role = models.CharField(max_length=10, blank=True)
@@ -147,6 +156,7 @@ class TriggerRecipient(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="trigger_recipients",
+        db_constraint=False,
     )
 
     class Meta:

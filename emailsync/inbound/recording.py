@@ -2,6 +2,16 @@
 review requests and their queued emails — one INSERT per table per batch.
 
 `ingest` decides; this module only writes. Rows are plain dicts (see rows.py for why).
+
+Why the hot rows carry no foreign keys. A trigger email writes about a dozen rows, and
+PostgreSQL checks a foreign-key constraint with a locking query per row: on a busy listener
+those checks cost more of the machine than anything else the database did for a batch
+(docs/PERFORMANCE.md, stop 16). So the constraints are kept where rows come from many places
+(the outbox, recruiters), and dropped where every row is written here, in one statement, with
+parents that statement just created or the batch just looked up: a recipient's outcome to
+its trigger and request, and the trigger, request and dedupe ledger to their agency. Django
+still knows each relation, so every delete cascades as before; the agency itself is locked
+for the batch instead of once per row (known.py), and `delete_agency` takes that lock first.
 """
 
 import functools

@@ -32,6 +32,9 @@ def _member_sessions(user_ids: set[str]) -> list[str]:
 def delete_agency(agency: Agency) -> dict:
     """Delete `agency` and everything it owns; returns the number of rows per model."""
     with transaction.atomic():
+        # First, and before anything is collected: the SMTP listener's rows carry no database
+        # constraint to the agency, and this lock is what a batch in flight waits for or
+        # finishes before (inbound/known.py), so no trigger or request outlives the agency.
         agency = Agency.objects.select_for_update().get(pk=agency.pk)
         members = list(agency.users.values_list("pk", "email"))
         emails = [email for _pk, email in members]

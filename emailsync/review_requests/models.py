@@ -149,8 +149,14 @@ class ReviewRequest(models.Model):
 
     # No index of its own: the composite keys below begin with the agency and serve every
     # lookup by it (a busy listener writes these rows, and each index is written too).
+    # No database constraint either: see inbound/recording.py, "Why the hot rows carry no
+    # foreign keys".
     agency = models.ForeignKey(
-        Agency, on_delete=models.CASCADE, related_name="review_requests", db_index=False
+        Agency,
+        on_delete=models.CASCADE,
+        related_name="review_requests",
+        db_index=False,
+        db_constraint=False,
     )
     source = models.CharField(max_length=20, choices=Source.choices)
     email = models.EmailField()
@@ -265,7 +271,11 @@ class AskedRecipient(models.Model):
 
     # No index of its own: the composite keys below begin with the agency and serve every
     # lookup by it (a busy listener writes these rows, and each index is written too).
-    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No database constraint either: see inbound/recording.py, "Why the hot rows carry no
+    # foreign keys".
+    agency = models.ForeignKey(
+        Agency, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     email = models.EmailField()
     last_asked_at = models.DateTimeField()
 
