@@ -29,7 +29,7 @@ import authres
 import dkim
 from publicsuffixlist import PublicSuffixList
 
-from . import dkim_rsa
+from . import dkim_canonical, dkim_rsa
 
 try:
     import idna
@@ -44,6 +44,7 @@ dkimpy_log = logging.getLogger(__name__ + ".dkimpy")
 DnsFunc = Callable[..., bytes | None]
 
 dkim_rsa.install()  # dkimpy's RSA steps in OpenSSL: same verdicts, a fraction of the CPU
+dkim_canonical.install()  # and its text plumbing without the regex overhead
 
 #: Each signature costs a DNS lookup and an RSA operation; a message with hundreds of
 #: signatures is an attack on us, not a real message.
@@ -72,6 +73,7 @@ def normalise_domain(domain: str) -> str:
         return domain
 
 
+@functools.lru_cache(maxsize=4096)  # the same few agency domains, every email
 def organisational_domain(domain: str) -> str:
     """The registrable domain (``mail.acme.co.uk`` -> ``acme.co.uk``), in Unicode form.
 
