@@ -208,23 +208,24 @@ def _commit_batch(items: list[Inbound]) -> list:
 
 
 class GroupCommitter:
-    """Batches DATA-complete messages into shared transactions on database threads.
+    """Batches DATA-complete messages into shared transactions on a database thread.
 
-    On PostgreSQL two batches may be in flight at once, each on its own connection: while one
-    waits on the database, the next is already being read and written, so senders do not
-    queue behind one batch at a time. Every write on the path is safe under concurrent
-    batches: new rows are inserts, and the rows two batches can share are upserts on their
-    unique keys (the dedupe ledger, an unmapped sender), taken in a fixed order; a message
-    delivered twice at once is settled by the trigger's unique key (one batch retries it and
-    answers 451 or 250). SQLite has one writer, so one thread."""
+    One batch is written at a time: everything that finishes DATA meanwhile joins the next.
+    A second batch in flight (PostgreSQL allows it) was measured and lost: under load the
+    sessions finish DATA together, so it only split one batch into two smaller ones, each
+    paying the statements and the commit, and the two contended for the same agencies'
+    locks (docs/PERFORMANCE.md, stop 16). `parallel` still allows more, and every write on
+    the path is safe under concurrent batches, as it must be with several listener processes:
+    new rows are inserts, and the rows two batches can share are upserts on their unique keys
+    (the dedupe ledger, an unmapped sender), taken in a fixed order; a message delivered twice
+    at once is settled by the trigger's unique key (one batch retries it and answers 451 or
+    250)."""
 
-    def __init__(self, max_batch: int = 200, linger: float | None = None, parallel=None):
+    def __init__(self, max_batch: int = 200, linger: float | None = None, parallel: int = 1):
         self.max_batch = max_batch
         # Waiting a moment for more messages makes batches (and so commits) fewer; each sender
         # waits for its commit anyway, so a few milliseconds here cost little latency.
         self.linger = settings.EMAILSYNC_GROUP_COMMIT_MS / 1000 if linger is None else linger
-        if parallel is None:
-            parallel = 1 if connection.vendor == "sqlite" else 2
         self.parallel = parallel
         self.executor = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="smtpd-db")
         self.pending: list = []
