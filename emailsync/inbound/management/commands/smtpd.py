@@ -2,11 +2,13 @@
 domain). Run as many as you like against one database.
 
 One listening socket is shared by `--processes` forked listeners (default: one per CPU, less one
-when PostgreSQL runs on this machine). Python runs one thread of Python at a time per process,
-and a listener spends most of its time in Python (SMTP, header parsing, DKIM), so more processes
-is how it uses more cores — but a core the database needs is not one to take: on a 2-core box
-with PostgreSQL beside it, two listeners accepted 0.25-0.30 of the bare server's rate and one
-0.29-0.39 (docs/PERFORMANCE.md). The parent only supervises: it restarts a listener that dies
+when the database runs on this machine: SQLite, or a local PostgreSQL). Python runs one thread of
+Python at a time per process, and a listener spends most of its time in Python (SMTP, header
+parsing, DKIM), so more processes is how it uses more cores — but a core the database needs is
+not one to take: on a 2-core box with PostgreSQL beside it, two listeners accepted 0.25-0.30 of
+the bare server's rate and one 0.29-0.39; on SQLite, whose writes run inside whichever listener
+holds the write lock while the others wait, two accepted 0.33 at 1.66 ms of CPU per email and
+one 0.35 at 1.06 ms (docs/PERFORMANCE.md). The parent only supervises: it restarts a listener that dies
 and passes SIGTERM on.
 """
 
@@ -134,11 +136,11 @@ LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}  # "" is PostgreSQL's Unix s
 
 
 def default_processes() -> int:
-    """One per CPU, less one when PostgreSQL runs on this machine (see the module's note)."""
+    """One per CPU, less one when the database runs on this machine (see the module's note)."""
     cpus = os.cpu_count() or 1
     database = connections["default"]
     host = str(database.settings_dict.get("HOST") or "")
-    local = database.vendor == "postgresql" and (host in LOCAL_HOSTS or host.startswith("/"))
+    local = database.vendor == "sqlite" or host in LOCAL_HOSTS or host.startswith("/")
     return max(1, cpus - 1) if local else cpus
 
 
