@@ -6,6 +6,7 @@ settings for every email would be most of its database work. An admin's change (
 Email Sync switched off) therefore reaches the listener within `EMAILSYNC_LISTENER_CACHE_SECONDS`.
 """
 
+import functools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,12 @@ class AgencyFacts:
     member_emails: set[str]  # login and sending addresses of active members
     admin_emails: set[str]
     senders: dict[str, int] = field(default_factory=dict)  # sending address -> profile id
+
+    @functools.cached_property
+    def signing_domains(self) -> list[str]:
+        """``settings.signing_domains()``, parsed from its text once for as long as these
+        facts are kept rather than for every email."""
+        return self.settings.signing_domains()
 
     @classmethod
     def load(cls, agency_id: int) -> "AgencyFacts":

@@ -149,9 +149,7 @@ def authentication(
     if domain not in facts.domains and rules.strip_plus_tag(sender) not in facts.member_emails:
         detail = f"{sender or 'The sender'} is not on the agency's domains or team."
         return AuthVerdict(False, "", detail), "sender_not_agency"
-    verdict = judge(
-        evidence, domain, facts.settings.signing_domains(), facts.settings.trust_from_domain
-    )
+    verdict = judge(evidence, domain, facts.signing_domains, facts.settings.trust_from_domain)
     return verdict, "" if verdict.passed else "sender_unauthenticated"
 
 
@@ -297,6 +295,7 @@ class Batch:
         for plan in plans:
             if not self.is_new(plan) or plan.quarantined or plan.setup_test or plan.trigger.reason:
                 continue
+            window = timedelta(days=plan.facts.settings.dedupe_days)  # the agency's, for all
             for i, d in enumerate(plan.decisions):
                 if not d.invite:
                     continue
@@ -305,7 +304,7 @@ class Batch:
                     plan.decisions[i] = rules.Decision(d.email, d.name, False, rules.RECENTLY_ASKED)
                     continue
                 seen.add(pair)
-                wanted.append((plan, i, timedelta(days=plan.facts.settings.dedupe_days)))
+                wanted.append((plan, i, window))
         won = AskedRecipient.claim_many(
             [(p.trigger.agency_id, p.decisions[i].email, window) for p, i, window in wanted],
             self.now,

@@ -50,15 +50,24 @@ class Decision:
 
 def unique_recipients(addresses: Iterable[Recipient]) -> list[Recipient]:
     """To then Cc, first occurrence wins (it usually carries the display name)."""
-    seen: dict[str, Recipient] = {}
+    return [Recipient(email, name) for email, name in _unique(addresses).items()]
+
+
+def _unique(addresses: Iterable[Recipient]) -> dict[str, str]:
+    """unique_recipients as email -> name, for `decide`, which needs no Recipient objects."""
+    seen: dict[str, str] = {}
     for r in addresses:
         email = r.email.strip().lower()
         if email and email not in seen:
-            seen[email] = Recipient(email, r.name.strip())
-    return list(seen.values())
+            seen[email] = r.name.strip()
+    return seen
 
 
 def strip_plus_tag(email: str) -> str:
+    if "+" not in email and "@" in email:
+        # Nothing to strip, and splitting at the first "@" and joining again gives `email`
+        # back. Most addresses; this runs several times for each recipient.
+        return email
     local, _, domain = email.partition("@")
     return f"{local.split('+', 1)[0]}@{domain}"
 
@@ -72,12 +81,26 @@ def exclusion(
     member_emails: Collection[str],
 ) -> str:
     """The first rule that excludes `email`, or '' when none does. Order is the priority."""
+    sender_key = strip_plus_tag(sender) if sender else ""
+    return _exclusion(email, sender_key, inbound_domain, agency_domains, member_emails)
+
+
+def _exclusion(
+    email: str,
+    sender_key: str,
+    inbound_domain: str,
+    agency_domains: Collection[str],
+    member_emails: Collection[str],
+) -> str:
+    """`exclusion` with the sender's untagged address worked out by the caller, once for all
+    of an email's recipients."""
     domain = email.rpartition("@")[2]
     if domain == inbound_domain:
         return INBOUND_ADDRESS
-    if sender and strip_plus_tag(email) == strip_plus_tag(sender):
+    key = strip_plus_tag(email)
+    if sender_key and key == sender_key:
         return SENDER
-    if domain in agency_domains or strip_plus_tag(email) in member_emails:
+    if domain in agency_domains or key in member_emails:
         return COLLEAGUE
     if is_role_address(email):
         return ROLE_ADDRESS
@@ -96,20 +119,18 @@ def decide(
     cap: int,
 ) -> list[Decision]:
     """Apply every rule; when more than `cap` remain, the email is a bulk send and asks nobody."""
+    sender_key = strip_plus_tag(sender) if sender else ""
     decisions = []
-    for r in unique_recipients(recipients):
-        reason = exclusion(
-            r.email,
-            sender=sender,
-            inbound_domain=inbound_domain,
-            agency_domains=agency_domains,
-            member_emails=member_emails,
-        )
-        if not reason and r.email in suppressed:
+    invited = 0
+    for email, name in _unique(recipients).items():
+        reason = _exclusion(email, sender_key, inbound_domain, agency_domains, member_emails)
+        if not reason and email in suppressed:
             reason = SUPPRESSED
-        if not reason and r.email in recently_asked:
+        if not reason and email in recently_asked:
             reason = RECENTLY_ASKED
-        decisions.append(Decision(r.email, r.name, invite=not reason, reason=reason))
-    if sum(d.invite for d in decisions) > cap:
+        if not reason:
+            invited += 1
+        decisions.append(Decision(email, name, not reason, reason))
+    if invited > cap:
         decisions = [Decision(d.email, d.name, False, d.reason or BULK_SEND) for d in decisions]
     return decisions

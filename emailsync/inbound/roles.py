@@ -53,8 +53,10 @@ ROLE_SQUEEZED_PREFIXES = ("noreply", "donotreply")
 #: compared, so ``bouncer`` (a plausible surname-based address) is not caught.
 ROLE_TOKEN_PREFIXES = frozenset({"bounce", "bounces"})
 
-_SEPARATORS = re.compile(r"[-_.]")
 _FIRST_TOKEN = re.compile(r"[-_.=]")
+# A first token in ROLE_TOKEN_PREFIXES starts the local part: most addresses are ruled out by
+# this test alone, without splitting.
+_TOKEN_STARTS = tuple(ROLE_TOKEN_PREFIXES)
 
 
 def is_role_address(addr_spec: str) -> bool:
@@ -63,7 +65,10 @@ def is_role_address(addr_spec: str) -> bool:
     local = local.strip().strip('"').lower().split("+", 1)[0]
     if not local:
         return False
-    squeezed = _SEPARATORS.sub("", local)
+    # Three str.replace calls cost a third of a regular expression substitution.
+    squeezed = local.replace("-", "").replace("_", "").replace(".", "")
     if squeezed in ROLE_LOCAL_PARTS or squeezed.startswith(ROLE_SQUEEZED_PREFIXES):
         return True
-    return _FIRST_TOKEN.split(local, 1)[0] in ROLE_TOKEN_PREFIXES
+    return (
+        local.startswith(_TOKEN_STARTS) and _FIRST_TOKEN.split(local, 1)[0] in ROLE_TOKEN_PREFIXES
+    )

@@ -14,6 +14,7 @@ quoting Django's cursor uses spent more CPU on a batch's arrays than the databas
 rows travel as JSON documents (`json_rows`), written in one statement by recording.py.
 """
 
+import functools
 import json
 
 from django.conf import settings
@@ -46,8 +47,16 @@ class Table:
         self.pk_column = model._meta.pk.column
 
     def defaults(self) -> dict:
-        # get_default() also gives '' for text fields without one, as bulk_create would.
-        return {f.attname: f.get_default() for f in self.fields}
+        # get_default() also gives '' for text fields without one, as bulk_create would. The
+        # fixed ones are worked out once; a callable (now, dict) is called for every batch.
+        fixed, called = self._defaults
+        return {**fixed, **{f.attname: f.get_default() for f in called}}
+
+    @functools.cached_property
+    def _defaults(self) -> tuple[dict, list]:
+        called = [f for f in self.fields if f.has_default() and callable(f.default)]
+        fixed = {f.attname: f.get_default() for f in self.fields if f not in called}
+        return fixed, called
 
     @staticmethod
     def adapter(field):

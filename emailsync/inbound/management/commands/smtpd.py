@@ -8,8 +8,8 @@ parsing, DKIM), so more processes is how it uses more cores — but a core the d
 not one to take: on a 2-core box with PostgreSQL beside it, two listeners accepted 0.25-0.30 of
 the bare server's rate and one 0.29-0.39; on SQLite, whose writes run inside whichever listener
 holds the write lock while the others wait, two accepted 0.33 at 1.66 ms of CPU per email and
-one 0.35 at 1.06 ms (docs/PERFORMANCE.md). The parent only supervises: it restarts a listener that dies
-and passes SIGTERM on.
+one 0.35 at 1.06 ms (docs/PERFORMANCE.md). The parent only supervises: it restarts a listener
+that dies and passes SIGTERM on.
 """
 
 import asyncio
