@@ -33,7 +33,7 @@ from emailsync.review_requests.unsubscribe import (
     verify_unsubscribe_local,
 )
 
-from . import rows
+from . import rows, wal_checkpoints
 from .addresses import parse_recipient, redact
 from .authenticity import NotCached
 from .evidence import configured_resolver, gather_evidence
@@ -188,6 +188,7 @@ def commit_batch(items: list[Inbound]) -> list:
 
 def _commit_batch(items: list[Inbound]) -> list:
     fresh_connection()
+    wal_checkpoints.keep_checkpoints_out_of_commits()
     try:
         results = ingest_batch(items)
         _recent.committed = time.monotonic()
@@ -301,6 +302,8 @@ class ListenerState:
         self.processes = processes  # listeners sharing the port each enforce a share of limits
         self.sessions = 0
         self.dnsfunc = dnsfunc
+        path = wal_checkpoints.database_file()
+        self.checkpointer = wal_checkpoints.Checkpointer(path).start() if path else None
 
     async def prepare(self, rcpts, raw: bytes, header: bytes, body) -> "Inbound":
         """Parse and verify a message. When every DKIM key it needs is already cached this is
@@ -320,6 +323,8 @@ class ListenerState:
     async def aclose(self):
         await self.committer.aclose()
         self.lookups.shutdown(wait=False, cancel_futures=True)
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
 
 
 @functools.cache
