@@ -168,7 +168,7 @@ def writers_turn():
         return
     handle = _LOCK_FILES.get(name)
     if handle is None:
-        handle = _LOCK_FILES[name] = open(name + ".listener-lock", "a+b")  # noqa: SIM115
+        handle = _LOCK_FILES[name] = open(name + wal_checkpoints.LOCK_SUFFIX, "a+b")  # noqa: SIM115
     fcntl.flock(handle, fcntl.LOCK_EX)
     try:
         yield
