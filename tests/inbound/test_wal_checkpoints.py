@@ -47,10 +47,11 @@ def test_a_checkpoint_copies_the_log_the_commits_left_alone(tmp_path):
 
 
 def test_under_steady_writing_the_log_keeps_starting_afresh(tmp_path):
-    """Batches back to back, each in the listeners' writer lock as `smtp.writers_turn` takes
-    it: the checkpoints fall between them, so the log never outgrows what is written between
-    two checkpoints. (Overlapping the batches, they never found the log fully copied back, and
-    the log grew by every page written.)"""
+    """Batch after batch, each in the listeners' writer lock as `smtp.writers_turn` takes it,
+    with the moment between them in which a listener's sessions talk SMTP: the checkpoints
+    fall between batches, so the log never outgrows what is written between two checkpoints.
+    (Overlapping the batches, they never found the log fully copied back, and the log grew by
+    every page written.)"""
     path = str(tmp_path / "listener.sqlite3")
     db = writer(path)
     lock = open(path + wal_checkpoints.LOCK_SUFFIX, "a+b")  # noqa: SIM115 - closed below
@@ -66,11 +67,12 @@ def test_under_steady_writing_the_log_keeps_starting_afresh(tmp_path):
                 fcntl.flock(lock, fcntl.LOCK_UN)
             written += 20
             largest = max(largest, os.path.getsize(path + "-wal"))
+            time.sleep(0.002)
     finally:
         checkpointer.stop()
         lock.close()
         db.close()
-    assert written > 2000  # enough that an endless log would show
+    assert written > 1000  # enough that an endless log would show
     assert largest < written * PAGE / 4
 
 
