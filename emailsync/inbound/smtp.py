@@ -162,8 +162,8 @@ def writers_turn():
     database. SQLite lets one writer in at a time and makes the others poll with sleeps of
     1, 2, 5, 10… ms, which several listeners sharing a port turned into long waits; a lock
     in the kernel wakes the next one the moment the previous commit is done."""
-    name = str(connection.settings_dict["NAME"]) if connection.vendor == "sqlite" else ""
-    if name in ("", ":memory:") or name.startswith("file:"):  # nothing to share a file with
+    name = wal_checkpoints.database_file()
+    if name is None:  # not SQLite, or in memory: nothing to share a file with
         yield
         return
     handle = _LOCK_FILES.get(name)
