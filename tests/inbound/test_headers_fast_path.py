@@ -5,7 +5,13 @@ import string
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from emailsync.inbound.headers import _parse_with_registry, _simple_addresses, parse_headers
+from emailsync.inbound.headers import (
+    _parse_with_registry,
+    _simple_addresses,
+    _split_plain,
+    _split_with_parser,
+    parse_headers,
+)
 
 ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
 atom = st.text(ATEXT, min_size=1, max_size=8)
@@ -94,3 +100,93 @@ def test_splitting_fields_is_the_same_under_the_default_policy(text):
     reference = HeaderParser(policy=default).parsestr(text, headersonly=True)
     assert list(ours.raw_items()) == list(reference.raw_items())
     assert [type(d) for d in ours.defects] == [type(d) for d in reference.defects]
+
+
+# --- splitting the block into fields ---------------------------------------------------------
+
+field_name = st.text(
+    "".join(chr(c) for c in range(0x21, 0x7F) if c != 0x3A), min_size=1, max_size=12
+)
+# Value text: printable ASCII, Latin-1 and wider letters, controls, the replacement character.
+value_text = st.text(
+    st.one_of(
+        st.characters(min_codepoint=0x20, max_codepoint=0x7E),
+        st.sampled_from("\t\x00\x01\x7féß€\ufffd漢"),
+    ),
+    max_size=30,
+)
+newline = st.sampled_from(["\r\n", "\n"])
+folded = st.builds(
+    lambda ws, text, nl: ws + text + nl, st.sampled_from([" ", "\t", "  "]), value_text, newline
+)
+plain_field = st.builds(
+    lambda name, first, nl, folds: f"{name}:{first}{nl}{''.join(folds)}",
+    field_name,
+    value_text,
+    newline,
+    st.lists(folded, max_size=3),
+)
+plain_block = st.lists(plain_field, min_size=1, max_size=8).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(plain_block)
+def test_plain_blocks_split_as_the_stdlib_parser_splits_them(text):
+    fast = _split_plain(text)
+    assert fast is not None, "a plain block must take the fast path"
+    assert (fast, False) == _split_with_parser(text)
+
+
+# Anything at all, with the characters that make blocks unusual overrepresented: line breaks
+# the parser honours (lone CR, VT, FF, NEL, U+2028...), "From " lines, colons, leading folds.
+hostile_piece = st.one_of(
+    plain_field,
+    st.sampled_from(
+        [
+            "\r",
+            "\n",
+            "\r\n",
+            "\x0b",
+            "\x0c",
+            "\x1c",
+            "\x85",
+            "\u2028",
+            "\u2029",
+            ":",
+            " ",
+            "\t",
+            "From ",
+            "From x\r\n",
+            ": no name\r\n",
+            " fold\r\n",
+            "no colon\r\n",
+            "\r\n\r\n",
+        ]
+    ),
+    value_text,
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(hostile_piece, max_size=12).map("".join))
+def test_the_fast_split_never_disagrees_with_the_parser(text):
+    fast = _split_plain(text)
+    if fast is not None:
+        assert (fast, False) == _split_with_parser(text)
+
+
+def test_unusual_blocks_go_to_the_parser_with_its_defects():
+    for text in [
+        "From sender@example.com Mon Jan 1 00:00:00 2026\r\nSubject: x\r\n",  # mbox line
+        " continued\r\nSubject: x\r\n",  # first line a continuation
+        "Subject: x\r\nnot a header\r\nTo: a@b.test\r\n",  # the parser stops there
+        "Subject: a\rb\r\n",  # a lone CR is a line break to the parser
+        "Subject: a\x85b\r\n",
+        ": nameless\r\n",
+        "Subject: no line end",
+    ]:
+        assert _split_plain(text) is None, text
+    fields, malformed = _split_with_parser("Subject: x\r\nnot a header\r\nTo: a@b.test\r\n")
+    assert malformed and "to" not in fields
+    headers = parse_headers(b"Subject: x\r\nnot a header\r\nTo: a@b.test\r\n")
+    assert "headers_malformed" in headers.defects
