@@ -22,7 +22,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 from django.conf import settings
 from django.db import close_old_connections, connection
 
@@ -33,7 +33,7 @@ from emailsync.review_requests.unsubscribe import (
     verify_unsubscribe_local,
 )
 
-from . import rows, wal_checkpoints
+from . import rows, smtp_data, wal_checkpoints
 from .addresses import parse_recipient, redact
 from .authenticity import NotCached
 from .evidence import configured_resolver, gather_evidence
@@ -465,6 +465,35 @@ class ListenerSMTP(SMTP):
         super().__init__(handler, **kwargs)
         self.listener_state = handler.state
         self.counted = False
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA, with the message read in pieces rather than line by line
+        (`smtp_data` says why); the replies around it are aiosmtpd's."""
+        if self._decode_data:  # never so here; aiosmtpd's own reading decodes
+            return await super().smtp_DATA(arg)
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        if not self.envelope.rcpt_tos:
+            return await self.push("503 Error: need RCPT command")
+        if arg:
+            return await self.push("501 Syntax: DATA")
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            content, refusal = await smtp_data.read_message(
+                self._reader, self.data_size_limit, self.line_length_limit
+            )
+        except asyncio.CancelledError:  # the client went away mid-message
+            log.info("connection lost during DATA")
+            self._writer.close()
+            raise
+        if refusal:
+            self._set_post_data_state()
+            return await self.push(refusal)
+        self.envelope.content = self.envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
 
     async def push(self, status):
         """aiosmtpd's size refusals, with the enhanced status code (RFC 3463) and the limit, so
