@@ -112,8 +112,12 @@ def ingest(
 def ingest_batch(messages: list[Inbound], now: datetime | None = None) -> list[list[IngestResult]]:
     """Ingest several messages in one transaction: either all their rows exist, or none do."""
     now = now or timezone.now()
-    with transaction.atomic():
-        return Batch(messages, now).run()
+    try:
+        with transaction.atomic():
+            return Batch(messages, now).run()
+    except recording.LostClaim:  # someone asked one of these people meanwhile: decide again
+        with transaction.atomic():
+            return Batch(messages, now, claim_while_writing=False).run()
 
 
 def ignore_reason(
@@ -168,14 +172,26 @@ def recruiter_for(facts: AgencyFacts, sender: str, structured: StructuredData) -
 
 
 class Batch:
-    def __init__(self, messages: list[Inbound], now: datetime):
+    def __init__(self, messages: list[Inbound], now: datetime, claim_while_writing=True):
         self.messages, self.now = messages, now
+        self.claim_while_writing = claim_while_writing
 
     def run(self) -> list[list[IngestResult]]:
         plans = self.plan()
         self.evaluate_recipients(plans)
-        self.claim(plans)
-        recording.write([p for p in plans if self.is_new(p)], self.now)
+        claims = self.claims(plans)
+        new = [p for p in plans if self.is_new(p)]
+        if self.claim_while_writing and recording.can_claim_while_writing(claims):
+            # Betting that no one takes these ledger entries meanwhile saves a round trip;
+            # a lost bet raises LostClaim and the batch is decided again.
+            recording.write(
+                new,
+                self.now,
+                [(p.trigger.agency_id, p.decisions[i].email, w) for p, i, w in claims],
+            )
+        else:
+            self.claim(claims)
+            recording.write(new, self.now)
         self.end_setup_tests(plans)
         results: list[list[IngestResult]] = [[] for _ in self.messages]
         for plan in plans:
@@ -289,8 +305,9 @@ class Batch:
                 cap=plan.facts.settings.recipient_cap,
             )
 
-    def claim(self, plans: list[Plan]) -> None:
-        """Take the dedupe ledger for everyone to be asked; a lost race skips that person."""
+    def claims(self, plans: list[Plan]) -> list[tuple[Plan, int, timedelta]]:
+        """The dedupe-ledger entries to take: (plan, decision index, window) for everyone to
+        be asked, each person once per agency (a later message of the batch skips them)."""
         wanted, seen = [], set()
         for plan in plans:
             if not self.is_new(plan) or plan.quarantined or plan.setup_test or plan.trigger.reason:
@@ -305,6 +322,10 @@ class Batch:
                     continue
                 seen.add(pair)
                 wanted.append((plan, i, window))
+        return wanted
+
+    def claim(self, wanted: list[tuple[Plan, int, timedelta]]) -> None:
+        """Take the dedupe ledger for everyone to be asked; a lost race skips that person."""
         won = AskedRecipient.claim_many(
             [(p.trigger.agency_id, p.decisions[i].email, window) for p, i, window in wanted],
             self.now,

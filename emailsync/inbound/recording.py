@@ -20,7 +20,7 @@ import logging
 from django.db import connection
 
 from emailsync.outbox.models import OutboundEmail, new_message_id
-from emailsync.review_requests.models import ReviewRequest, Source
+from emailsync.review_requests.models import AskedRecipient, ReviewRequest, Source
 from emailsync.review_requests.scheduling import send_time_for
 
 from . import recipients as rules
@@ -53,7 +53,15 @@ def settle_status(plan) -> None:
         trigger.reason = "bulk_send" if bulk else "no_recipients"
 
 
-def write(plans, now) -> None:
+class LostClaim(Exception):
+    """Someone else took a dedupe-ledger entry this batch counted on (see `write`)."""
+
+
+def write(plans, now, claims=None) -> None:
+    """Write the batch. `claims` (PostgreSQL only, see `can_claim_while_writing`) are
+    (agency id, email, window) ledger entries to take in the same statement, on the bet that
+    no one else takes them meanwhile: if anyone did, nothing is written (the transaction is
+    left to roll back) and LostClaim is raised, so the batch is decided again."""
     if not plans:  # every message in the batch was a redelivery
         return
     for plan in plans:
@@ -85,7 +93,7 @@ def write(plans, now) -> None:
         for r in requests
     ]
     if connection.vendor == "postgresql":
-        ids = write_in_one_statement(plans, requests, emails, recipients)
+        ids = write_in_one_statement(plans, requests, emails, recipients, claims or [], now)
     else:
         ids = write_table_by_table(plans, requests, emails, recipients)
     for plan, pk in zip(plans, ids, strict=True):
@@ -123,12 +131,22 @@ def write_table_by_table(plans, requests, emails, recipients) -> list[int]:
     return trigger_ids
 
 
-def write_in_one_statement(plans, requests, emails, recipients) -> list[int]:
+def can_claim_while_writing(claims) -> bool:
+    """Whether `write` can take these ledger entries itself: on PostgreSQL, when they share
+    one dedupe window (an upsert has one cut-off), as they do unless agencies in one batch
+    set different windows."""
+    return connection.vendor == "postgresql" and len({window for _, _, window in claims}) <= 1
+
+
+def write_in_one_statement(plans, requests, emails, recipients, claims, now) -> list[int]:
     """PostgreSQL: every row of the batch in one statement, one round trip.
 
     Each table's rows travel as one JSON document; the new triggers and requests take their
     ids from their sequences inside the statement, and the emails and recipients find their
-    parents' ids by position. Returns the triggers' ids in the order of `plans`."""
+    parents' ids by position. The dedupe ledger's entries are taken in the same statement,
+    which saves the batch a round trip of its own; one that was not won (someone asked that
+    person since the batch looked) raises LostClaim. Returns the triggers' ids in the order
+    of `plans`."""
     moments: dict = {}
     triggers = TRIGGERS.json_rows([TRIGGERS.as_row(p.trigger) for p in plans], moments=moments)
     documents = [
@@ -139,6 +157,17 @@ def write_in_one_statement(plans, requests, emails, recipients) -> list[int]:
         ),
         json_document(RECIPIENTS.json_rows(recipients, moments)),
     ]
+    if claims:
+        # Sorted, as every claim on the ledger is, so two batches wait instead of deadlocking.
+        pairs = sorted({(agency_id, email) for agency_id, email, _ in claims})
+        window = claims[0][2]
+        claim = [now, [a for a, _ in pairs], [e for _, e in pairs], now - window]
+        with hot_cursor() as cursor:
+            cursor.execute(one_statement(claiming=True), [*documents, *claim])
+            rows = cursor.fetchall()
+        if rows[0][1] < len(pairs):
+            raise LostClaim
+        return [row[0] for row in rows]
     with hot_cursor() as cursor:
         cursor.execute(one_statement(), documents)
         return [row[0] for row in cursor.fetchall()]
@@ -178,9 +207,21 @@ WITH new_triggers AS MATERIALIZED (
 SELECT id FROM new_triggers ORDER BY ord
 """
 
+# The same, also taking the dedupe ledger's entries: each row the upsert inserts or moves on
+# (its last ask older than the window) is one won; the count comes back on every row.
+CLAIMING = """,
+    claimed AS (
+        INSERT INTO "{asked}" (agency_id, email, last_asked_at)
+        SELECT a, e, %b FROM UNNEST((%b)::bigint[], (%b)::varchar[]) AS t(a, e)
+        ON CONFLICT (agency_id, email) DO UPDATE SET last_asked_at = excluded.last_asked_at
+        WHERE "{asked}".last_asked_at < %b
+        RETURNING 1)
+SELECT id, (SELECT count(*) FROM claimed) FROM new_triggers ORDER BY ord
+"""
+
 
 @functools.cache
-def one_statement() -> str:
+def one_statement(claiming: bool = False) -> str:
     def columns(table: Table, *linked: str) -> tuple[str, str]:
         names = [f'"{f.column}"' for f in table.fields if f.attname not in linked]
         return ", ".join(names), ", ".join(f"r.{name}" for name in names)
@@ -194,7 +235,10 @@ def one_statement() -> str:
     ]:
         parts[key + "s"] = table.model._meta.db_table
         parts[key + "_columns"], parts[key + "_values"] = columns(table, *linked)
-    return ONE_STATEMENT.format(**parts)
+    if not claiming:
+        return ONE_STATEMENT.format(**parts)
+    statement = ONE_STATEMENT.rpartition("SELECT id FROM new_triggers")[0].rstrip() + CLAIMING
+    return statement.format(asked=AskedRecipient._meta.db_table, **parts)
 
 
 def outcomes(plan, now, recipients: list[dict]) -> list[dict]:

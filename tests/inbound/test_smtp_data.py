@@ -6,6 +6,7 @@ and line-length refusals, and their order, easy to reach.
 """
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from aiosmtpd.smtp import SMTP
 from hypothesis import given, settings
@@ -77,7 +78,9 @@ def both(chunks, size_limit=SIZE_LIMIT):
     async def run():
         return await aiosmtpd_reading(chunks, size_limit), await our_reading(chunks, size_limit)
 
-    return asyncio.run(run())
+    # A thread of its own: the browser tests' Playwright keeps an event loop in this one.
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, run()).result()
 
 
 def cut(data: bytes, points: list[int]) -> list[bytes]:
