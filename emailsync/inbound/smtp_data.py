@@ -86,6 +86,8 @@ def _first_problem(data: bytes, size_limit: int | None, line_limit: int) -> str 
     start, size = 0, 0
     while start < len(data):
         end = data.find(b"\r\n", start) + 2
+        if end < 2:  # no line ending left (the callers never pass such data): one last line
+            end = len(data) + 2
         if end - start - 2 > line_limit:
             return TOO_LONG
         size += end - start
