@@ -332,11 +332,9 @@ def _split_plain(text: str) -> dict[str, list[str]] | None:
         if found is None:
             return None
         name, first, rest = found.groups()
-        value = (
-            first.lstrip(" \t") + rest.replace("\r", "").replace("\n", "")
-            if rest
-            else first.lstrip(" \t")
-        )
+        value = first.lstrip(" \t")
+        if rest:  # folded: the continuation lines keep their leading whitespace
+            value += rest.replace("\r", "").replace("\n", "")
         fields.setdefault(name.lower(), []).append(value)
         position = found.end()
     return fields if end else None

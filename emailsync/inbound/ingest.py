@@ -171,6 +171,11 @@ def recruiter_for(facts: AgencyFacts, sender: str, structured: StructuredData) -
     return None
 
 
+def ledger_entries(claims) -> list[tuple[int, str, timedelta]]:
+    """(agency id, email, window) for each of `Batch.claims`: what the ledger is given."""
+    return [(p.trigger.agency_id, p.decisions[i].email, window) for p, i, window in claims]
+
+
 class Batch:
     def __init__(self, messages: list[Inbound], now: datetime, claim_while_writing=True):
         self.messages, self.now = messages, now
@@ -180,17 +185,14 @@ class Batch:
         plans = self.plan()
         self.evaluate_recipients(plans)
         claims = self.claims(plans)
+        entries = ledger_entries(claims)
         new = [p for p in plans if self.is_new(p)]
-        if self.claim_while_writing and recording.can_claim_while_writing(claims):
+        if self.claim_while_writing and recording.can_claim_while_writing(entries):
             # Betting that no one takes these ledger entries meanwhile saves a round trip;
             # a lost bet raises LostClaim and the batch is decided again.
-            recording.write(
-                new,
-                self.now,
-                [(p.trigger.agency_id, p.decisions[i].email, w) for p, i, w in claims],
-            )
+            recording.write(new, self.now, entries)
         else:
-            self.claim(claims)
+            self.claim(claims, entries)
             recording.write(new, self.now)
         self.end_setup_tests(plans)
         results: list[list[IngestResult]] = [[] for _ in self.messages]
@@ -324,12 +326,9 @@ class Batch:
                 wanted.append((plan, i, window))
         return wanted
 
-    def claim(self, wanted: list[tuple[Plan, int, timedelta]]) -> None:
+    def claim(self, wanted: list[tuple[Plan, int, timedelta]], entries) -> None:
         """Take the dedupe ledger for everyone to be asked; a lost race skips that person."""
-        won = AskedRecipient.claim_many(
-            [(p.trigger.agency_id, p.decisions[i].email, window) for p, i, window in wanted],
-            self.now,
-        )
+        won = AskedRecipient.claim_many(entries, self.now)
         for plan, i, _ in wanted:
             d = plan.decisions[i]
             if (plan.trigger.agency_id, d.email) not in won:

@@ -60,8 +60,8 @@ class LostClaim(Exception):
 def write(plans, now, claims=None) -> None:
     """Write the batch. `claims` (PostgreSQL only, see `can_claim_while_writing`) are
     (agency id, email, window) ledger entries to take in the same statement, on the bet that
-    no one else takes them meanwhile: if anyone did, nothing is written (the transaction is
-    left to roll back) and LostClaim is raised, so the batch is decided again."""
+    no one else takes them meanwhile: if anyone did, LostClaim is raised, and the caller's
+    transaction (`ingest_batch`'s) must roll back what the statement wrote and decide again."""
     if not plans:  # every message in the batch was a redelivery
         return
     for plan in plans:
@@ -131,11 +131,11 @@ def write_table_by_table(plans, requests, emails, recipients) -> list[int]:
     return trigger_ids
 
 
-def can_claim_while_writing(claims) -> bool:
-    """Whether `write` can take these ledger entries itself: on PostgreSQL, when they share
-    one dedupe window (an upsert has one cut-off), as they do unless agencies in one batch
-    set different windows."""
-    return connection.vendor == "postgresql" and len({window for _, _, window in claims}) <= 1
+def can_claim_while_writing(entries) -> bool:
+    """Whether `write` can take these (agency id, email, window) ledger entries itself: on
+    PostgreSQL, when they share one dedupe window (an upsert has one cut-off), as they do
+    unless agencies in one batch set different windows."""
+    return connection.vendor == "postgresql" and len({window for _, _, window in entries}) <= 1
 
 
 def write_in_one_statement(plans, requests, emails, recipients, claims, now) -> list[int]:
