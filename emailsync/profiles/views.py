@@ -107,7 +107,9 @@ def agency_changed(request, agency_slug, **kwargs):
 @_safe
 def agency_etag(request, agency_slug, **kwargs):
     agency = _agency(request, agency_slug)
-    return _etag(request, agency.pk, agency_changed(request, agency_slug).timestamp())
+    # Each kind of page names itself: an agency and a recruiter can share an id (and, with the
+    # agency's rating the newest change, a stamp), and must never share a cached body or an ETag.
+    return _etag(request, "agency", agency.pk, agency_changed(request, agency_slug).timestamp())
 
 
 @_safe
@@ -120,7 +122,7 @@ def recruiter_changed(request, agency_slug, recruiter_slug):
 def recruiter_etag(request, agency_slug, recruiter_slug):
     recruiter = _recruiter(request, agency_slug, recruiter_slug)
     stamp = recruiter_changed(request, agency_slug, recruiter_slug).timestamp()
-    return _etag(request, recruiter.pk, stamp)
+    return _etag(request, "recruiter", recruiter.pk, stamp)
 
 
 def _directory_changed(request):

@@ -179,3 +179,27 @@ def test_the_cache_can_be_turned_off(client, acme, make_review, settings):
     with CaptureQueriesContext(connection) as queries:
         client.get(agency_url(acme))
     assert len(queries) > 1
+
+
+def test_an_agency_and_a_recruiter_with_the_same_id_never_share_a_page(monkeypatch, rf):
+    """Agencies and recruiter profiles are numbered separately, so an agency's id is often some
+    recruiter's id too; with the agency's rating the newest change, both pages also share a
+    stamp. Their ETags (and so their cached bodies) must still differ."""
+    from types import SimpleNamespace
+
+    from emailsync.profiles import views
+
+    same_id = 7
+    agency = SimpleNamespace(pk=same_id)
+    recruiter = SimpleNamespace(pk=same_id, agency=agency)
+    monkeypatch.setattr(views, "_agency", lambda request, slug: agency)
+    monkeypatch.setattr(views, "_recruiter", lambda request, a, r: recruiter)
+    from django.utils import timezone
+
+    stamp = timezone.now()
+    monkeypatch.setattr(views, "_changed", lambda *objects: stamp)
+    request = rf.get("/")
+    agency_tag = views.agency_etag(request, "acme")
+    recruiter_tag = views.recruiter_etag(request, "acme", "avery")
+    assert agency_tag and recruiter_tag
+    assert agency_tag != recruiter_tag
