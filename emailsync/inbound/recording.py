@@ -64,8 +64,6 @@ def write(plans, now, claims=None) -> None:
     transaction (`ingest_batch`'s) must roll back what the statement wrote and decide again."""
     if not plans:  # every message in the batch was a redelivery
         return
-    for plan in plans:
-        settle_status(plan)
     requests, recipients = [], []
     for index, plan in enumerate(plans):
         start = len(recipients)
@@ -74,6 +72,9 @@ def write(plans, now, claims=None) -> None:
         requests.extend(plan_requests)
         for row in recipients[start:]:
             row["trigger"] = index
+        # Only after each recipient's outcome is recorded: a reason the trigger takes from its
+        # recipients (no one left, a bulk send) must not stand in for each one's own reason.
+        settle_status(plan)
     # Links between the rows by position, until the database gives them ids.
     position = {id(request): i for i, request in enumerate(requests)}
     for row in recipients:

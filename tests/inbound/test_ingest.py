@@ -185,6 +185,28 @@ def test_more_recipients_than_the_cap_is_a_bulk_send(sync_agency, acme_key, dns)
     assert set(TriggerRecipient.objects.values_list("reason", flat=True)) == {"bulk_send"}
 
 
+def test_a_bulk_send_keeps_each_excluded_recipients_own_reason(sync_agency, acme_key, dns):
+    many = tuple(f"person{i}@candidate.test" for i in range(11))
+    raw = acme_key.sign(build(to=(*many, "noreply@client.test"), cc=("priya@acme.test",)))
+    [result] = run(sync_agency, raw, dns)
+    assert result.status == "skipped" and result.reason == "bulk_send"
+    reasons = dict(TriggerRecipient.objects.values_list("email", "reason"))
+    assert reasons["noreply@client.test"] == "role_address"
+    assert reasons["priya@acme.test"] == "colleague"
+    assert {reasons[email] for email in many} == {"bulk_send"}
+
+
+def test_when_everyone_is_excluded_each_keeps_their_own_reason(sync_agency, acme_key, dns):
+    run(sync_agency, acme_key.sign(build(to=("a@candidate.test",))), dns)
+    raw = acme_key.sign(build(to=("a@candidate.test", "no-reply@client.test")))
+    [result] = run(sync_agency, raw, dns)
+    assert result.status == "skipped" and result.reason == "no_recipients"
+    reasons = dict(
+        TriggerRecipient.objects.filter(trigger_id=result.trigger_id).values_list("email", "reason")
+    )
+    assert reasons == {"a@candidate.test": "recently_asked", "no-reply@client.test": "role_address"}
+
+
 @pytest.mark.parametrize(
     "header, reason",
     [
