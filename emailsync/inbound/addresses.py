@@ -25,7 +25,9 @@ class ParsedRecipient:
 
 
 def split_address(address: str) -> tuple[str, str]:
-    local, _, domain = address.strip().strip("<>").rpartition("@")
+    local, at, domain = address.strip().strip("<>").rpartition("@")
+    if not at:  # `RCPT TO:<Postmaster>`, which RFC 5321 (4.5.1) requires us to take
+        local, domain = domain, ""
     return local.lower(), domain.lower().rstrip(".")
 
 
@@ -55,11 +57,13 @@ def agency_tokens(addresses) -> list[str]:
     return tokens
 
 
+# In a log, any run of letters and digits this long may be a token, or most of one: one with a
+# plus-tag or junk after it, or a typo away from the real one. Slug words are rarely as long.
+_SECRET_LOOKING = re.compile(r"[a-z0-9]{12,}")
+
+
 def redact(address: str) -> str:
     """For logs: keeps the slug and the first letters of a token, hides the rest."""
     local, domain = split_address(address)
-    match = TOKEN_RE.search(local)
-    if match:
-        token = match.group(1)
-        local = local[: match.start(1)] + token[:3] + "…"
-    return f"{local}@{domain}"
+    local = _SECRET_LOOKING.sub(lambda m: m.group(0)[:3] + "…", local)
+    return f"{local}@{domain}" if domain else local

@@ -76,6 +76,31 @@ def test_rcpt_replies(listener, sync_agency):
         assert smtp.rcpt(sync_agency.bcc) == (250, b"2.1.5 OK")
 
 
+def test_postmaster_without_a_domain_is_accepted(listener, sync_agency):
+    """RFC 5321 4.5.1: `RCPT TO:<Postmaster>` with no domain MUST be supported."""
+    with listener.client() as smtp:
+        smtp.ehlo()
+        smtp.mail("someone@elsewhere.test")
+        assert smtp.rcpt("Postmaster") == (250, b"2.1.5 OK")
+        assert smtp.rcpt("postmaster") == (250, b"2.1.5 OK")
+        assert smtp.data(build())[0] == 250
+    assert not Trigger.objects.exists()
+
+
+def test_a_refused_address_near_a_real_one_keeps_its_token_out_of_the_log(
+    listener, sync_agency, caplog
+):
+    local, domain = sync_agency.bcc.split("@")
+    token = local.rsplit("-", 1)[1]
+    with listener.client() as smtp:
+        smtp.ehlo()
+        smtp.mail("sam@acme.test")
+        for near in (f"{local}+tag", f"{local}x", f"{local[:-1]}"):
+            assert smtp.rcpt(f"{near}@{domain}")[0] == 550
+    assert "rcpt refused" in caplog.text
+    assert token[3:12] not in caplog.text
+
+
 def test_rotated_out_and_disabled_addresses_are_refused(listener, sync_agency):
     old = sync_agency.bcc
     InboundAddress.rotate(sync_agency)
