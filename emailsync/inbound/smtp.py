@@ -98,20 +98,27 @@ class AddressBook:
 
 
 class RateLimiter:
-    """Messages per agency per hour, counted in this listener process (a sliding window)."""
+    """Messages per agency per hour, counted in this listener process (a sliding window).
+
+    RCPT asks whether there is room; a message is counted once, per agency, when its DATA
+    arrives. So RCPTs that never become a message (a transaction reset, a repeated address)
+    cannot use up an agency's hour, as they could when every RCPT counted."""
 
     def __init__(self):
         self._events: dict[int, deque] = {}
 
-    def allow(self, agency_id: int, limit: int, now: float | None = None) -> bool:
-        now = now or time.monotonic()
+    def _window(self, agency_id: int, now: float) -> deque:
         events = self._events.setdefault(agency_id, deque())
         while events and events[0] <= now - 3600:
             events.popleft()
-        if len(events) >= limit:
-            return False
-        events.append(now)
-        return True
+        return events
+
+    def has_room(self, agency_id: int, limit: int, now: float | None = None) -> bool:
+        return len(self._window(agency_id, now or time.monotonic())) < limit
+
+    def count(self, agency_id: int, now: float | None = None) -> None:
+        now = now or time.monotonic()
+        self._window(agency_id, now).append(now)
 
 
 def fresh_connection() -> None:
@@ -372,9 +379,13 @@ class Handler:
             log.info("rcpt refused: %s", redact(address))
             return "550 5.1.1 This Email Sync address does not exist or is no longer in use"
         share = max(1, entry.rate_limit_per_hour // self.state.processes)
-        if not self.state.limiter.allow(entry.agency_id, share):
+        if not self.state.limiter.has_room(entry.agency_id, share):
             return "450 4.7.1 Too many messages for this address, please try again later"
         envelope.rcpt_tos.append(address)
+        agencies = getattr(envelope, "agencies", None)
+        if agencies is None:
+            agencies = envelope.agencies = set()
+        agencies.add(entry.agency_id)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session: Session, envelope: Envelope):
@@ -397,6 +408,8 @@ class Handler:
             # Only postmaster@: acknowledged, as RFC 5321 requires, but nothing is kept.
             log.info("postmaster message from %s accepted and discarded", session.peer)
             return "250 2.0.0 OK"
+        for agency_id in getattr(envelope, "agencies", ()):
+            self.state.limiter.count(agency_id)
         header, body = split_message_view(raw)  # the body stays a view: one copy in memory
         try:
             inbound = await self.state.prepare(rcpts, raw, header, body)

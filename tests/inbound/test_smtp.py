@@ -133,17 +133,38 @@ def test_too_many_recipients_in_one_transaction(listener, sync_agency):
         assert smtp.rcpt(sync_agency.bcc) == (452, b"4.5.3 Too many recipients in one message")
 
 
-def test_rate_limit_answers_450(listener, sync_agency):
+def test_rate_limit_answers_450(listener, sync_agency, acme_key):
     EmailSyncSettings.objects.filter(agency=sync_agency).update(rate_limit_per_hour=2)
     with listener.client() as smtp:
         smtp.ehlo()
+        for n in range(2):
+            smtp.mail("sam@acme.test")
+            assert smtp.rcpt(sync_agency.bcc)[0] == 250
+            assert smtp.data(acme_key.sign(build(to=(f"person{n}@candidate.test",))))[0] == 250
         smtp.mail("sam@acme.test")
-        assert smtp.rcpt(sync_agency.bcc)[0] == 250
-        assert smtp.rcpt(sync_agency.bcc)[0] == 250
         assert smtp.rcpt(sync_agency.bcc) == (
             450,
             b"4.7.1 Too many messages for this address, please try again later",
         )
+
+
+def test_the_rate_limit_counts_messages_not_rcpt_commands(listener, sync_agency, acme_key):
+    """Transactions that are reset, and an address repeated in one transaction, deliver nothing
+    and must not use up the agency's hour: anyone who knows the address could otherwise stop
+    its email with RCPT and RSET alone."""
+    EmailSyncSettings.objects.filter(agency=sync_agency).update(rate_limit_per_hour=2)
+    with listener.client() as smtp:
+        smtp.ehlo()
+        for _ in range(5):
+            smtp.mail("sam@acme.test")
+            assert smtp.rcpt(sync_agency.bcc)[0] == 250
+            assert smtp.rcpt(sync_agency.bcc)[0] == 250
+            smtp.rset()
+        smtp.mail("sam@acme.test")
+        assert smtp.rcpt(sync_agency.bcc)[0] == 250
+        assert smtp.rcpt(sync_agency.bcc)[0] == 250
+        assert smtp.data(acme_key.sign(build()))[0] == 250
+    assert Trigger.objects.count() == 1
 
 
 def test_oversized_message_gets_552(dns, transactional_db, sync_agency, acme_key):
