@@ -11,6 +11,7 @@ queries and writes all of its rows in a few statements. A single message is a ba
 """
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -126,7 +127,7 @@ def ignore_reason(
     """Messages that are not a person's email to a candidate or client."""
     if headers.defects:
         return "header_defects"
-    auto = (headers.auto_submitted or "").strip().lower()
+    auto = auto_submitted_keyword(headers.auto_submitted or "")
     # An ATS's placement email is generated, and may say so (Auto-Submitted: auto-generated),
     # but valid Email Sync data in it says it was meant as a trigger; an out-of-office reply
     # or a vacation notice never carries any.
@@ -143,6 +144,15 @@ def ignore_reason(
     if headers.date and headers.date < now - MAX_AGE:
         return "too_old"
     return ""
+
+
+def auto_submitted_keyword(value: str) -> str:
+    """The keyword of an Auto-Submitted value, without the comments and `; parameters` RFC 3834
+    (section 5) allows around it: `no (sent by a person)` means no."""
+    return _COMMENTS.sub(" ", value).partition(";")[0].strip().lower()
+
+
+_COMMENTS = re.compile(r"\((?:[^()\\]|\\.)*\)")
 
 
 def authentication(

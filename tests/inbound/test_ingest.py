@@ -213,6 +213,7 @@ def test_when_everyone_is_excluded_each_keeps_their_own_reason(sync_agency, acme
         (("Auto-Submitted", "auto-replied"), "auto_submitted"),
         (("Precedence", "bulk"), "precedence_bulk"),
         (("List-Id", "<news.acme.test>"), "mailing_list"),
+        (("Auto-Submitted", "auto-generated (from the ATS); type=placement"), "auto_submitted"),
     ],
 )
 def test_automatic_and_list_mail_is_ignored(sync_agency, acme_key, dns, header, reason):
@@ -237,6 +238,16 @@ def test_an_ats_email_with_email_sync_data_is_a_trigger_even_if_auto_generated(
     invalid = [generated, ("X-EmailSync-Role", "boss")]  # no valid data: still automatic
     [skipped] = run(sync_agency, acme_key.sign(build(extra_headers=invalid)), dns)
     assert skipped.reason == "auto_submitted"
+
+
+@pytest.mark.parametrize("value", ["no (sent by a person)", "No; reason=manual", " no "])
+def test_auto_submitted_no_with_a_comment_or_parameter_is_a_person(
+    sync_agency, acme_key, dns, value
+):
+    [result] = run(
+        sync_agency, acme_key.sign(build(extra_headers=[("Auto-Submitted", value)])), dns
+    )
+    assert result.status == "accepted"
 
 
 def test_auto_submitted_no_is_a_person(sync_agency, acme_key, dns):
