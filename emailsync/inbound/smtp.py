@@ -446,13 +446,15 @@ class ListenerSMTP(SMTP):
     line_length_limit = 256 * 1024
 
     def __dir__(self):
-        """Only the command and AUTH methods. aiosmtpd builds its per-session tables from
-        dir() and inspect.getmembers(), which reads every attribute there is, for each new
-        connection (a tenth of a millisecond each); the tables come out the same from these."""
+        """Only the command methods. aiosmtpd builds its per-session tables from dir() and
+        inspect.getmembers(), which reads every attribute there is, for each new connection (a
+        tenth of a millisecond each). Its built-in AUTH mechanisms are left out on purpose: an
+        MX takes no logins, and a sending server that sees AUTH offered may try it, fail, and
+        defer the mail instead of delivering it (RFC 4954 3: offer only what can succeed)."""
         names = _SESSION_TABLE_NAMES.get(type(self))
         if names is None:
             names = _SESSION_TABLE_NAMES[type(self)] = sorted(
-                name for name in super().__dir__() if name.startswith(("smtp_", "auth_"))
+                name for name in super().__dir__() if name.startswith("smtp_")
             )
         return names
 
@@ -509,8 +511,11 @@ class ListenerSMTP(SMTP):
         await self.push("250 OK" if status is MISSING else status)
 
     async def push(self, status):
-        """aiosmtpd's size refusals, with the enhanced status code (RFC 3463) and the limit, so
-        the sender's bounce tells the recruiter what to do."""
+        """aiosmtpd's replies, less an AUTH offer with nothing in it, and its size refusals
+        with the enhanced status code (RFC 3463) and the limit, so the sender's bounce tells
+        the recruiter what to do."""
+        if isinstance(status, str) and status.startswith("250-AUTH"):
+            return None  # aiosmtpd lists AUTH after STARTTLS even with no mechanism to offer
         if isinstance(status, str) and status.startswith(_SIZE_REFUSALS):
             size, mib = self.data_size_limit or 0, 1024 * 1024
             limit = f"{size // mib} MiB" if size % mib == 0 else f"{size:,} bytes"

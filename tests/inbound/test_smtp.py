@@ -287,6 +287,10 @@ def test_opportunistic_starttls(tmp_path, dns, transactional_db, sync_agency, ac
             smtp.ehlo()
             assert smtp.starttls(context=client_context)[0] == 220
             smtp.ehlo()
+            # An MX that takes no logins must not offer any (RFC 4954 3): a sending server set
+            # to authenticate wherever it can would try, fail and defer instead of delivering.
+            assert not smtp.has_extn("auth")
+            assert smtp.docmd("AUTH", "PLAIN AHVzZXIAcGFzcw==")[0] in {502, 504}
             smtp.mail("sam@acme.test")
             smtp.rcpt(sync_agency.bcc)
             code, text = smtp.data(acme_key.sign(build()))
