@@ -15,8 +15,12 @@ from django.db import connection, models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from emailsync.agencies.models import Agency, RecruiterProfile
+from emailsync.agencies.models import DOMAIN, Agency, RecruiterProfile
 from emailsync.inbound import rows
+
+#: Trigger emails one agency may send per hour. Higher would switch the per-agency flood limit
+#: off in all but name; benchmarks that need more set it directly, past this check.
+MAX_RATE_LIMIT_PER_HOUR = 10_000
 
 
 def address_hash(email: str) -> str:
@@ -26,6 +30,49 @@ def address_hash(email: str) -> str:
 def parse_domain_list(value: str) -> list[str]:
     items = value.replace(",", "\n").split()
     return sorted({item.strip().lower().rstrip(".") for item in items if item.strip()})
+
+
+def normalise_domain_entry(entry: str) -> str | None:
+    """One domain as agency domains are stored (lower-case, no trailing dot, IDN as A-labels,
+    see ``AgencyDomain.add``), or None if it is not a valid domain by the same rule."""
+    domain = entry.strip().lower().rstrip(".")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    try:
+        DOMAIN(domain)
+    except ValidationError:
+        return None
+    return domain
+
+
+def clean_domain_list(value: str) -> list[str]:
+    """Domains separated by newlines, commas or spaces → sorted, normalised, without repeats.
+
+    Raises a ValidationError naming the entries that are not domains."""
+    domains, bad = set(), []
+    for entry in value.replace(",", " ").split():
+        domain = normalise_domain_entry(entry)
+        if domain is None:
+            if entry not in bad:
+                bad.append(entry)
+        else:
+            domains.add(domain)
+    if bad:
+        shown = ", ".join(f"“{entry[:60]}”" for entry in bad[:5])
+        if len(bad) > 5:
+            shown += _(" and %(n)s more") % {"n": len(bad) - 5}
+        raise ValidationError(
+            _("Not a domain: %(entries)s. Enter domains such as mail.ats-vendor.com."),
+            code="invalid_domain",
+            params={"entries": shown},
+        )
+    return sorted(domains)
+
+
+def validate_domain_list(value: str) -> None:
+    clean_domain_list(value)
 
 
 class Role(models.TextChoices):
@@ -82,11 +129,18 @@ class EmailSyncSettings(models.Model):
     )
     trusted_signing_domains = models.TextField(
         blank=True,
+        validators=[validate_domain_list],
         help_text=_("Domains that sign mail for you, such as your ATS vendor's, one per line."),
     )
     rate_limit_per_hour = models.PositiveIntegerField(
         default=600,
-        validators=[MinValueValidator(1)],
+        validators=[
+            MinValueValidator(1, _("Accept at least 1 email an hour.")),
+            MaxValueValidator(
+                MAX_RATE_LIMIT_PER_HOUR,
+                _("At most %(limit_value)s emails an hour: a higher limit is no flood limit."),
+            ),
+        ],
         help_text=_("Trigger emails accepted per hour before the listener asks senders to retry."),
     )
     setup_test_until = models.DateTimeField(null=True, blank=True)

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from emailsync.agencies.models import Agency
 
-from .models import EmailSyncSettings
+from .models import EmailSyncSettings, clean_domain_list
 
 EDITABLE = [
     "enabled",
@@ -108,7 +108,10 @@ def apply(sync: EmailSyncSettings, assignment: str) -> None:
             raise CommandError(f"{name}: {value!r} is not on/off.")
         parsed = lowered in TRUE
     elif name == "trusted_signing_domains":
-        parsed = "\n".join(value.replace(",", " ").split())
+        try:
+            parsed = "\n".join(clean_domain_list(value))
+        except ValidationError as exc:
+            raise CommandError(f"{name}: {' '.join(exc.messages)}")
     else:
         try:
             parsed = field.to_python(value.strip())

@@ -2,13 +2,13 @@ from email.utils import getaddresses
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 from django.utils.translation import gettext_lazy as _
 
 from emailsync.agencies.models import RecruiterProfile
 from emailsync.placements.models import Placement, VerificationSettings
 from emailsync.review_requests.manual import MANUAL_LIMIT
-from emailsync.review_requests.models import EmailSyncSettings, Role
+from emailsync.review_requests.models import EmailSyncSettings, Role, clean_domain_list
 from emailsync.reviews.models import RejectReason
 
 ROLE_CHOICES = [("", _("Not known")), *Role.choices]
@@ -72,6 +72,14 @@ class PlacementForm(forms.ModelForm):
             "external_ref",
         ]
         widgets = {"start_date": forms.DateInput(attrs={"type": "date"})}
+        error_messages = {
+            "candidate_email": {
+                "max_length": _("Keep the email address to %(limit_value)d characters or fewer.")
+            },
+            "client_contact_email": {
+                "max_length": _("Keep the email address to %(limit_value)d characters or fewer.")
+            },
+        }
 
     def __init__(self, *args, agency, **kwargs):
         super().__init__(*args, **kwargs)
@@ -91,7 +99,9 @@ class PlacementForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        if not data.get("candidate_email") and not data.get("client_contact_email"):
+        emails = ("candidate_email", "client_contact_email")
+        # Only when both are empty: an address that was given but is invalid has its own error.
+        if not any(data.get(name) or self.has_error(name) for name in emails):
             self.add_error(
                 "candidate_email", _("Give the candidate's or the client contact's email.")
             )
@@ -100,11 +110,21 @@ class PlacementForm(forms.ModelForm):
 
 class RejectForm(forms.Form):
     reason = forms.ChoiceField(label=_("Why?"), choices=RejectReason.choices)
-    note = forms.CharField(label=_("Note"), required=False, max_length=250)
+    note = forms.CharField(
+        label=_("Note"),
+        required=False,
+        max_length=250,
+        error_messages={"max_length": _("Keep the note to %(limit_value)d characters or fewer.")},
+    )
 
     def clean(self):
         data = super().clean()
-        if data.get("reason") == RejectReason.OTHER and not data.get("note", "").strip():
+        # A note that was given but is too long has its own error; this one is for no note.
+        if (
+            data.get("reason") == RejectReason.OTHER
+            and not self.has_error("note")
+            and not data.get("note", "").strip()
+        ):
             self.add_error("note", _("Say why in a few words."))
         return data
 
@@ -198,6 +218,15 @@ class DaysWidget(forms.CheckboxSelectMultiple):
     pass
 
 
+NUMBER_FIELDS = (
+    "delay_hours",
+    "reminder_days",
+    "dedupe_days",
+    "recipient_cap",
+    "rate_limit_per_hour",
+)
+
+
 class EmailSyncSettingsForm(forms.ModelForm):
     days = forms.MultipleChoiceField(
         label=_("Business days"), choices=DAYS, widget=DaysWidget, required=False
@@ -237,6 +266,23 @@ class EmailSyncSettingsForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["days"].initial = [str(d) for d in self.instance.business_day_numbers()]
         self.order_fields(["delay_hours", "days"])
+        for name in NUMBER_FIELDS:
+            self.limit_number_input(name)
+
+    def limit_number_input(self, name: str) -> None:
+        """The browser's min and max, the tightest the model's validators accept, so the input
+        offers exactly the values the server saves."""
+        validators = EmailSyncSettings._meta.get_field(name).validators
+        lows = [v.limit_value for v in validators if isinstance(v, MinValueValidator)]
+        highs = [v.limit_value for v in validators if isinstance(v, MaxValueValidator)]
+        attrs = self.fields[name].widget.attrs
+        if lows:
+            attrs["min"] = max(lows)
+        if highs:
+            attrs["max"] = min(highs)
+
+    def clean_trusted_signing_domains(self):
+        return "\n".join(clean_domain_list(self.cleaned_data.get("trusted_signing_domains", "")))
 
     def clean(self):
         data = super().clean()
