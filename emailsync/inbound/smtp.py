@@ -510,6 +510,30 @@ class ListenerSMTP(SMTP):
         self._set_post_data_state()
         await self.push("250 OK" if status is MISSING else status)
 
+    def data_received(self, data: bytes) -> None:
+        """The timeout is for a silent client, not a slow one. aiosmtpd restarts its timer only
+        when a command arrives, which made it a deadline for the whole of DATA: a 20 MiB message
+        over a slow link was cut off every time (RFC 5321 4.5.3.2 gives a client minutes per
+        block). Any bytes arriving restart it here, at most once a second, which costs nothing."""
+        now = self.loop.time()
+        if now - self._timer_restarted >= 1.0:
+            self._timer_restarted = now
+            if self._timeout_handle is not None:
+                self._reset_timeout()
+        super().data_received(data)
+
+    _timer_restarted = 0.0
+
+    def _timeout_cb(self):
+        """Say why before closing (RFC 5321 3.8: a 421 where possible), so the sending server
+        logs a timeout rather than a dropped connection; it retries either way."""
+        if self.transport is not None and not self.transport.is_closing():
+            log.info("session timed out after %s s of silence", self._timeout_duration)
+            self.transport.write(
+                f"421 4.4.2 {self.hostname} Timeout, closing the connection\r\n".encode()
+            )
+        super()._timeout_cb()
+
     async def push(self, status):
         """aiosmtpd's replies, less an AUTH offer with nothing in it, and its size refusals
         with the enhanced status code (RFC 3463) and the limit, so the sender's bounce tells

@@ -9,11 +9,20 @@ from emailsync.inbound.smtp import ListenerState, protocol_factory
 
 
 class RunningListener:
-    def __init__(self, dnsfunc=None, max_sessions=100, data_size_limit=25 * 1024 * 1024, tls=None):
+    def __init__(
+        self,
+        dnsfunc=None,
+        max_sessions=100,
+        data_size_limit=25 * 1024 * 1024,
+        tls=None,
+        timeout=60.0,
+    ):
         self.state = ListenerState(max_sessions=max_sessions, dnsfunc=dnsfunc, address_ttl=0.0)
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
-        self.factory = protocol_factory(self.state, tls=tls, data_size_limit=data_size_limit)
+        self.factory = protocol_factory(
+            self.state, tls=tls, data_size_limit=data_size_limit, timeout=timeout
+        )
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]

@@ -377,3 +377,49 @@ def test_listener_processes_default_leaves_a_core_for_a_local_database(
     monkeypatch.setattr(database, "vendor", vendor)
     monkeypatch.setitem(database.settings_dict, "HOST", host)
     assert smtpd.default_processes() == expected
+
+
+def test_a_silent_client_is_told_421_before_the_connection_closes(dns, transactional_db):
+    quick = RunningListener(dnsfunc=dns, timeout=1.0)
+    try:
+        with socket.create_connection(("127.0.0.1", quick.port), timeout=30) as sock:
+            stream = sock.makefile("rb")
+            assert stream.readline().startswith(b"220 ")
+            sock.sendall(b"EHLO client.test\r\n")
+            while not stream.readline().startswith(b"250 "):
+                pass
+            last = stream.readline()  # nothing more is sent: the timeout answers
+            assert last.startswith(b"421 4.4.2 ")
+            assert stream.readline() == b""  # and then the connection is closed
+    finally:
+        quick.stop()
+
+
+def test_a_slow_message_that_keeps_arriving_is_not_cut_off(
+    dns, transactional_db, sync_agency, acme_key
+):
+    """The DATA timeout is for silence: a message whose lines keep coming, for longer in all
+    than the timeout, is read to the end and accepted."""
+    import time
+
+    quick = RunningListener(dnsfunc=dns, timeout=2.0)
+    lines = acme_key.sign(build()).split(b"\r\n")
+    try:
+        with quick.client() as smtp:
+            smtp.ehlo()
+            smtp.mail("sam@acme.test")
+            smtp.rcpt(sync_agency.bcc)
+            assert smtp.docmd("DATA")[0] == 354
+            sent_for = 0.0
+            chunks = [lines[i : i + 3] for i in range(0, len(lines), 3)]
+            for chunk in chunks:
+                smtp.send(b"\r\n".join(chunk) + b"\r\n")
+                if sent_for < 5.0:
+                    time.sleep(0.4)
+                    sent_for += 0.4
+            smtp.send(b".\r\n")
+            code, _ = smtp.getreply()
+        assert code == 250
+        assert Trigger.objects.get().status == "accepted"
+    finally:
+        quick.stop()
