@@ -5,6 +5,7 @@ and its subject only for a setup test (deleted after seven days). That record is
 fairness audit: it shows that everyone the rules allowed was asked.
 """
 
+import math
 import secrets
 import string
 from datetime import timedelta
@@ -48,6 +49,15 @@ class InboundAddress(models.Model):
     @property
     def address(self) -> str:
         return f"{self.agency.slug}-{self.token}@{settings.EMAILSYNC_INBOUND_DOMAIN}"
+
+    @property
+    def whole_days_left(self) -> int:
+        """Days until a retired address is refused, as people count them: rounded up, so a fresh
+        14-day grace period reads "14 days", not "1 week, 6 days". 0 once under a day is left."""
+        if self.accept_until is None:
+            return 0
+        left = (self.accept_until - timezone.now()).total_seconds()
+        return 0 if left < 86400 else math.ceil(left / 86400)
 
     @property
     def redacted(self) -> str:

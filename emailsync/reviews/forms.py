@@ -13,6 +13,7 @@ from .models import TEXT_MAX, TEXT_MIN, DisplayName, shown_name
 RATINGS = [(n, str(n)) for n in range(1, 6)]
 YES_NO = [("yes", _("Yes")), ("no", _("No"))]
 HONEYPOT = "leave_blank"
+NAME_MAX = 120  # Review.reviewer_name's max_length
 # Words people recognise for each number of stars (shown beside the stars, announced by JS).
 RATING_WORDS = {
     1: _("Poor"),
@@ -56,7 +57,17 @@ class ReviewForm(forms.Form):
             "invalid_choice": _("Tell us whether you were the candidate or the client."),
         },
     )
-    reviewer_name = forms.CharField(label=_("Your name"), max_length=120, required=False)
+    reviewer_name = forms.CharField(
+        label=_("Your name"),
+        max_length=NAME_MAX,
+        required=False,
+        error_messages={
+            # Django's validator passes the limit and the length it measured.
+            "max_length": _(
+                "Keep your name to %(limit_value)d characters or fewer (you have %(show_value)d)."
+            ),
+        },
+    )
     display_name_choice = forms.ChoiceField(
         label=_("Show my review as"),
         choices=DisplayName.choices,
@@ -106,7 +117,9 @@ class ReviewForm(forms.Form):
     def clean(self):
         data = super().clean()
         choice = data.get("display_name_choice")
-        if choice in (DisplayName.FULL, DisplayName.INITIAL) and not data.get("reviewer_name"):
+        # A name that failed its own checks (too long) is not missing: one message is enough.
+        name_missing = "reviewer_name" in data and not data["reviewer_name"]
+        if choice in (DisplayName.FULL, DisplayName.INITIAL) and name_missing:
             self.add_error(
                 "reviewer_name",
                 _("Enter your name, or choose to be shown as anonymous."),
