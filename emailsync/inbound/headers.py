@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import errors as email_errors
+from email.header import decode_header
 from email.parser import HeaderParser
 from email.policy import compat32
 from email.policy import default as DEFAULT_POLICY
@@ -140,6 +141,15 @@ _HARMLESS_PARSE_DEFECTS = (
     email_errors.UndecodableBytesDefect,
     email_errors.CharsetError,
 )
+
+
+def _harmless(defect) -> bool:
+    # Legacy mailers put RFC 2047 words inside quoted names; the parser decodes them and says
+    # so, but only the display name is concerned, never the address (and see _display_name).
+    return isinstance(defect, _HARMLESS_PARSE_DEFECTS) or (
+        isinstance(defect, email_errors.InvalidHeaderDefect)
+        and str(defect) == "encoded word inside quoted string"
+    )
 
 
 @dataclass(frozen=True)
@@ -430,7 +440,7 @@ def _parse_with_registry(name: str, value: str, defects: list[str]) -> tuple[lis
     except Exception:  # e.g. RecursionError on deeply nested comments
         defects.append(f"{code}_unparseable")
         return [], 0
-    if any(not isinstance(d, _HARMLESS_PARSE_DEFECTS) for d in parse_defects):
+    if not all(map(_harmless, parse_defects)):
         defects.append(f"{code}_parse_defect")
     addresses = []
     for mailbox in parsed:
@@ -463,7 +473,33 @@ def _normalise(mailbox, code: str, defects: list[str]) -> Address | None:
     local = local.lower()
     if not _PLAIN_LOCAL_PART.fullmatch(local):
         local = '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return Address(display_name=_clean(display_name), addr_spec=f"{local}@{domain}")
+    return Address(display_name=_display_name(display_name), addr_spec=f"{local}@{domain}")
+
+
+def _display_name(text: str) -> str:
+    """A name fit to greet someone by, or "" (the greeting then has no name).
+
+    Two things legacy mailers send do not decode by the rules: RFC 2047 words inside a quoted
+    name ("O'Neil, Siobh=?iso-8859-1?Q?=E1n?="), which the standard leaves as they are but mail
+    clients decode, and so do we; and raw 8-bit bytes in a charset other than UTF-8, which
+    arrive as U+FFFD. A name still holding either would greet "Hi J\ufffdrgen": it is dropped."""
+    name = _clean(text)
+    if "=?" in name:
+        name = _LEFTOVER_WORD.sub(_decode_word, name)
+    if "\ufffd" in name or _LEFTOVER_WORD.search(name):
+        return ""
+    return name
+
+
+_LEFTOVER_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+
+
+def _decode_word(match: re.Match) -> str:
+    try:
+        [(raw, charset)] = decode_header(match.group(0))
+        return _clean(raw.decode(charset or "ascii")) if isinstance(raw, bytes) else raw
+    except (ValueError, LookupError, UnicodeDecodeError, email_errors.HeaderParseError):
+        return match.group(0)  # left as it was, and so the name is dropped
 
 
 def _normalise_domain(domain: str) -> tuple[str, bool]:

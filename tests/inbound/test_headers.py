@@ -162,9 +162,21 @@ def test_raw_utf8_headers_are_decoded_as_utf8():
 def test_latin1_bytes_in_a_display_name_are_not_a_defect():
     h = parse_headers(b"From: Andr\xe9 <andre@acme.com>\r\nSubject: caf\xe9\r\n")
     assert h.from_addr.addr_spec == "andre@acme.com"
-    assert h.from_addr.display_name == "Andr\ufffd"
+    assert h.from_addr.display_name == ""  # not "Andr\ufffd": nobody is greeted like that
     assert h.subject == "caf\ufffd"
     assert h.defects == ()
+
+
+def test_encoded_words_inside_a_quoted_name_are_decoded_as_mail_clients_do():
+    h = parse_headers(
+        b"From: a@acme.com\r\n"
+        b'To: "O\'Neil, Siobh=?iso-8859-1?Q?=E1n?=" <siobhan@candidate.example>,\r\n'
+        b' "=?utf-8?B?SsO8cmdlbg==?= M" <j@candidate.example>\r\n'
+    )
+    assert [a.display_name for a in h.to] == ["O'Neil, Siobhán", "Jürgen M"]
+    assert h.defects == ()
+    unknown = parse_headers(b'To: "Bad =?x-no-such-charset?Q?=E1?=" <bad@candidate.example>\r\n')
+    assert [a.display_name for a in unknown.to] == [""]
 
 
 def test_latin1_bytes_inside_an_address_are_a_defect():
