@@ -51,18 +51,55 @@ DEBUG = env_bool("DEBUG", False)
 # The test suite runs with production-like settings but may use generated secrets.
 TESTING = env_bool("EMAILSYNC_TESTING", "pytest" in sys.modules)
 
+
+def missing_secret_key() -> str:
+    """Why the settings refuse to start, and exactly what to set (one line: `emailsync` prints it).
+
+    With DEBUG off the key is never read from var/, even when `make run` left one there: a
+    production deployment must be given its key (the same on every host, and backed up), and a
+    command run beside `make run` should run as `make run` does, with DEBUG=1 (development outbox,
+    same key file), or whatever it signs (agency create's login link) would not work there."""
+    path = os.path.abspath(VAR_DIR / "secret_key")
+    if os.path.exists(path):
+        return (
+            "SECRET_KEY must be set when DEBUG is off. This installation's development key is "
+            f"in {path}: `make run` runs with DEBUG=1, so set DEBUG=1 to run a command against "
+            "it (the command then reads that file). In production, set SECRET_KEY to the value "
+            "the web app has."
+        )
+    return (
+        "SECRET_KEY must be set when DEBUG is off (in production, the value the web app has). "
+        "To try Email Sync on this machine, set DEBUG=1, as `make run` does: it generates a key "
+        f"and keeps it in {path} (there is none there yet; if `make run` ran with another "
+        "EMAILSYNC_VAR_DIR, set that too)."
+    )
+
+
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not (DEBUG or TESTING):
-        raise ImproperlyConfigured(
-            "SECRET_KEY must be set when DEBUG is off (to try Email Sync on this machine, "
-            "set DEBUG=1, as `make run` does)."
-        )
+        raise ImproperlyConfigured(missing_secret_key())
     SECRET_KEY = development_secret_key()
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]" if DEBUG or TESTING else "")
 
-EMAILSYNC_PUBLIC_URL = os.environ.get("EMAILSYNC_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+def browser_url(host: str, port: int) -> str:
+    """Where a browser reaches a web app bound to host:port (a wildcard bind at the loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
+# Links in emails. Unset, they point where `emailsync serve` (and `make run`) runs the web app by
+# default, EMAILSYNC_WEB_HOST and EMAILSYNC_WEB_PORT, the address serve gives its own children
+# (serve.child_environment): so a command run from another terminal with the same environment
+# (`emailsync agency create`'s login link) agrees with the links the running web app sends.
+EMAILSYNC_PUBLIC_URL = os.environ.get(
+    "EMAILSYNC_PUBLIC_URL",
+    browser_url(
+        os.environ.get("EMAILSYNC_WEB_HOST", "127.0.0.1"), env_int("EMAILSYNC_WEB_PORT", 8000)
+    ),
+).rstrip("/")
 EMAILSYNC_INBOUND_DOMAIN = os.environ.get("EMAILSYNC_INBOUND_DOMAIN", "in.emailsync.localhost")
 EMAILSYNC_FROM_EMAIL = os.environ.get("EMAILSYNC_FROM_EMAIL", "reviews@emailsync.localhost")
 EMAILSYNC_SMTP_HOSTNAME = os.environ.get("EMAILSYNC_SMTP_HOSTNAME", "mx.emailsync.localhost")

@@ -38,20 +38,40 @@ def demo_facts() -> dict | None:
     }
 
 
+def installation_prefix() -> list[str]:
+    """`NAME=value` words another terminal needs to reach this installation's database.
+
+    A terminal opened beside `make run` has none of its environment. Without DATABASE_URL the
+    database is the SQLite file under the var dir, so a var dir other than the default is named
+    (absolute: the line works from any directory). With DATABASE_URL the printed command names
+    the sender and BCC address itself and reads no database, so the URL (which may hold a
+    password) is never printed and no var dir is needed."""
+    if os.environ.get("DATABASE_URL"):
+        return []
+    var_dir = os.path.abspath(settings.VAR_DIR)
+    if var_dir == os.path.abspath(settings.BASE_DIR / "var"):
+        return []
+    return [f"EMAILSYNC_VAR_DIR={shlex.quote(var_dir)}"]
+
+
 def sendtest_command(facts: dict, smtp_host: str, smtp_port: int) -> str:
-    """The shortest command that works from another terminal in the project directory."""
+    """The shortest command that works, pasted as it is, from another terminal in the project
+    directory (a shell without this process's environment)."""
     words = [".venv/bin/emailsync", "sendtest", "--to", "you@example.com"]
-    if smtp_host not in ("127.0.0.1", "0.0.0.0", "localhost"):  # noqa: S104
-        words += ["--smtp-host", smtp_host]
+    host = {"::": "::1"}.get(smtp_host, smtp_host)  # where a client reaches a wildcard bind
+    if host not in ("127.0.0.1", "0.0.0.0", "localhost", ""):  # noqa: S104
+        words += ["--smtp-host", host]
     if smtp_port != DEFAULT_SMTP[1]:
         words += ["--smtp-port", str(smtp_port)]
     if os.environ.get("DATABASE_URL"):
         # Another terminal will not have DATABASE_URL: name what the database would have said.
         words += ["--from", facts["sender"], "--bcc", facts["bcc"]]
-    return shlex.join(words)
+    return " ".join([*installation_prefix(), shlex.join(words)])
 
 
 def demo_lines(web_url: str, smtp_port: int | None, smtp_host: str = "127.0.0.1") -> list[str]:
+    from emailsync.operations.management.commands.seed_demo import credentials_path
+
     facts = demo_facts()
     if facts is None:
         return []
@@ -59,7 +79,8 @@ def demo_lines(web_url: str, smtp_port: int | None, smtp_host: str = "127.0.0.1"
     lines = ["", f"Demo agency: {agency.name}"]
     for email, password in facts["logins"]:
         label = "admin login" if email == facts["admin"] else "recruiter login"
-        lines.append(f"  {label:<16} {email} / {password or '(password not in var/)'}")
+        missing = f"(password not in {credentials_path()})"
+        lines.append(f"  {label:<16} {email} / {password or missing}")
     lines.append(f"  {'sign in at':<16} {web_url}accounts/login/")
     if facts["bcc"]:
         lines.append(f"  {'BCC address':<16} {facts['bcc']}")

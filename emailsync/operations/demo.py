@@ -170,7 +170,7 @@ STORIES = [
           text="Never heard back after a single phone call two years ago. Not impressed at all "
                "with how this was handled."),
     Story("raj.patel@lumen-analytics.example", "Raj Patel", "client", "sam", 12, "reminded",
-          cc=[("hr@lumen-analytics.example", "role_address")]),
+          cc=[("no-reply@lumen-analytics.example", "role_address")]),
     Story("ella.wright@example.org", "Ella Wright", "candidate", "priya", 3, "opened"),
     Story("maya.thompson@example.org", "Maya Thompson", "candidate", "priya", 1.5, "sent"),
     Story("oscar.hughes@example.com", "Oscar Hughes", "candidate", "sam", 0.2, "scheduled",

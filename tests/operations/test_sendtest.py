@@ -154,11 +154,13 @@ def test_the_message_looks_like_a_real_welcome_email(demo):
     assert "<strong>Senior Software Engineer</strong>" in message.get_body(("html",)).get_content()
 
 
-def test_the_banner_line_is_short_with_the_default_database_and_ports(demo, monkeypatch):
+def test_the_banner_line_is_short_with_the_default_database_and_ports(demo, monkeypatch, settings):
     from emailsync.operations.banner import demo_facts, demo_lines, sendtest_command
 
     monkeypatch.delenv("DATABASE_URL", raising=False)
     facts = demo_facts()
+    # The default var dir too (another one is named on the line: test_helpere_second_terminal).
+    settings.VAR_DIR = settings.BASE_DIR / "var"
     assert sendtest_command(facts, "127.0.0.1", 2525) == (
         ".venv/bin/emailsync sendtest --to you@example.com"
     )
