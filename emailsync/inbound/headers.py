@@ -242,8 +242,11 @@ def header_hash(header_bytes: bytes) -> str:
 
 
 def message_id_hash(message_id: str) -> str:
-    """SHA-256 (hex) of a Message-ID, ignoring case, whitespace and angle brackets."""
-    normalised = message_id.strip().strip("<>").strip().lower()
+    """SHA-256 (hex) of a Message-ID, ignoring whitespace, angle brackets and the case of its
+    domain part. The left part keeps its case: ATS and webmail ids are case-sensitive random
+    strings, and two emails whose ids differ only in case are two emails."""
+    left, at, right = message_id.strip().strip("<>").strip().rpartition("@")
+    normalised = f"{left}@{right.lower()}" if at else right
     return hashlib.sha256(normalised.encode("utf-8", "replace")).hexdigest()
 
 

@@ -442,10 +442,13 @@ def test_header_hash_changes_when_a_sender_field_changes():
 
 
 def test_message_id_hash_normalises():
-    expected = message_id_hash("abc@example.com")
-    assert message_id_hash(" <ABC@Example.com> ") == expected
-    assert message_id_hash("<abc@example.com>") == expected
+    expected = message_id_hash("aBc@example.com")
+    assert message_id_hash(" <aBc@Example.COM> ") == expected
+    assert message_id_hash("<aBc@example.com>") == expected
     assert message_id_hash("<abd@example.com>") != expected
+    # The left part is a case-sensitive id (base64-like in Gmail and ATS ids).
+    assert message_id_hash("<ABC@example.com>") != expected
+    assert message_id_hash("no-at-sign") == message_id_hash("<no-at-sign>")
     assert len(expected) == 64
 
 
