@@ -70,3 +70,15 @@ def test_the_400_page_renders_without_the_request():
     response = defaults.bad_request(RequestFactory().get("/"), Exception("bad"))
     assert response.status_code == 400
     assert "We couldn't read that request" in response.content.decode()
+
+
+def test_a_form_sent_without_its_csrf_token_gets_a_page_that_says_what_to_do():
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post(reverse("login"), {"username": "a@b.test", "password": "x"})
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "CSRF verification failed" not in html
+    assert "Please send that again" in html
+    assert 'href="/accounts/login/"' in html
