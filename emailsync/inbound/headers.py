@@ -26,6 +26,7 @@ not used: on this Python they can split a crafted header into the wrong addresse
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from collections.abc import Iterable
@@ -430,6 +431,8 @@ def _parse_with_registry(name: str, value: str, defects: list[str]) -> tuple[lis
     ):
         defects.append(f"{code}_too_long")
         return [], 0
+    if "?=" in value:
+        value = _join_adjacent_words(value)
     try:
         header = DEFAULT_POLICY.header_factory(name, value)
         parsed = header.addresses
@@ -477,6 +480,41 @@ def _normalise(mailbox, code: str, defects: list[str]) -> Address | None:
     if not _PLAIN_LOCAL_PART.fullmatch(local):
         local = '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return Address(display_name=_display_name(display_name), addr_spec=f"{local}@{domain}")
+
+
+def _join_adjacent_words(value: str) -> str:
+    """Encoded words separated only by whitespace, as one word.
+
+    RFC 2047 (6.2) says the whitespace between two encoded words is not part of the text, and
+    mailers fold a long name in mid-word that way ("=?utf-8?q?Fran=C3=A7oise_Cand?=
+    =?utf-8?q?idate?="). This Python's address parser keeps the space ("Françoise Cand idate"),
+    so a run of such words is joined into one before parsing."""
+    return _ADJACENT_WORDS.sub(_joined, value)
+
+
+_WORD = r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?="
+_ADJACENT_WORDS = re.compile(rf"{_WORD}(?:[ \t]+{_WORD})+")
+_WORD_PARTS = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
+
+
+def _joined(match: re.Match) -> str:
+    words = _WORD_PARTS.findall(match.group(0))
+    if len(words) < 2:
+        return match.group(0)
+    try:
+        # Bytes of consecutive words in one charset are decoded together (a character split
+        # across two words comes out whole), then everything is one UTF-8 word.
+        runs: list[tuple[str, bytes]] = []
+        for charset, encoding, text in words:
+            data = decode_header(f"=?{charset}?{encoding}?{text}?=")[0][0]
+            if runs and runs[-1][0] == charset.lower():
+                runs[-1] = (runs[-1][0], runs[-1][1] + data)
+            else:
+                runs.append((charset.lower(), data))
+        text = "".join(data.decode(charset) for charset, data in runs)
+    except (ValueError, LookupError, UnicodeDecodeError, email_errors.HeaderParseError):
+        return match.group(0)  # parsed as it was: an undecodable name is dropped later
+    return f"=?utf-8?B?{base64.b64encode(text.encode('utf-8')).decode('ascii')}?="
 
 
 def _display_name(text: str) -> str:

@@ -179,6 +179,27 @@ def test_encoded_words_inside_a_quoted_name_are_decoded_as_mail_clients_do():
     assert [a.display_name for a in unknown.to] == [""]
 
 
+def test_a_name_folded_across_encoded_words_is_one_name():
+    """RFC 2047 6.2: the whitespace between adjacent encoded words is not part of the text."""
+    h = parse_headers(
+        b"From: a@acme.com\r\n"
+        b"To: =?utf-8?q?Anne-Sophie_M=C3=BCller-L=C3=BCdenscheidt_von_Hohenzollern-Sigma?=\r\n"
+        b" =?utf-8?q?ringen?= <anne@candidate.example>,\r\n"
+        b" =?UTF-8?Q?Fran=C3=A7oise_Cand?=\r\n\t=?UTF-8?Q?idate?= <f@candidate.example>,\r\n"
+        b" =?utf-8?b?SsO8cmdl?= =?utf-8?b?bg==?= <j@candidate.example>,\r\n"
+        b" =?utf-8?q?Z=C3?= =?utf-8?q?=AB?= <z@candidate.example>,\r\n"
+        b" =?iso-8859-1?q?Jos=E9?= =?utf-8?q?_Mar=C3=ADa?= <jm@candidate.example>\r\n"
+    )
+    assert [a.display_name for a in h.to] == [
+        "Anne-Sophie Müller-Lüdenscheidt von Hohenzollern-Sigmaringen",
+        "Françoise Candidate",
+        "Jürgen",
+        "Zë",  # a character split across two words is mended
+        "José María",  # two charsets: decoded word by word, the space between them dropped
+    ]
+    assert h.defects == ()
+
+
 def test_latin1_bytes_inside_an_address_are_a_defect():
     h = parse_headers(b"From: a@acme.com\r\nTo: andr\xe9@example.fr\r\n")
     assert h.to == ()
