@@ -9,12 +9,14 @@ import binascii
 from datetime import date
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from ninja import NinjaAPI, Path, Query, Router, Status
 
 from emailsync.agencies.models import RecruiterProfile, SenderAddress, User
 from emailsync.inbound import recipients as rules
 from emailsync.inbound.models import Trigger
 from emailsync.placements.models import Placement
+from emailsync.review_requests import manual
 from emailsync.review_requests.manual import Person, request_manually
 from emailsync.review_requests.models import ReviewRequest, Source
 from emailsync.reviews.models import Review
@@ -64,7 +66,7 @@ api = NinjaAPI(
 install(api)
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut}
-POST_ERRORS = {**ERRORS, 409: ErrorOut}
+POST_ERRORS = {**ERRORS, 409: ErrorOut, 413: ErrorOut, 415: ErrorOut}
 Id = Path(..., ge=1, le=MAX_ID)
 Limit = Query(50, ge=1, le=100, description="Items per page (1–100).")
 CursorParam = Query(None, max_length=100, description="`next_cursor` of the previous page.")
@@ -192,10 +194,13 @@ def apply_placement(request, placement: Placement, data: dict) -> list[str]:
 def upsert_placement(request, payload: PlacementIn):
     """Create the placement with this `external_ref`, or update the one that has it.
 
-    201 when created, 200 when it existed (fields given replace the stored ones). Sending the
-    same body twice changes nothing the second time."""
+    201 when created, 200 when it existed: then only the fields given replace the stored ones
+    (a field left out keeps its value; on create it takes its default). Sending the same body
+    twice changes nothing the second time."""
+    given = payload.dict(exclude_unset=True)
     data = payload.dict()
     ref = data.pop("external_ref")
+    given.pop("external_ref", None)
     for attempt in range(2):
         try:
             with transaction.atomic():
@@ -205,7 +210,9 @@ def upsert_placement(request, payload: PlacementIn):
                     .first()
                 )
                 placement = existing or Placement(agency=request.agency, external_ref=ref)
-                changed = apply_placement(request, placement, dict(data))
+                changed = apply_placement(
+                    request, placement, dict(data if existing is None else given)
+                )
                 if existing is None or changed:
                     placement.save()
                 if existing is None:
@@ -322,9 +329,10 @@ def create_review_requests(request, payload: ReviewRequestCreate):
 
     Each recipient is either `scheduled` (sent inside the agency's business hours after its delay,
     never later than 72 hours) or `skipped` with a reason code: `suppressed`, `recently_asked`,
-    `colleague`, `role_address`, `sender` or `inbound_address`. At most 50 recipients per call
-    (the agency's recipient cap is for emails, not for a call that names whom to ask). Recorded
-    as a trigger with source `api` in the fairness log."""
+    `colleague`, `role_address`, `sender`, `inbound_address`, or `duplicate` (an address given
+    again in the same call; the first entry's name and role are used). At most 50 recipients per
+    call (the agency's recipient cap is for emails, not for a call that names whom to ask).
+    Recorded as a trigger with source `api` in the fairness log."""
     recruiter = recruiter_for(request.agency, payload.recruiter_email)
     people = [Person(r.email, r.name, r.role or "") for r in payload.recipients]
     trigger, outcomes = request_manually(
@@ -355,7 +363,7 @@ def create_review_requests(request, payload: ReviewRequestCreate):
                     "name": o.name,
                     "outcome": "scheduled" if o.invited else "skipped",
                     "reason": o.reason or None,
-                    "reason_message": rules.RECIPIENT_REASONS.get(o.reason) if o.reason else None,
+                    "reason_message": reason_message(o.reason),
                     "review_request": serializers.review_request(created[o.request.pk])
                     if o.request
                     else None,
@@ -364,6 +372,12 @@ def create_review_requests(request, payload: ReviewRequestCreate):
             ],
         },
     )
+
+
+def reason_message(code: str) -> str | None:
+    if not code:
+        return None
+    return rules.RECIPIENT_REASONS.get(code) or manual.REASONS.get(code)
 
 
 @requests_router.get("", response={200: ReviewRequestPage, **ERRORS}, summary="List requests")
@@ -452,8 +466,8 @@ def list_reviews(
         qs = qs.filter(status=status)
     if recruiter_email:
         qs = qs.filter(recruiter=recruiter_for(request.agency, recruiter_email))
-    if placement_ref:
-        qs = qs.filter(placement_ref=placement_ref)
+    if placement_ref:  # the reference it was sent with, or the placement it was verified against
+        qs = qs.filter(Q(placement_ref=placement_ref) | Q(placement__external_ref=placement_ref))
     if submitted_after:
         qs = qs.filter(submitted_at__gte=submitted_after)
     if submitted_before:
@@ -483,7 +497,12 @@ def trigger_qs(request):
 @triggers_router.get("", response={200: TriggerPage, **ERRORS}, summary="List triggers")
 def list_triggers(
     request,
-    source: Line | None = Query(None, max_length=30, description="smtp, esp:<name>, manual, api"),
+    source: str | None = Query(
+        None,
+        max_length=30,
+        pattern=r"^(smtp|manual|api|esp:[a-z0-9_.-]+)$",
+        description="smtp, esp:<name>, manual or api",
+    ),
     status: Trigger.Status | None = Query(None),
     received_after: Moment | None = Query(None),
     received_before: Moment | None = Query(None),

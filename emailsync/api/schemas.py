@@ -1,12 +1,13 @@
 """Request and response shapes of the REST API (they are the OpenAPI document)."""
 
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from ninja import Schema
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, StrictBool
 
 MAX_ID = 2**63 - 1
 
@@ -50,12 +51,30 @@ def aware(value: datetime) -> datetime:
         raise ValueError("Date out of range.")
 
 
+def iso_date(value):
+    """A date only as ISO 8601 text (`2025-03-03`): no numbers, no date-times."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not ISO_DATE.fullmatch(value):
+        raise ValueError("Enter a date as YYYY-MM-DD.")
+    return value
+
+
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
 Text = Annotated[str, AfterValidator(clean_text)]
 Line = Annotated[str, AfterValidator(clean_line)]
 Email = Annotated[str, Field(max_length=254), AfterValidator(clean_email)]
 OptionalEmail = Annotated[str, Field(max_length=254), AfterValidator(clean_optional_email)]
 Moment = Annotated[datetime, AfterValidator(aware)]
 RoleName = Literal["candidate", "client"]
+IsoDate = Annotated[date, BeforeValidator(iso_date)]
+
+
+class Input(Schema):
+    """A request body: a field we do not know is an error (a typo must not pass unnoticed)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 # --- shared -------------------------------------------------------------------------------
@@ -79,13 +98,13 @@ class AgencyOut(Schema):
 # --- placements -----------------------------------------------------------------------------
 
 
-class PlacementFields(Schema):
+class PlacementFields(Input):
     candidate_email: OptionalEmail = ""
     client_company: Annotated[Line, Field(max_length=160)] = ""
     client_contact_name: Annotated[Line, Field(max_length=120)] = ""
     client_contact_email: OptionalEmail = ""
     job_title: Annotated[Line, Field(max_length=160)] = ""
-    start_date: date | None = None
+    start_date: IsoDate | None = None
     recruiter_email: OptionalEmail = Field(
         "", description="A member of the agency (or one of their sending addresses)."
     )
@@ -98,7 +117,7 @@ class PlacementIn(PlacementFields):
     candidate_name: Annotated[Line, Field(min_length=1, max_length=120)]
 
 
-class PlacementPatch(Schema):
+class PlacementPatch(Input):
     external_ref: Annotated[Line, Field(min_length=1, max_length=100)] | None = None
     candidate_name: Annotated[Line, Field(min_length=1, max_length=120)] | None = None
     candidate_email: OptionalEmail | None = None
@@ -106,7 +125,7 @@ class PlacementPatch(Schema):
     client_contact_name: Annotated[Line, Field(max_length=120)] | None = None
     client_contact_email: OptionalEmail | None = None
     job_title: Annotated[Line, Field(max_length=160)] | None = None
-    start_date: date | None = None
+    start_date: IsoDate | None = None
     recruiter_email: OptionalEmail | None = None
 
 
@@ -132,20 +151,20 @@ class PlacementPage(Schema):
 # --- review requests -----------------------------------------------------------------------
 
 
-class RecipientIn(Schema):
+class RecipientIn(Input):
     email: Email
     name: Annotated[Line, Field(max_length=120)] = ""
     role: RoleName | None = None
 
 
-class ReviewRequestCreate(Schema):
+class ReviewRequestCreate(Input):
     recipients: list[RecipientIn] = Field(..., min_length=1, max_length=50)
     recruiter_email: OptionalEmail = Field(
         "", description="Who the reviews are credited to: a member of the agency."
     )
     placement_ref: Annotated[Line, Field(max_length=100)] = ""
     personal_message: Annotated[Text, Field(max_length=1000)] = ""
-    send_now: bool = Field(
+    send_now: StrictBool = Field(
         False, description="Send at the worker's next pass instead of after the agency's delay."
     )
 

@@ -23,8 +23,15 @@ def placement(p) -> dict:
     }
 
 
+# Review statuses the API shows (GET /reviews): one still waiting for the reviewer's confirmation
+# is not listed, so a request does not point at it either.
+LISTED_REVIEW_STATUSES = ("missing_verification", "verified", "rejected")
+
+
 def review_request(rr) -> dict:
     review = getattr(rr, "review", None) if _has_review(rr) else None
+    if review is not None and review.status not in LISTED_REVIEW_STATUSES:
+        review = None
     return {
         "id": rr.pk,
         "email": rr.email,

@@ -2,6 +2,8 @@
 
 from functools import wraps
 
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
 from django.urls import URLPattern, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
@@ -10,14 +12,31 @@ from .api import api
 from .errors import default_error, shape
 from .idempotency import idempotent
 
+JSON = "application/json"
+
+
+def body_refused(request):
+    """413 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE, 415 for a body that is not JSON; None
+    when the body may go on. Checked before anything reads the body (Idempotency-Key, ninja)."""
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return default_error(413)
+    if body and request.content_type.strip().lower() != JSON:
+        return default_error(415)
+    return None
+
 
 def api_view(view):
-    """Around every API view: Idempotency-Key, the error shape for errors ninja does not make
-    (405), and no caching of answers that carry an agency's data."""
+    """Around every API view: the body's size and type, Idempotency-Key, the error shape for
+    errors ninja does not make (405), and no caching of answers that carry an agency's data."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        response = shape(idempotent(view)(request, *args, **kwargs))
+        try:
+            response = body_refused(request) or shape(idempotent(view)(request, *args, **kwargs))
+        except Http404:  # raised outside ninja's handlers, e.g. by its root view at /api/v1/
+            response = default_error(404)
         response.setdefault("Cache-Control", "no-store")
         return response
 
@@ -26,7 +45,9 @@ def api_view(view):
 
 @csrf_exempt
 def unknown(request, rest=""):
-    return default_error(404)
+    response = default_error(404)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _wrapped(patterns):

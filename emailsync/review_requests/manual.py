@@ -34,6 +34,11 @@ MANUAL_LIMIT = 100
 API_LIMIT = 50
 SOURCE_LIMITS = {Source.MANUAL: MANUAL_LIMIT, Source.API: API_LIMIT}
 
+# A person named again in the same request (the same address, in any case): skipped, so that each
+# person given gets an outcome, and the first entry's name and role are the ones kept.
+DUPLICATE = "duplicate"
+REASONS = {DUPLICATE: "The same address was given earlier in this request."}
+
 
 @dataclass(frozen=True)
 class Person:
@@ -147,10 +152,16 @@ def request_manually(
     now = now or timezone.now()
     sender = (by.email if by is not None else "") if sender is None else sender
     facts = AgencyFacts.load(agency.pk)
-    roles = {p.email.strip().lower(): p.role for p in people}
+    first, seen = [], set()
+    for p in people:
+        key = p.email.strip().lower()
+        if key not in seen:
+            seen.add(key)
+            first.append(p)
+    roles = {p.email.strip().lower(): p.role for p in first}
     with transaction.atomic():
         cap = SOURCE_LIMITS.get(source)  # None: an email trigger's source keeps the agency's cap
-        decisions = claim(facts, decisions_for(facts, people, sender, now, cap), now)
+        decisions = claim(facts, decisions_for(facts, first, sender, now, cap), now)
         trigger = Trigger.objects.create(
             agency=agency,
             received_at=now,
@@ -168,7 +179,18 @@ def request_manually(
             trigger.reason = "bulk_send" if bulk else "no_recipients"
             trigger.save(update_fields=["reason"])
         outcomes = []
-        for d in decisions:
+        by_email = {d.email: d for d in decisions}
+        for d in _in_given_order(people, by_email):
+            if d.reason == DUPLICATE:
+                TriggerRecipient.objects.create(
+                    trigger=trigger,
+                    email=d.email,
+                    name=d.name[:120],
+                    outcome=OUTCOME.SKIPPED,
+                    reason=DUPLICATE,
+                )
+                outcomes.append(Outcome(d.email, d.name, False, DUPLICATE))
+                continue
             request = None
             if d.invite:
                 request = create_request(
@@ -202,6 +224,19 @@ def request_manually(
             **(audit or {}),
         )
     return trigger, outcomes
+
+
+def _in_given_order(people, by_email: dict) -> list[rules.Decision]:
+    """Each person's decision in the order given; a repeated address gets a `duplicate` one."""
+    ordered, done = [], set()
+    for p in people:
+        key = p.email.strip().lower()
+        if key in done:
+            ordered.append(rules.Decision(key, p.name.strip(), False, DUPLICATE))
+        elif key in by_email:
+            done.add(key)
+            ordered.append(by_email[key])
+    return ordered
 
 
 def release(trigger: Trigger, by, now=None) -> list[Outcome]:

@@ -23,6 +23,7 @@ RECIPIENT = {
     "quarantined": _("Would be invited if you release the email from quarantine."),
     "setup_test": _("You: a setup test request, sent at once."),
     "sender_blocked": _("You blocked the sender."),
+    "duplicate": _("Listed twice: asked once, as the first entry says."),
 }
 
 TRIGGER = {
