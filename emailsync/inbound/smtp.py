@@ -22,7 +22,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, TLSSetupException, syntax
 from django.conf import settings
 from django.db import close_old_connections, connection
 
@@ -382,10 +382,10 @@ class Handler:
         if not self.state.limiter.has_room(entry.agency_id, share):
             return "450 4.7.1 Too many messages for this address, please try again later"
         envelope.rcpt_tos.append(address)
-        agencies = getattr(envelope, "agencies", None)
-        if agencies is None:
-            agencies = envelope.agencies = set()
-        agencies.add(entry.agency_id)
+        shares = getattr(envelope, "rate_shares", None)
+        if shares is None:
+            shares = envelope.rate_shares = {}
+        shares[entry.agency_id] = share
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session: Session, envelope: Envelope):
@@ -408,8 +408,14 @@ class Handler:
             # Only postmaster@: acknowledged, as RFC 5321 requires, but nothing is kept.
             log.info("postmaster message from %s accepted and discarded", session.peer)
             return "250 2.0.0 OK"
-        for agency_id in getattr(envelope, "agencies", ()):
-            self.state.limiter.count(agency_id)
+        # Checked again and counted here, with no await in between: sessions that all passed
+        # RCPT together cannot all be let through past the limit.
+        shares = getattr(envelope, "rate_shares", {})
+        limiter = self.state.limiter
+        if not all(limiter.has_room(agency, share) for agency, share in shares.items()):
+            return "450 4.7.1 Too many messages for this address, please try again later"
+        for agency_id in shares:
+            limiter.count(agency_id)
         header, body = split_message_view(raw)  # the body stays a view: one copy in memory
         try:
             inbound = await self.state.prepare(rcpts, raw, header, body)
@@ -523,6 +529,18 @@ class ListenerSMTP(SMTP):
         super().data_received(data)
 
     _timer_restarted = 0.0
+
+    async def handle_exception(self, error: Exception) -> str:
+        """A failed STARTTLS handshake is routine (scanners; old senders offering only TLS
+        versions we refuse): one line, not aiosmtpd's two tracebacks at ERROR. Anything else
+        is our fault, logged in full, and answered 451 so the sender retries rather than
+        bouncing the email (aiosmtpd would say 500 and name the exception)."""
+        if isinstance(error, TLSSetupException):
+            cause = error.__cause__ or error
+            log.info("STARTTLS failed for %s: %s", self.session.peer, cause.__class__.__name__)
+            return "421 4.7.0 TLS negotiation failed"
+        log.exception("SMTP session error with %s", self.session.peer)
+        return "451 4.3.0 Temporary failure, please try again later"
 
     def _timeout_cb(self):
         """Say why before closing (RFC 5321 3.8: a 421 where possible), so the sending server

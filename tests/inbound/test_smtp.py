@@ -423,3 +423,66 @@ def test_a_slow_message_that_keeps_arriving_is_not_cut_off(
         assert Trigger.objects.get().status == "accepted"
     finally:
         quick.stop()
+
+
+def test_sessions_that_passed_rcpt_together_cannot_all_pass_the_limit(
+    listener, sync_agency, acme_key
+):
+    """RCPT only looks for room; DATA looks again and counts, with nothing in between, so two
+    sessions let through at RCPT by the last free slot do not both deliver."""
+    EmailSyncSettings.objects.filter(agency=sync_agency).update(rate_limit_per_hour=1)
+    first, second = listener.client(), listener.client()
+    try:
+        for smtp in (first, second):
+            smtp.ehlo()
+            smtp.mail("sam@acme.test")
+            assert smtp.rcpt(sync_agency.bcc)[0] == 250
+        assert first.data(acme_key.sign(build(to=("one@candidate.test",))))[0] == 250
+        assert second.data(acme_key.sign(build(to=("two@candidate.test",)))) == (
+            450,
+            b"4.7.1 Too many messages for this address, please try again later",
+        )
+    finally:
+        first.close()
+        second.close()
+    assert Trigger.objects.count() == 1
+
+
+def test_an_unexpected_error_is_451_so_the_sender_retries(
+    listener, sync_agency, monkeypatch, caplog
+):
+    async def broken(*args, **kwargs):
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(smtp_module.Handler, "handle_RCPT", broken)
+    with listener.client() as smtp:
+        smtp.ehlo()
+        smtp.mail("sam@acme.test")
+        assert smtp.rcpt(sync_agency.bcc) == (
+            451,
+            b"4.3.0 Temporary failure, please try again later",
+        )
+    assert "a bug of ours" in caplog.text  # logged in full for us, not told to the sender
+
+
+def test_a_failed_starttls_is_one_line_in_the_log(tmp_path, dns, transactional_db, caplog):
+    import logging
+
+    from emailsync.inbound.smtp import tls_context
+
+    secure = RunningListener(dnsfunc=dns, tls=tls_context(*self_signed(tmp_path)))
+    try:
+        with socket.create_connection(("127.0.0.1", secure.port), timeout=30) as sock:
+            stream = sock.makefile("rb")
+            stream.readline()
+            sock.sendall(b"EHLO client.test\r\n")
+            while not stream.readline().startswith(b"250 "):
+                pass
+            sock.sendall(b"STARTTLS\r\n")
+            assert stream.readline().startswith(b"220")
+            sock.sendall(b"this is not a TLS client hello\r\n" * 4)
+            assert stream.read() is not None  # the listener closes the connection
+    finally:
+        secure.stop()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "STARTTLS failed" in caplog.text
