@@ -88,11 +88,23 @@ def allow_private() -> bool:
     return bool(getattr(settings, "EMAILSYNC_WEBHOOK_ALLOW_PRIVATE", False))
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def address_allowed(ip: str) -> bool:
     """Only public unicast addresses, unless development allows loopback/private ones."""
     address = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address are judged by it: mapped, 6to4, Teredo's
+        # client, and NAT64's well-known prefix (64:ff9b::/96), through which a translating
+        # network would deliver to, say, 127.0.0.1.
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address.teredo:
+            embedded = address.teredo[1]
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            address = embedded
     if allow_private():
         return not address.is_multicast and not address.is_unspecified
     return address.is_global and not address.is_multicast
@@ -122,6 +134,7 @@ def validate_url(url: str) -> str:
     if literal is not None and not address_allowed(str(literal)):
         raise ValidationError(_("That address is inside a private network."))
     if literal is None and not allow_private():
+        host = host.rstrip(".")  # "localhost." is localhost
         if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
             raise ValidationError(_("That address is inside a private network."))
         if "." not in host:

@@ -185,6 +185,11 @@ def test_worker_runs_webhooks_as_a_periodic_job(endpoint, receiver):
         "https://[::1]/hook",
         "https://169.254.169.254/latest/meta-data",
         "https://localhost/hook",
+        "https://localhost./hook",
+        "https://[64:ff9b::7f00:1]/hook",  # NAT64 for 127.0.0.1
+        "https://[2002:7f00:1::]/hook",  # 6to4 for 127.0.0.1
+        "https://[2002:a9fe:a9fe::]/hook",  # 6to4 for 169.254.169.254
+        "https://[::ffff:10.0.0.1]/hook",
         "https://db.internal/hook",
         "https://user:pw@ats.example.com/hook",
         "ftp://ats.example.com/",
@@ -194,6 +199,13 @@ def test_production_refuses_plain_http_and_private_addresses(settings, url):
     settings.EMAILSYNC_WEBHOOK_ALLOW_PRIVATE = False
     with pytest.raises(ValidationError):
         webhooks.validate_url(url)
+
+
+def test_ipv6_forms_of_a_public_ipv4_address_are_allowed(settings):
+    settings.EMAILSYNC_WEBHOOK_ALLOW_PRIVATE = False
+    assert webhooks.address_allowed("64:ff9b::808:808")  # NAT64 for 8.8.8.8
+    assert webhooks.address_allowed("2002:808:808::1")  # 6to4 for 8.8.8.8
+    assert not webhooks.address_allowed("64:ff9b::a00:1")  # 10.0.0.1
 
 
 def test_production_allows_public_https(settings):
