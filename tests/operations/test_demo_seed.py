@@ -11,6 +11,8 @@ from PIL import Image
 
 from emailsync.agencies.models import Agency, AuditEntry, RecruiterProfile, User
 from emailsync.inbound.models import InboundAddress, Trigger, TriggerRecipient
+from emailsync.inbound.recipients import COLLEAGUE, ROLE_ADDRESS, SENDER, exclusion
+from emailsync.inbound.roles import is_role_address
 from emailsync.outbox.models import OutboundEmail
 from emailsync.placements.models import Placement
 from emailsync.profiles.models import AgencyRating, RecruiterRating, ReviewReply, public_reviews
@@ -168,3 +170,42 @@ def test_no_demo_trigger_is_old_enough_for_the_retention_job_to_purge(seeded):
     assert before >= 15
     assert purge(timezone.now())["triggers_purged"] == 0
     assert Trigger.objects.count() == before
+
+
+# The demo's activity log follows the real recipient rules: every skip it shows is the reason
+# the rules in emailsync/inbound/recipients.py would give for that address.
+
+
+def test_every_role_address_skip_is_a_role_address_by_the_real_rules(seeded):
+    seeded()
+    skipped = TriggerRecipient.objects.filter(trigger__agency=seeded.agency(), reason=ROLE_ADDRESS)
+    emails = sorted(skipped.values_list("email", flat=True))
+    assert emails  # the log shows the rule at work
+    assert [e for e in emails if not is_role_address(e)] == []
+    # hr@ is a person in a small company: the rules deliberately do not skip it.
+    assert not is_role_address("hr@lumen-analytics.example")
+
+
+def test_every_recipient_of_an_accepted_trigger_gets_the_reason_the_rules_give(seeded, settings):
+    seeded()
+    agency = seeded.agency()
+    members = {u.email.lower() for u in agency.members()}
+    checked = 0
+    for recipient in TriggerRecipient.objects.filter(
+        trigger__agency=agency, trigger__status=Trigger.Status.ACCEPTED
+    ).select_related("trigger"):
+        if recipient.outcome == TriggerRecipient.Outcome.SKIPPED:
+            assert recipient.reason in {SENDER, COLLEAGUE, ROLE_ADDRESS}, recipient.reason
+        elif recipient.outcome != TriggerRecipient.Outcome.INVITED:
+            continue
+        expected = recipient.reason if recipient.outcome == "skipped" else ""
+        found = exclusion(
+            recipient.email,
+            sender=recipient.trigger.sender,
+            inbound_domain=settings.EMAILSYNC_INBOUND_DOMAIN,
+            agency_domains=agency.domain_names(),
+            member_emails=members,
+        )
+        assert found == expected, (recipient.email, recipient.reason, found)
+        checked += 1
+    assert checked >= 10

@@ -18,37 +18,42 @@ def grace_notice(html: str) -> str:
     return " ".join(match.group(1).split())
 
 
-def test_trusted_from_domain_verdict_is_said_once(acme, admin):
+def setup_test_result(acme, admin, **trigger) -> str:
+    """The setup-test panel once a test email with these verdict fields has arrived."""
     admin.post(reverse("setup-test-start"), HTTP_HX_REQUEST="true")
     Trigger.objects.create(
         agency=acme,
-        message_id_hash="t-trusted",
         sender=acme.admin.email,
         status=Trigger.Status.ACCEPTED,
         is_setup_test=True,
+        **trigger,
+    )
+    return admin.get(reverse("setup-test-status"), HTTP_HX_REQUEST="true").content.decode()
+
+
+def test_trusted_from_domain_verdict_is_said_once(acme, admin):
+    html = setup_test_result(
+        acme,
+        admin,
+        message_id_hash="t-trusted",
         subject="Trust test",
         auth_method="trusted_from_domain",
         auth_detail="accepted on the From domain alone (agency setting)",
     )
-    html = admin.get(reverse("setup-test-status"), HTTP_HX_REQUEST="true").content.decode()
     assert "Trust test" in html
     assert html.lower().count("accepted on the from domain alone") == 1
     assert "(agency setting)" not in html
 
 
 def test_technical_detail_still_shown_for_dkim(acme, admin):
-    admin.post(reverse("setup-test-start"), HTTP_HX_REQUEST="true")
-    Trigger.objects.create(
-        agency=acme,
+    html = setup_test_result(
+        acme,
+        admin,
         message_id_hash="t-dkim",
-        sender=acme.admin.email,
-        status=Trigger.Status.ACCEPTED,
-        is_setup_test=True,
         subject="DKIM test",
         auth_method="dkim_aligned",
         auth_detail="dkim=pass d=acme.test s=sel1",
     )
-    html = admin.get(reverse("setup-test-status"), HTTP_HX_REQUEST="true").content.decode()
     assert "Signed with DKIM by your own domain" in html
     assert "dkim=pass d=acme.test s=sel1" in html
 
