@@ -486,6 +486,7 @@ class ListenerSMTP(SMTP):
         super().__init__(handler, **kwargs)
         self.listener_state = handler.state
         self.counted = False
+        self._held_lines: list[str] = []
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
@@ -520,15 +521,30 @@ class ListenerSMTP(SMTP):
         """The timeout is for a silent client, not a slow one. aiosmtpd restarts its timer only
         when a command arrives, which made it a deadline for the whole of DATA: a 20 MiB message
         over a slow link was cut off every time (RFC 5321 4.5.3.2 gives a client minutes per
-        block). Any bytes arriving restart it here, at most once a second, which costs nothing."""
-        now = self.loop.time()
-        if now - self._timer_restarted >= 1.0:
-            self._timer_restarted = now
-            if self._timeout_handle is not None:
-                self._reset_timeout()
+        block). Any bytes arriving move the deadline here, which costs one clock read."""
+        if self._timeout_handle is not None:
+            self._deadline = self.loop.time() + self._timeout_duration
         super().data_received(data)
 
-    _timer_restarted = 0.0
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """Move the silence deadline without re-arming a timer. aiosmtpd cancels its timer and
+        arms a new one on every command — seven per session, an eighth of the listener's
+        protocol CPU. Here one timer per session stays armed; when it fires before the
+        deadline (the client spoke since), it sleeps again until then."""
+        self._deadline = self.loop.time() + (duration or self._timeout_duration)
+        handle = self._timeout_handle
+        if handle is None or handle.cancelled() or handle.when() > self._deadline:
+            if handle is not None:
+                handle.cancel()
+            self._timeout_handle = self.loop.call_at(self._deadline, self._silence_check)
+
+    def _silence_check(self) -> None:
+        if self.loop.time() < self._deadline:
+            self._timeout_handle = self.loop.call_at(self._deadline, self._silence_check)
+            return
+        self._timeout_cb()
+
+    _deadline = 0.0
 
     async def handle_exception(self, error: Exception) -> str:
         """A failed STARTTLS handshake is routine (scanners; old senders offering only TLS
@@ -553,11 +569,19 @@ class ListenerSMTP(SMTP):
         super()._timeout_cb()
 
     async def push(self, status):
-        """aiosmtpd's replies, less an AUTH offer with nothing in it, and its size refusals
-        with the enhanced status code (RFC 3463) and the limit, so the sender's bounce tells
-        the recruiter what to do."""
+        """aiosmtpd's replies, less an AUTH offer with nothing in it, a multi-line reply in one
+        write, and its size refusals with the enhanced status code (RFC 3463) and the limit, so
+        the sender's bounce tells the recruiter what to do."""
         if isinstance(status, str) and status.startswith("250-AUTH"):
             return None  # aiosmtpd lists AUTH after STARTTLS even with no mechanism to offer
+        if isinstance(status, str) and status.startswith("250-"):
+            # A line of a multi-line reply (EHLO's): held and sent with its last line, so the
+            # reply is one write and one packet, not one per line (aiosmtpd writes each line).
+            self._held_lines.append(status)
+            return None
+        if self._held_lines and isinstance(status, str):
+            status = "\r\n".join([*self._held_lines, status])
+            self._held_lines.clear()
         if isinstance(status, str) and status.startswith(_SIZE_REFUSALS):
             size, mib = self.data_size_limit or 0, 1024 * 1024
             limit = f"{size // mib} MiB" if size % mib == 0 else f"{size:,} bytes"

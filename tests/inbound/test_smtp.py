@@ -395,6 +395,60 @@ def test_a_silent_client_is_told_421_before_the_connection_closes(dns, transacti
         quick.stop()
 
 
+def test_a_client_that_keeps_talking_past_the_timeout_is_not_cut_off(dns, transactional_db):
+    """The session keeps one timer; a command moves its deadline, and when the timer fires
+    before that deadline it waits again, so talking for longer than the timeout in all is
+    fine and the first silence still ends the session."""
+    import time
+
+    quick = RunningListener(dnsfunc=dns, timeout=1.0)
+    try:
+        with socket.create_connection(("127.0.0.1", quick.port), timeout=30) as sock:
+            stream = sock.makefile("rb")
+            assert stream.readline().startswith(b"220 ")
+            for _ in range(5):  # 3 s of talking against a 1 s timeout
+                time.sleep(0.6)
+                sock.sendall(b"NOOP\r\n")
+                assert stream.readline().startswith(b"250 ")
+            silent_from = time.monotonic()
+            assert stream.readline().startswith(b"421 4.4.2 ")
+            assert 0.9 <= time.monotonic() - silent_from < 3.0
+    finally:
+        quick.stop()
+
+
+def test_a_session_arms_one_timer_and_sends_ehlo_in_one_write(dns, transactional_db, monkeypatch):
+    """aiosmtpd arms a new timer for every command and writes each line of a multi-line reply
+    on its own; the listener keeps one timer per session and writes EHLO's reply whole (the
+    protocol work every email pays, docs/PERFORMANCE.md)."""
+    sessions, writes = [], []
+    original = smtp_module.ListenerSMTP.connection_made
+
+    def connection_made(self, transport):
+        sessions.append(self)
+        write = transport.write
+        transport.write = lambda data: (writes.append(bytes(data)), write(data))[1]
+        original(self, transport)
+
+    monkeypatch.setattr(smtp_module.ListenerSMTP, "connection_made", connection_made)
+    quick = RunningListener(dnsfunc=dns)
+    try:
+        with quick.client() as smtp:
+            timers = []
+            for command in ("EHLO client.test", "NOOP", "RSET", "NOOP", "HELP"):
+                assert smtp.docmd(command)[0] in {214, 250}
+                timers.append(sessions[0]._timeout_handle)
+            assert len(set(map(id, timers))) == 1 and not timers[0].cancelled()
+        ehlo = [w for w in writes if w.startswith(b"250-")]
+        assert len(ehlo) == 1
+        lines = ehlo[0].split(b"\r\n")
+        assert lines[-1] == b"" and lines[-2] == b"250 HELP"
+        assert all(line.startswith(b"250-") for line in lines[:-2])
+        assert b"250-SIZE 26214400" in lines and b"250-8BITMIME" in lines
+    finally:
+        quick.stop()
+
+
 def test_a_slow_message_that_keeps_arriving_is_not_cut_off(
     dns, transactional_db, sync_agency, acme_key
 ):
