@@ -268,11 +268,28 @@ def test_damaged_messages_get_dkimpys_verdict(pure_dkimpy, canonicalize, where, 
     assert ours == theirs
 
 
+FIELD_NAMES = [b"From", b"from", b"FROM", b"To", b"Subject", b"Date", b"X-A", b"x-a", b"Cc"]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(FIELD_NAMES), st.binary(max_size=3)), max_size=12),
+    st.lists(st.sampled_from([n.lower() for n in FIELD_NAMES] + [b"reply-to"]), max_size=12),
+)
+def test_signed_fields_are_selected_like_dkimpy(headers, include_headers):
+    """Repeated names (taken bottom up), names in any case, names signed but absent (the
+    over-signing that stops a field being added later), and repeats beyond what is there."""
+    same(
+        dkim_canonical.select_headers, dkim_canonical._PURE_SELECT_HEADERS, headers, include_headers
+    )
+
+
 def test_install_points_dkimpy_at_the_new_pieces():
     dkim_canonical.install()  # again: idempotent
     assert dkim.rfc822_parse is dkim_canonical.rfc822_parse
     assert dkim.parse_tag_value is dkim_canonical.parse_tag_value
     assert dkim.RE_BTAG is dkim_canonical.RE_BTAG
+    assert dkim.select_headers is dkim_canonical.select_headers
     assert canonicalization.strip_trailing_whitespace is dkim_canonical.strip_trailing_whitespace
     assert canonicalization.compress_whitespace is dkim_canonical.compress_whitespace
     assert canonicalization.unfold_header_value is dkim_canonical.unfold_header_value
