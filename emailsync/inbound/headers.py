@@ -15,7 +15,9 @@ certain (obsolete syntax, a garbled display name) are not reported. Codes:
   ``<field>_no_domain``, ``<field>_no_local_part``, ``<field>_control_char`` (CR/LF/NUL),
   ``<field>_invalid_utf8``, ``<field>_idna_invalid``, ``<field>_too_long``,
   ``<field>_unparseable``, where field is ``from``, ``to`` or ``cc``;
-* ``headers_malformed`` (a line that is not a header ended the block early),
+* ``headers_malformed`` (a line that is not a header, or one the parser took for the empty
+  line, ended the block early; or a carriage return not followed by a line feed, which mail
+  systems read differently),
   ``headers_truncated`` (over ``MAX_HEADER_BLOCK_BYTES``), ``headers_unparseable``.
 
 Address parsing uses the standard library's ``email.headerregistry`` (the modern parser
@@ -322,10 +324,15 @@ def _read_fields(header_bytes: bytes, defects: list[str]) -> dict[str, list[str]
     fields = _split_plain(text)
     if fields is None:
         fields, malformed = _split_with_parser(text)
-        if malformed:
+        if malformed or _BARE_CR.search(text):
             # e.g. a line that is not a header: the parser stops there and the rest is lost.
+            # A lone CR ends a line for Python's parser but not for SMTP, DKIM or most mail
+            # clients, so the fields we would act on are not the ones others see.
             defects.append("headers_malformed")
     return fields
+
+
+_BARE_CR = re.compile(r"\r(?!\n)")
 
 
 def _split_with_parser(text: str) -> tuple[dict[str, list[str]], bool]:
@@ -334,7 +341,12 @@ def _split_with_parser(text: str) -> tuple[dict[str, list[str]], bool]:
     fields: dict[str, list[str]] = {}
     for name, value in message.raw_items():
         fields.setdefault(name.strip().lower(), []).append(_unfold(value))
-    return fields, bool(message.defects)
+    # The parser ends the block at the first line it takes for the empty one (a lone CR from
+    # a mailer that converted line endings twice, `\r\r\n`) and keeps the rest as a body,
+    # with no defect: every field after it would be lost unseen.
+    rest = message.get_payload()
+    stopped_early = isinstance(rest, str) and rest.strip() != ""
+    return fields, bool(message.defects) or stopped_early
 
 
 def _split_plain(text: str) -> dict[str, list[str]] | None:

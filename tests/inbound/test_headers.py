@@ -3,6 +3,7 @@
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -338,6 +339,35 @@ def test_malformed_line_is_reported():
     h = parse_headers(b"From: a@acme.com\r\nthis is not a header\r\nTo: x@a.org\r\n")
     assert h.from_addr is not None
     assert "headers_malformed" in h.defects
+
+
+def test_a_doubled_line_ending_does_not_cut_the_block_short_unseen():
+    """`\r\r\n` (line endings converted twice) is a blank line to Python's parser, which then
+    stops reading fields; the To list, Auto-Submitted and Date after it would be lost."""
+    block = (
+        b"From: Sam <sam@acme.com>\r\n"
+        b"To: p0@c0.test,\r\r\n p1@c1.test,\r\r\n p2@c2.test\r\n"
+        b"Auto-Submitted: auto-replied\r\n"
+    )
+    h = parse_headers(block)
+    assert "headers_malformed" in h.defects
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"From: a@acme.com\r\nTo: x@a.org\rCc: y@b.org\r\n",  # a lone CR inside a line
+        b"From: a@acme.com\rTo: x@a.org\r\n",
+        b"From: a@acme.com\r\nTo: x@a.org\r\nSubject: hi\r",  # at the very end
+    ],
+)
+def test_a_lone_carriage_return_is_malformed(block):
+    assert "headers_malformed" in parse_headers(block).defects
+
+
+def test_plain_and_bare_lf_blocks_are_not_malformed():
+    for block in (b"From: a@acme.com\r\nTo: x@a.org\r\n", b"From: a@acme.com\nTo: x@a.org\n"):
+        assert parse_headers(block).defects == ()
 
 
 def test_deeply_nested_comment_does_not_raise():
