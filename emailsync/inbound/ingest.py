@@ -128,12 +128,15 @@ def ignore_reason(
     if headers.defects:
         return "header_defects"
     auto = auto_submitted_keyword(headers.auto_submitted or "")
-    # An ATS's placement email is generated, and may say so (Auto-Submitted: auto-generated),
-    # but valid Email Sync data in it says it was meant as a trigger; an out-of-office reply
-    # or a vacation notice never carries any.
-    if auto and auto != "no" and not (structured and structured.sources):
+    # An ATS's placement email is generated, and may say so (Auto-Submitted: auto-generated,
+    # or Precedence: bulk, which ATS mailers add to one-to-one mail too), but valid Email Sync
+    # data in it says it was meant as a trigger; an out-of-office reply or a vacation notice
+    # never carries any. A List-Id still means a mailing list.
+    meant_as_trigger = bool(structured and structured.sources)
+    if auto and auto != "no" and not meant_as_trigger:
         return "auto_submitted"
-    if (headers.precedence or "").strip().lower() in IGNORED_PRECEDENCE:
+    precedence = (headers.precedence or "").strip().lower()
+    if precedence in IGNORED_PRECEDENCE and not meant_as_trigger:
         return "precedence_bulk"
     if headers.list_id:
         return "mailing_list"
