@@ -5,8 +5,9 @@ or a mailing list, so recipients matching them are skipped. This module is the o
 that list lives.
 
 Deliberately NOT on the list: ``info``, ``admin``, ``hello``, ``contact``, ``office``,
-``sales``, ``jobs`` and friends. Small businesses (an agency's clients) run their whole
-mailbox on ``info@`` and a real person reads it.
+``sales``, ``jobs``, ``finance``, ``hr`` and friends. Small businesses (an agency's clients) run
+their whole mailbox on ``info@``, and the finance or HR manager who hired may use ``finance@`` or
+``hr@``: a real person reads them. Nor ``ap`` (accounts payable), which is also someone's initials.
 """
 
 from __future__ import annotations
@@ -41,12 +42,23 @@ ROLE_LOCAL_PARTS = frozenset(
         "notifications",
         "alert",
         "alerts",
+        # A client's finance mailboxes, which invoices and remittances are copied to. Whoever
+        # reads them processes payments; they did not work with the recruiter.
+        "accounts",
+        "accountspayable",
+        "invoice",
+        "invoices",
+        "billing",
+        "payroll",
+        "remittance",
+        "remittances",
     }
 )
 
 #: Generated variants start with one of these: ``noreply-invoices``, ``donotreply.hr``.
 #: Matched against the squeezed local part, so ``no-reply-x`` is caught too.
-ROLE_SQUEEZED_PREFIXES = ("noreply", "donotreply")
+#: Exchange's own system mailboxes (``MicrosoftExchange329e71ec…@``) carry a hex id.
+ROLE_SQUEEZED_PREFIXES = ("noreply", "donotreply", "microsoftexchange")
 
 #: VERP and list bounce addresses carry an ID after a separator: ``bounces-1234``,
 #: ``bounce_ab12``, ``bounces=example.com``. Only the part before the first separator is

@@ -42,6 +42,16 @@ from emailsync.inbound.roles import is_role_address
         "autoreply@acme.com",
         '"noreply"@acme.com',
         "noreply",
+        # Finance mailboxes an invoice is copied to.
+        "accounts@client.example",
+        "Accounts-Payable@client.example",
+        "accounts_payable@client.example",
+        "invoices@client.example",
+        "invoice@client.example",
+        "billing@client.example",
+        "payroll@client.example",
+        "remittances@client.example",
+        "MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@client.example",
     ],
 )
 def test_role_addresses(address):
@@ -52,6 +62,10 @@ def test_role_addresses(address):
     "address",
     [
         "info@smallclient.example",  # small businesses are run from info@
+        "finance@client.example",  # the finance manager who hired may read it
+        "hr@client.example",
+        "ap@client.example",  # also initials
+        "accountant@client.example",  # a person's job title, not the accounts mailbox
         "admin@client.example",
         "hello@client.example",
         "contact@client.example",
