@@ -221,6 +221,21 @@ def test_automatic_and_list_mail_is_ignored(sync_agency, acme_key, dns, header, 
     assert result.status == "skipped" and result.reason == reason
 
 
+def test_doubled_line_endings_cannot_hide_the_rest_of_the_header_block(sync_agency, acme_key, dns):
+    """A To list folded with `\r\r\n` looked, to Python's parser, like the end of the header
+    block after its first address: one request went out, and the recipient cap, the
+    Auto-Submitted mark and the Message-ID after it were never seen. Now it is not trusted."""
+    raw = build(
+        to=[f"p{i}@c{i}.test" for i in range(12)],
+        extra_headers=[("Auto-Submitted", "auto-replied")],
+    )
+    head, _, body = raw.partition(b"\r\n\r\n")
+    head = head.replace(b"To: p0@c0.test, ", b"To: p0@c0.test,\r\r\n ")
+    [result] = run(sync_agency, acme_key.sign(head + b"\r\n\r\n" + body), dns)
+    assert result.status == "skipped" and result.reason == "header_defects"
+    assert not ReviewRequest.objects.exists()
+
+
 def test_old_email_is_ignored(sync_agency, acme_key, dns):
     raw = acme_key.sign(build(date="Mon, 05 Jan 2026 10:00:00 +0000"))
     [result] = run(sync_agency, raw, dns)
@@ -238,6 +253,22 @@ def test_an_ats_email_with_email_sync_data_is_a_trigger_even_if_auto_generated(
     invalid = [generated, ("X-EmailSync-Role", "boss")]  # no valid data: still automatic
     [skipped] = run(sync_agency, acme_key.sign(build(extra_headers=invalid)), dns)
     assert skipped.reason == "auto_submitted"
+
+
+def test_an_ats_email_with_email_sync_data_is_a_trigger_even_if_marked_bulk(
+    sync_agency, acme_key, dns
+):
+    """ATS mailers (JobAdder, Bullhorn) mark one-to-one mail Precedence: bulk too."""
+    bulk = [("Precedence", "bulk"), ("List-Unsubscribe", "<mailto:unsub@ats.example>")]
+    data = [*bulk, ("X-EmailSync-Placement", "PL-1001"), ("X-EmailSync-Role", "candidate")]
+    [result] = run(sync_agency, acme_key.sign(build(extra_headers=data)), dns)
+    assert result.status == "accepted"
+    assert ReviewRequest.objects.filter(placement_ref="PL-1001").exists()
+    [skipped] = run(sync_agency, acme_key.sign(build(extra_headers=bulk)), dns)
+    assert skipped.reason == "precedence_bulk"  # no data: bulk mail as before
+    listed = [("List-Id", "<news.acme.test>"), ("X-EmailSync-Placement", "PL-1002")]
+    [skipped] = run(sync_agency, acme_key.sign(build(extra_headers=listed)), dns)
+    assert skipped.reason == "mailing_list"  # a mailing list is never a trigger
 
 
 @pytest.mark.parametrize("value", ["no (sent by a person)", "No; reason=manual", " no "])
