@@ -297,11 +297,43 @@ def _decoded_text(part: Message, problems: list[str]) -> str | None:
         problems.append("structured_part_too_large")
         return None
     data = part.get_payload(decode=True) or b""  # undoes base64 / quoted-printable
+    if part.get("content-transfer-encoding", "7bit").strip().lower() in UNENCODED:
+        data = unfold_relayed_lines(data)
     charset = part.get_content_charset() or "utf-8"
     try:
         return data.decode(charset, "replace")
     except LookupError:  # unknown charset name: UTF-8 is the best guess for an ATS
         return data.decode("utf-8", "replace")
+
+
+UNENCODED = {"7bit", "8bit", "binary"}
+#: A line this long, in octets, followed by one that starts with a space was broken by a relay.
+FOLDED_LINE_OCTETS = 990
+
+
+def unfold_relayed_lines(data: bytes) -> bytes:
+    """Undo the line breaks a relay put into over-long lines of an unencoded part.
+
+    SMTP caps a line at 1,000 octets with its CRLF. ATS mailers that send minified HTML
+    without a transfer encoding exceed it, and Postfix, relaying such mail, breaks each line
+    at its limit (998) by inserting CRLF and a space: into the middle of a placement
+    reference, or between the `<` and `/script>` that end our block. A physical line of at
+    least FOLDED_LINE_OCTETS followed by a line that starts with a space is joined to it
+    again, without that space. A line the sender broke themselves is never that long, so it
+    is left alone; the join is only used to find and read our block, never stored."""
+    if b"\n " not in data:
+        return data
+    lines = data.split(b"\n")
+    joined = [lines[0]]
+    physical = len(lines[0].rstrip(b"\r"))  # the last physical line's length, not the join's
+    for line in lines[1:]:
+        if line.startswith(b" ") and physical >= FOLDED_LINE_OCTETS:
+            previous = joined[-1]
+            joined[-1] = (previous[:-1] if previous.endswith(b"\r") else previous) + line[1:]
+        else:
+            joined.append(line)
+        physical = len(line.rstrip(b"\r"))
+    return b"\n".join(joined)
 
 
 def _load_json(block: str, problems: list[str]) -> dict | None:

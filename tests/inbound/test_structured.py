@@ -208,6 +208,43 @@ def test_wrapped_text_block_is_still_read():
 # --- what is skipped -------------------------------------------------------------------------
 
 
+def relayed(text: str) -> bytes:
+    """`text` as Postfix relays an over-long line (smtp_line_length_limit = 998): broken at
+    the limit by CRLF and a space."""
+    data, out = text.encode(), []
+    while len(data) > 998:
+        out.append(data[:998])
+        data = b" " + data[998:]
+    return b"\r\n".join([*out, data])
+
+
+def long_html(before: int) -> str:
+    """Minified HTML on one line, our block starting `before` characters in."""
+    script = f'<script type="application/json+emailsync">{json.dumps(DATA)}</script>'
+    return "<html><body>" + "x" * (before - 12) + script + "</body></html>"
+
+
+def test_a_long_line_a_relay_broke_is_read_whole():
+    """An ATS's minified HTML without a transfer encoding, relayed by Postfix: the break lands
+    inside the placement reference, or inside the closing tag (`<` CRLF SP `/script>`)."""
+    script_length = len(long_html(100)) - 100 - len("</body></html>")
+    for before in (930, 998 - script_length + 3, 2500):
+        body = relayed(long_html(before))
+        assert b"\r\n " in body
+        raw = single(
+            b"Content-Type: text/html; charset=utf-8\r\n"
+            b"Content-Transfer-Encoding: 8bit\r\n\r\n" + body + b"\r\n"
+        )
+        expected_core(run(raw))
+
+
+def test_a_block_the_sender_wrapped_is_not_joined():
+    """Short lines starting with a space are the sender's own layout, kept as they are."""
+    pretty = json.dumps(DATA, indent=1).replace("\n", "\r\n")
+    expected_core(run(single(part("text/plain", text_block(pretty)))))
+    assert b"\n " in pretty.encode()
+
+
 def test_attachments_and_forwarded_messages_are_skipped():
     attached = (
         b"Content-Type: text/plain\r\nContent-Disposition: attachment; filename=x.txt\r\n\r\n"
