@@ -53,8 +53,12 @@ class AddressEntry:
     accept_until: float | None  # epoch seconds for a rotated-out address
     rate_limit_per_hour: int
 
+    def in_use(self, now: float) -> bool:
+        """The agency's current address, or a rotated-out one still in its grace period."""
+        return self.accept_until is None or now < self.accept_until
+
     def accepts(self, now: float) -> bool:
-        return self.enabled and (self.accept_until is None or now < self.accept_until)
+        return self.enabled and self.in_use(now)
 
 
 class AddressBook:
@@ -375,8 +379,15 @@ class Handler:
             except Exception:  # database unavailable: a transient failure, the MTA retries
                 log.exception("address lookup failed")
                 return "451 4.3.0 Temporary lookup failure, please try again later"
-        if entry is None or not entry.accepts(time.time()):
+        now = time.time()
+        if entry is None or not entry.accepts(now):
             log.info("rcpt refused: %s", redact(address))
+            if entry is not None and entry.in_use(now):  # so Email Sync is off
+                # The bounce reaches the recruiter who BCC'd us: say what to do about it.
+                return (
+                    "550 5.1.1 Email Sync is switched off for this agency; "
+                    "its admin can switch it on"
+                )
             return "550 5.1.1 This Email Sync address does not exist or is no longer in use"
         share = max(1, entry.rate_limit_per_hour // self.state.processes)
         if not self.state.limiter.has_room(entry.agency_id, share):

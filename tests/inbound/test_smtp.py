@@ -121,7 +121,16 @@ def test_rotated_out_and_disabled_addresses_are_refused(listener, sync_agency):
     with listener.client() as smtp:
         smtp.ehlo()
         smtp.mail("sam@acme.test")
-        assert smtp.rcpt(new)[0] == 550
+        # The recruiter who BCC'd us reads this in the bounce.
+        assert smtp.rcpt(new) == (
+            550,
+            b"5.1.1 Email Sync is switched off for this agency; its admin can switch it on",
+        )
+        # Rotated out: no longer in use, whatever the switch says.
+        assert smtp.rcpt(old) == (
+            550,
+            b"5.1.1 This Email Sync address does not exist or is no longer in use",
+        )
 
 
 def test_too_many_recipients_in_one_transaction(listener, sync_agency):
