@@ -51,9 +51,12 @@ HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 DEFAULT_BRAND = "#1f5fbf"
 
 
+# Not the mail server's fault: Django's SMTP backend never asks for SMTPUTF8, whatever the
+# server offers, so the reason says what the agency can do instead.
 SMTPUTF8_NEEDED = (
-    "Not sent: the recipient's address has non-ASCII characters before the @. Mail to such an "
-    "address needs SMTPUTF8, which our mail server connection does not offer."
+    "Not sent: the recipient's address has non-ASCII characters before the @ (mail to it "
+    "needs SMTPUTF8), and Email Sync cannot send to such addresses yet. Ask the person for "
+    "another address and send them a new request."
 )
 BAD_IDN = "Not sent: the recipient's domain is not a valid internationalised domain name."
 
