@@ -103,6 +103,22 @@ FIX = {
     "sender_blocked": _("You blocked this address. Ask an operator to unblock it."),
 }
 
+# When the domain did sign, but the content changed on the way, turning DKIM on is not the fix.
+CHANGED_AFTER_SIGNING = _(
+    "Your domain signed the email, but its content changed after it was signed: usually a mail "
+    "gateway that adds a footer or disclaimer after signing, or a relay that re-wrapped lines "
+    "longer than 998 characters. Have the footer added before signing (or skip it for these "
+    "emails), and have your ATS send HTML as quoted-printable or base64."
+)
+
+
+def fix_for(reason: str, detail: str = "") -> str:
+    """What to do about a failed verdict; the verdict's detail can say more than its reason."""
+    if reason == "sender_unauthenticated" and "(body_hash_mismatch)" in (detail or ""):
+        return str(CHANGED_AFTER_SIGNING)
+    return str(FIX.get(reason, ""))
+
+
 AUTH_METHOD = {
     "dkim_aligned": _("Signed with DKIM by your own domain. Nothing to fix."),
     "authres_dmarc": _("Your mail gateway reported DMARC pass. Nothing to fix."),

@@ -76,6 +76,24 @@ def test_setup_test_partial_shows_subject_verdict_and_recipients(acme, admin):
     assert "hx-trigger" not in arrived.split("Run another test")[0]  # polling stopped
 
 
+def test_a_signature_broken_in_transit_is_not_told_to_turn_on_dkim(acme, admin):
+    """The domain signed; a footer or a relay changed the body after. Turning DKIM on would not
+    help, so the page says what would."""
+    admin.post(reverse("setup-test-start"), HTTP_HX_REQUEST="true")
+    Trigger.objects.create(
+        agency=acme,
+        message_id_hash="t2",
+        sender=acme.admin.email,
+        status=Trigger.Status.QUARANTINED,
+        reason="sender_unauthenticated",
+        is_setup_test=True,
+        auth_detail="dkim=fail d=acme.test s=sel (body_hash_mismatch)",
+    )
+    arrived = admin.get(reverse("setup-test-status"), HTTP_HX_REQUEST="true").content.decode()
+    assert "content changed after it was signed" in arrived
+    assert "Turn on DKIM signing" not in arrived
+
+
 def test_no_setup_test_while_email_sync_is_off(acme, admin):
     """The BCC address refuses mail while Email Sync is off, so no test email could arrive:
     the page says so instead of offering a test that would wait forever."""

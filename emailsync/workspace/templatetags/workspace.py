@@ -35,8 +35,8 @@ def stars(rating):
 
 
 @register.filter
-def fix_for(reason):
-    return labels.FIX.get(reason, "")
+def fix_for(reason, detail=""):
+    return labels.fix_for(reason, detail)
 
 
 @register.filter
