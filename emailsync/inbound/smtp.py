@@ -278,6 +278,7 @@ class GroupCommitter:
                 self.executor, commit_batch, [item for item, _ in batch]
             )
         except Exception as exc:  # the executor itself failed: every sender retries
+            log.exception("batch of %d not committed; answering 451", len(batch))
             results = [exc] * len(batch)
         finally:
             self.slots.release()
@@ -431,9 +432,12 @@ class Handler:
         try:
             inbound = await self.state.prepare(rcpts, raw, header, body)
             del body
-            results: list[IngestResult] = await self.state.committer.submit(inbound)
         except Exception:  # anything before the commit: the sending server must retry
-            log.exception("message not committed; answering 451")
+            log.exception("message not read; answering 451")
+            return "451 4.3.0 Temporary failure, please try again later"
+        try:
+            results: list[IngestResult] = await self.state.committer.submit(inbound)
+        except Exception:  # the committer logged why, with its traceback, once
             return "451 4.3.0 Temporary failure, please try again later"
         if not results:
             return "550 5.1.1 This Email Sync address is no longer in use"

@@ -208,7 +208,7 @@ def test_session_cap_answers_421(dns, transactional_db):
 
 
 def test_database_failure_answers_451_and_keeps_nothing(
-    listener, sync_agency, acme_key, monkeypatch
+    listener, sync_agency, acme_key, monkeypatch, caplog
 ):
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
@@ -217,6 +217,8 @@ def test_database_failure_answers_451_and_keeps_nothing(
     code, text = listener.send(acme_key.sign(build()), [sync_agency.bcc])
     assert (code, text) == (451, "4.3.0 Temporary failure, please try again later")
     assert not Trigger.objects.exists()
+    # Logged once, with its traceback: not once by the committer and again by the session.
+    assert len([r for r in caplog.records if r.exc_info]) == 1
 
 
 def test_postmaster_only_message_is_accepted_and_discarded(listener, sync_agency):
