@@ -52,21 +52,25 @@ def test_rotation_shows_the_grace_period(acme, admin):
     assert b"keeps working until" in page.content
 
 
+def quarantined_test(acme, **fields) -> Trigger:
+    """A setup test from the admin that failed the sender check."""
+    return Trigger.objects.create(
+        agency=acme,
+        message_id_hash=fields.pop("message_id_hash", f"t{Trigger.objects.count()}"),
+        sender=acme.admin.email,
+        status=Trigger.Status.QUARANTINED,
+        reason="sender_unauthenticated",
+        is_setup_test=True,
+        **fields,
+    )
+
+
 def test_setup_test_partial_shows_subject_verdict_and_recipients(acme, admin):
     assert b"Start setup test" in admin.get(reverse("email-sync")).content
     waiting = admin.post(reverse("setup-test-start"), HTTP_HX_REQUEST="true")
     assert b'hx-trigger="every 2s"' in waiting.content
     assert EmailSyncSettings.for_agency(acme).in_setup_test()
-    trigger = Trigger.objects.create(
-        agency=acme,
-        message_id_hash="t1",
-        sender=acme.admin.email,
-        status=Trigger.Status.QUARANTINED,
-        reason="sender_unauthenticated",
-        is_setup_test=True,
-        subject="Hello from my test",
-        auth_detail="no DKIM signature",
-    )
+    trigger = quarantined_test(acme, subject="Hello from my test", auth_detail="no DKIM signature")
     TriggerRecipient.objects.create(
         trigger=trigger, email="friend@people.test", outcome="held", reason="quarantined"
     )
@@ -80,15 +84,7 @@ def test_a_signature_broken_in_transit_is_not_told_to_turn_on_dkim(acme, admin):
     """The domain signed; a footer or a relay changed the body after. Turning DKIM on would not
     help, so the page says what would."""
     admin.post(reverse("setup-test-start"), HTTP_HX_REQUEST="true")
-    Trigger.objects.create(
-        agency=acme,
-        message_id_hash="t2",
-        sender=acme.admin.email,
-        status=Trigger.Status.QUARANTINED,
-        reason="sender_unauthenticated",
-        is_setup_test=True,
-        auth_detail="dkim=fail d=acme.test s=sel (body_hash_mismatch)",
-    )
+    quarantined_test(acme, auth_detail="dkim=fail d=acme.test s=sel (body_hash_mismatch)")
     arrived = admin.get(reverse("setup-test-status"), HTTP_HX_REQUEST="true").content.decode()
     assert "content changed after it was signed" in arrived
     assert "Turn on DKIM signing" not in arrived
