@@ -19,7 +19,12 @@ from emailsync.inbound import recipients as rules
 from emailsync.inbound.facts import AgencyFacts
 from emailsync.outbox.models import OutboundEmail
 from emailsync.review_requests.manual import Person, decisions_for
-from emailsync.review_requests.models import AskedRecipient, ReviewRequest
+from emailsync.review_requests.models import (
+    AskedRecipient,
+    EmailSyncSettings,
+    ReviewRequest,
+    Source,
+)
 
 from .labels import recipient_reason
 
@@ -110,6 +115,13 @@ def cancel(requests, by, refused: list | None = None) -> int:
     return done
 
 
+# Requests Email Sync made are held while it is off; manual and API requests are not.
+SWITCHED_SOURCES = (Source.EMAIL_SYNC, Source.SETUP_TEST)
+EMAIL_SYNC_OFF = _lazy(
+    "Email Sync is off, so this invite would not be sent. Switch Email Sync on to send it."
+)
+
+
 def send_now(requests, by, refused: list | None = None) -> int:
     """Send scheduled requests at the worker's next pass instead of at their scheduled time."""
     done, now = 0, timezone.now()
@@ -120,6 +132,14 @@ def send_now(requests, by, refused: list | None = None) -> int:
             except ValidationError as exc:
                 if refused is not None:
                     refused.extend(exc.messages)
+                continue
+            if (
+                locked.source in SWITCHED_SOURCES
+                and not EmailSyncSettings.for_agency(locked.agency).enabled
+            ):
+                # The worker would skip it (email_sync_off): say so now, not "on its way".
+                if refused is not None:
+                    refused.append(str(EMAIL_SYNC_OFF))
                 continue
             locked.send_after = now
             locked.save(update_fields=["send_after"])

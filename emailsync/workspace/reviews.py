@@ -379,8 +379,12 @@ def invite_bulk(request):
         n = invites.cancel(chosen, by=request.user)
         messages.success(request, _("%(n)s invite(s) cancelled.") % {"n": n})
     elif action == "send":
-        n = invites.send_now(chosen, by=request.user)
-        messages.success(request, _("%(n)s invite(s) will be sent now.") % {"n": n})
+        refused: list[str] = []
+        n = invites.send_now(chosen, by=request.user, refused=refused)
+        if n:
+            messages.success(request, _("%(n)s invite(s) will be sent now.") % {"n": n})
+        for reason in dict.fromkeys(refused):  # each reason once, however many it held back
+            messages.error(request, reason)
     else:
         messages.error(request, _("Choose send now or cancel."))
     return back_to_board(request)

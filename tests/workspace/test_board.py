@@ -11,7 +11,13 @@ from django.utils import timezone
 
 from emailsync.inbound.models import Trigger
 from emailsync.outbox.models import OutboundEmail
-from emailsync.review_requests.models import AskedRecipient, ReviewRequest, Source, Suppression
+from emailsync.review_requests.models import (
+    AskedRecipient,
+    EmailSyncSettings,
+    ReviewRequest,
+    Source,
+    Suppression,
+)
 from emailsync.reviews.models import Review
 from tests.workspace.objects import scheduled_request
 
@@ -171,6 +177,26 @@ def test_cancel_and_send_now_one_or_in_bulk(acme, admin):
     # Once not scheduled, nothing changes any more.
     response = admin.post(reverse("invite-send-now", args=[a.pk]))
     assert response.status_code == 302 and ReviewRequest.objects.get(pk=a.pk).status == "cancelled"
+
+
+def test_send_now_while_email_sync_is_off_says_it_would_not_be_sent(acme, admin):
+    """The worker skips Email Sync's requests while it is off: "on its way" would be untrue."""
+    rr = scheduled_request(acme, None)
+    EmailSyncSettings.objects.filter(agency=acme).update(enabled=False)
+    page = admin.post(reverse("invite-send-now", args=[rr.pk]), follow=True).content.decode()
+    assert "Email Sync is off, so this invite would not be sent" in page
+    assert "on its way" not in page
+    bulk = admin.post(
+        reverse("invite-bulk"), {"request_ids": [rr.pk], "action": "send"}, follow=True
+    )
+    assert "would not be sent" in bulk.content.decode()
+    assert "will be sent now" not in bulk.content.decode()
+    rr.refresh_from_db()
+    assert rr.status == RS.SCHEDULED and rr.send_after > timezone.now()  # left as it was
+    manual = scheduled_request(acme, None, email="m@people.test", source=Source.MANUAL)
+    admin.post(reverse("invite-send-now", args=[manual.pk]))
+    manual.refresh_from_db()
+    assert manual.send_after <= timezone.now()  # a manual invite does not need Email Sync
 
 
 def test_an_invite_the_worker_is_sending_cannot_be_cancelled_or_edited(
