@@ -116,8 +116,10 @@ def switch(request):
 
 
 @admin_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def save_settings(request):
+    if request.method == "GET":  # this address stays in the bar after a form with errors
+        return render(request, "workspace/email_sync/page.html", page_context(request))
     sync = EmailSyncSettings.for_agency(request.agency)
     form = EmailSyncSettingsForm(request.POST, instance=sync)
     if not form.is_valid():

@@ -229,7 +229,14 @@ NUMBER_FIELDS = (
 
 class EmailSyncSettingsForm(forms.ModelForm):
     days = forms.MultipleChoiceField(
-        label=_("Business days"), choices=DAYS, widget=DaysWidget, required=False
+        label=_("Business days"),
+        choices=DAYS,
+        widget=DaysWidget,
+        required=False,
+        help_text=_(
+            "Requests go out on these days, within business hours. With no day ticked, they go "
+            "out at any hour of any day."
+        ),
     )
 
     class Meta:

@@ -217,3 +217,18 @@ def test_live_setup_test_with_a_real_smtp_email(signed_in, acme):
     assert trigger.is_setup_test and trigger.status == "accepted"
     own = ReviewRequest.objects.get(agency=acme)
     assert own.email == acme.admin.email and own.send_after <= timezone.now()
+
+
+def test_a_bad_rules_save_takes_the_reader_to_what_to_fix(signed_in):
+    """The rules form sent back with errors: focus lands on the summary (not the top of the
+    page), and its link moves focus to the field, which names its error to a screen reader."""
+    page = signed_in
+    page.goto(page.base + "/app/email-sync/")
+    page.fill("#id_recipient_cap", "0")
+    page.click("form[action$='/rules/'] button[type=submit]")
+    page.wait_for_selector("[data-error-summary]")
+    assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")
+    page.click("[data-error-summary] a[href='#id_recipient_cap']")
+    assert page.evaluate("document.activeElement.id") == "id_recipient_cap"
+    described = page.get_attribute("#id_recipient_cap", "aria-describedby")
+    assert "greater than or equal to" in page.inner_text(f"#{described.split()[-1]}")

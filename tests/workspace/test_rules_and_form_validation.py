@@ -61,7 +61,7 @@ def test_rules_refuse_entries_that_are_not_domains_and_keep_what_was_typed(acme,
     page = response.content.decode()
     assert "<script>alert(1)</script>" not in page  # escaped, in the error and the textarea
     assert "&lt;script&gt;alert(1)&lt;/script&gt;\nnot a domain\nbullhorn.com</textarea>" in page
-    assert 'id="id_trusted_signing_domains-error"' in page  # next to the field
+    assert 'id="id_trusted_signing_domains_error"' in page  # next to the field
     assert b"Email Sync settings saved." not in response.content
 
 
@@ -254,3 +254,36 @@ def test_reject_for_other_still_needs_a_note(acme):
         form = RejectForm({"reason": "other", "note": note})
         assert form.errors == {"note": ["Say why in a few words."]}
     assert RejectForm({"reason": "other", "note": "Not ours."}).is_valid()
+
+
+# --- what a person, and a screen reader, is told after a bad save -----------------------------
+
+
+def test_a_bad_save_names_each_error_at_the_top_and_links_it_to_its_field(acme, admin):
+    import re
+
+    response = admin.post(
+        reverse("email-sync-settings"), {**RULES, "dedupe_days": "", "recipient_cap": 0}
+    )
+    html = response.content.decode()
+    # A summary the page's script focuses, each entry a link to its field.
+    summary = html.split("data-error-summary", 1)[1].split("</div>", 1)[0]
+    assert 'href="#id_dedupe_days"' in summary and 'href="#id_recipient_cap"' in summary
+    # Every id a field's aria-describedby names is on the page (Django names them `_error`).
+    described = re.findall(r'aria-describedby="([^"]+)"', html)
+    for ids in described:
+        for one in ids.split():
+            assert f'id="{one}"' in html, one
+    assert any("id_dedupe_days_error" in ids for ids in described)
+
+
+def test_the_rules_address_left_in_the_bar_opens_the_page(admin):
+    """After a bad save the address bar shows the form's POST address; opening it again must not
+    be a bare 405."""
+    response = admin.get(reverse("email-sync-settings"))
+    assert response.status_code == 200 and b"Business days" in response.content
+
+
+def test_business_days_say_what_no_day_ticked_means(admin):
+    page = admin.get(reverse("email-sync")).content.decode()
+    assert "With no day ticked, they go out at any hour of any day." in page

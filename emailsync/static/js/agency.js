@@ -2,6 +2,11 @@
    buttons, confirmations and "tick all". No inline script anywhere (CSP). */
 (function () {
   "use strict";
+  // A form sent back with errors: its summary takes the focus, so the reader hears what to fix
+  // and the page scrolls there rather than opening at the top.
+  var summary = document.querySelector("[data-error-summary]");
+  if (summary) summary.focus();
+
   var dialog = document.getElementById("dialog");
   var body = document.getElementById("dialog-body");
 
