@@ -13,6 +13,7 @@ from difflib import SequenceMatcher
 
 from django.db.models import Q
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .models import Placement
 
@@ -74,7 +75,14 @@ def score(review, placement: Placement, anchor) -> Suggestion:
         days = abs((placement.start_date - anchor).days)
         if days <= NEAR_DAYS:
             points += round(15 * (1 - days / NEAR_DAYS)) + 1
-            why.append(_("started %(days)s days from the email") % {"days": days})
+            why.append(
+                ngettext(
+                    "started %(days)s day from the email",
+                    "started %(days)s days from the email",
+                    days,
+                )
+                % {"days": days}
+            )
     name = review.reviewer_name or review.review_request.name
     best = max(
         similarity(name, placement.candidate_name), similarity(name, placement.client_contact_name)

@@ -12,6 +12,7 @@ from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from emailsync.agencies.access import admin_required, agency_object
@@ -224,10 +225,15 @@ def trigger_release(request, trigger_id):
     except ValueError:  # released or blocked by someone else since this page was loaded
         messages.error(request, _("This email is no longer in quarantine."))
         return redirect("email-sync")
+    invited = sum(o.invited for o in outcomes)
     messages.success(
         request,
-        _("Released: %(n)s people will be asked for a review.")
-        % {"n": sum(o.invited for o in outcomes)},
+        ngettext(
+            "Released: %(n)s person will be asked for a review.",
+            "Released: %(n)s people will be asked for a review.",
+            invited,
+        )
+        % {"n": invited},
     )
     return redirect("email-sync")
 

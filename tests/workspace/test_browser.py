@@ -232,3 +232,22 @@ def test_a_bad_rules_save_takes_the_reader_to_what_to_fix(signed_in):
     assert page.evaluate("document.activeElement.id") == "id_recipient_cap"
     described = page.get_attribute("#id_recipient_cap", "aria-describedby")
     assert "greater than or equal to" in page.inner_text(f"#{described.split()[-1]}")
+
+
+def test_activity_and_email_sync_fit_a_phone(signed_in, acme):
+    """At 375 px, long recipient addresses and the BCC address wrap; the page never scrolls
+    sideways (it did, by 75 px, on Activity)."""
+    from tests.workspace.objects import quarantined_trigger
+
+    quarantined_trigger(
+        acme,
+        recipients=("christopher.montgomery-fitzgerald@international-recruitment.example",),
+    )
+    page = signed_in
+    page.set_viewport_size({"width": 375, "height": 800})
+    for path in ("/app/activity/", "/app/email-sync/"):
+        page.goto(page.base + path)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, (path, overflow)

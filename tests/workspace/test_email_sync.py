@@ -105,7 +105,10 @@ def test_release_asks_the_held_recipients_by_todays_rules(acme, admin):
         acme, sender="sam@acme.test", recipients=("ann@people.test", "boss@acme.test")
     )
     TriggerRecipient.objects.filter(email="boss@acme.test").update(outcome="held")
-    admin.post(reverse("trigger-release", args=[trigger.pk]))
+    page = admin.get(reverse("email-sync")).content.decode()
+    assert "Its 2 recipients will be asked for a review now." in page  # Release confirms first
+    released = admin.post(reverse("trigger-release", args=[trigger.pk]), follow=True)
+    assert "Released: 1 person will be asked for a review." in released.content.decode()
     trigger.refresh_from_db()
     assert trigger.status == "released"
     outcomes = dict(trigger.recipients.values_list("email", "reason"))

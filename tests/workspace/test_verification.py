@@ -154,3 +154,23 @@ def test_undo_of_an_automatic_verification_stays_undone_and_can_be_rejected(
     assert review.status == "rejected"
     admin.post(reverse("review-undo", args=[review.pk]))
     assert Review.objects.get(pk=review.pk).status == "missing_verification"
+
+
+def test_a_suggestion_one_day_from_the_email_says_day():
+    from types import SimpleNamespace
+
+    from emailsync.placements.matching import score
+
+    review = SimpleNamespace(
+        reviewer_email="",
+        placement_ref="",
+        recruiter_id=None,
+        reviewer_name="",
+        review_request=SimpleNamespace(name=""),
+    )
+    anchor = date(2026, 3, 2)
+    for days, words in ((1, "started 1 day from the email"), (3, "started 3 days from the email")):
+        placement = Placement(
+            start_date=anchor + timedelta(days=days), candidate_name="", client_contact_name=""
+        )
+        assert words in score(review, placement, anchor).why
