@@ -166,18 +166,26 @@ def setup_test_state(request, sync, now) -> dict:
     mine = {request.user.email.lower()} | {
         s.lower() for s in request.user.profile.senders.values_list("email", flat=True)
     }
+    since = Trigger.objects.filter(agency=request.agency, received_at__gte=started).exclude(
+        source="manual"
+    )
     trigger = (
-        Trigger.objects.filter(agency=request.agency, received_at__gte=started)
-        .filter(Q(is_setup_test=True) | Q(sender__in=mine))
-        .exclude(source="manual")
+        since.filter(Q(is_setup_test=True) | Q(sender__in=mine))
         .prefetch_related("recipients__review_request")
         .order_by("-received_at", "-id")
         .first()
     )
+    # While waiting: an email from someone else (a colleague, or a demo script sending as a
+    # recruiter) went through as a normal trigger; say so, or the admin waits for nothing.
+    other = None
+    if trigger is None:
+        other = since.order_by("-received_at", "-id").only("sender", "received_at").first()
     return {
         "started": started,
         "until": sync.setup_test_until,
         "trigger": trigger,
+        "other": other,
+        "me": request.user.email,
         "active": sync.in_setup_test(now),
     }
 
@@ -190,6 +198,19 @@ def setup_test_start(request):
         sync.setup_test_until = timezone.now() + timedelta(minutes=SETUP_TEST_MINUTES)
         sync.save(update_fields=["setup_test_until"])
         request.agency.record(request.user, "email_sync.setup_test_started", request.user.email)
+    if request.htmx:
+        return setup_test_status(request)
+    return redirect("email-sync")
+
+
+@admin_required
+@require_POST
+def setup_test_stop(request):
+    sync = EmailSyncSettings.for_agency(request.agency)
+    if sync.setup_test_until is not None:
+        sync.setup_test_until = None
+        sync.save(update_fields=["setup_test_until"])
+        request.agency.record(request.user, "email_sync.setup_test_stopped", request.user.email)
     if request.htmx:
         return setup_test_status(request)
     return redirect("email-sync")

@@ -150,6 +150,7 @@ ACTIONS = {
     "email_sync.settings_changed": _("Changed Email Sync settings"),
     "email_sync.address_rotated": _("Rotated the BCC address"),
     "email_sync.setup_test_started": _("Started a setup test"),
+    "email_sync.setup_test_stopped": _("Stopped a setup test"),
     "email_sync.trigger_released": _("Released an email from quarantine"),
     "email_sync.sender_blocked": _("Blocked a sender"),
     "email_sync.sender_mapped": _("Mapped a sender to a recruiter"),

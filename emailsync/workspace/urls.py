@@ -45,6 +45,7 @@ app_urls = [  # mounted at /app/
     path("email-sync/leak/dismiss/", leaks.dismiss, name="email-sync-leak-dismiss"),
     path("email-sync/setup-test/", email_sync.setup_test_start, name="setup-test-start"),
     path("email-sync/setup-test/status/", email_sync.setup_test_status, name="setup-test-status"),
+    path("email-sync/setup-test/stop/", email_sync.setup_test_stop, name="setup-test-stop"),
     path("email-sync/dns/<int:domain_id>/", email_sync.dns_check, name="email-sync-dns"),
     path(
         "email-sync/quarantine/<int:trigger_id>/release/",

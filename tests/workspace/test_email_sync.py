@@ -90,6 +90,25 @@ def test_a_signature_broken_in_transit_is_not_told_to_turn_on_dkim(acme, admin):
     assert "Turn on DKIM signing" not in arrived
 
 
+def test_a_waiting_setup_test_says_when_someone_else_s_email_arrived_and_can_be_stopped(
+    acme, admin
+):
+    """The demo's `sendtest` sends as a recruiter; a setup test counts only the admin's own
+    email, so the page said nothing and waited for half an hour."""
+    admin.post(reverse("setup-test-start"), HTTP_HX_REQUEST="true")
+    Trigger.objects.create(
+        agency=acme, message_id_hash="o1", sender="sam@acme.test", status="accepted"
+    )
+    waiting = admin.get(reverse("setup-test-status"), HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-state="waiting"' in waiting
+    assert "An email from sam@acme.test arrived at" in waiting
+    assert f"from {acme.admin.email}" in waiting
+    stopped = admin.post(reverse("setup-test-stop"), HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-state="idle"' in stopped and "Start setup test" in stopped
+    assert not EmailSyncSettings.for_agency(acme).in_setup_test()
+    assert AuditEntry.objects.filter(action="email_sync.setup_test_stopped").exists()
+
+
 def test_no_setup_test_while_email_sync_is_off(acme, admin):
     """The BCC address refuses mail while Email Sync is off, so no test email could arrive:
     the page says so instead of offering a test that would wait forever."""
