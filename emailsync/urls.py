@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
+from django.http import HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -13,11 +15,19 @@ from emailsync.review_requests.unsubscribe import urlpatterns as unsubscribe_url
 from emailsync.reviews.urls import agency_review_urls, reviewer_urls
 from emailsync.workspace.urls import app_urls, review_urls
 
+
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever a page links; each got a 404. The static URL is
+    worked out per request: with hashed static files it needs the manifest, not at import."""
+    return HttpResponsePermanentRedirect(static("img/icon.svg"))
+
+
 admin.site.site_header = "Email Sync operators"
 admin.site.site_title = "Email Sync operators"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="agency-home", permanent=False)),
+    path("favicon.ico", favicon, name="favicon"),
     path("accounts/", include(account_urls)),
     path("app/", include(agency_urls)),
     path("app/reviews/", include(agency_review_urls)),

@@ -87,6 +87,7 @@ PUBLIC = {  # anyone may open these; the ones that take an id are walked for sco
     "profiles-sitemap-section": "public sitemap pages",
     "profiles-report": "report a published review; the id is scoped to the slug and published",
     "health": "database and worker liveness, no agency data",
+    "favicon": "redirects to the static site icon",
     "metrics": "platform totals behind EMAILSYNC_METRICS_TOKEN",
     "dev-outbox": "development outbox: DEBUG with no mail server only",
     "dev-outbox-message": "development outbox: DEBUG with no mail server only",
