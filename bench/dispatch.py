@@ -125,6 +125,7 @@ def child_seed(n: int, quiet: bool = False) -> None:
                 token=secrets.token_urlsafe(24),
                 created_at=now - timedelta(hours=1),
                 send_after=now - timedelta(minutes=5),
+                queued_at=now - timedelta(minutes=5),  # their emails are queued just below
                 deadline=now + timedelta(hours=71),
             )
             for i in range(n)

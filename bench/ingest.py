@@ -319,14 +319,12 @@ def seed(count: int) -> list[dict]:
 def count() -> dict:
     setup_django()
     from emailsync.inbound.models import Trigger
-    from emailsync.outbox.models import OutboundEmail
     from emailsync.review_requests.models import ReviewRequest
 
     return {
         "triggers": Trigger.objects.count(),
         "accepted": Trigger.objects.filter(status="accepted").count(),
         "requests": ReviewRequest.objects.count(),
-        "emails": OutboundEmail.objects.count(),
     }
 
 

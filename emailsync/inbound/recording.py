@@ -1,9 +1,10 @@
-"""Writing what a batch of trigger emails decided: the triggers, each recipient's outcome, the
-review requests and their queued emails — one INSERT per table per batch.
+"""Writing what a batch of trigger emails decided: the triggers, each recipient's outcome and
+the review requests — one INSERT per table per batch. (A request's email joins the outbox when
+it falls due: outbox/due_requests.py.)
 
 `ingest` decides; this module only writes. Rows are plain dicts (see rows.py for why).
 
-Why the hot rows carry no foreign keys. A trigger email writes about a dozen rows, and
+Why the hot rows carry no foreign keys. A trigger email writes seven rows, and
 PostgreSQL checks a foreign-key constraint with a locking query per row: on a busy listener
 those checks cost more of the machine than anything else the database did for a batch
 (docs/PERFORMANCE.md, stop 16). So the constraints are kept where rows come from many places
@@ -19,7 +20,6 @@ import logging
 
 from django.db import connection
 
-from emailsync.outbox.models import OutboundEmail, new_message_id
 from emailsync.review_requests.models import AskedRecipient, ReviewRequest, Source
 from emailsync.review_requests.scheduling import send_time_for
 
@@ -32,7 +32,6 @@ log = logging.getLogger("emailsync.inbound")
 TRIGGERS = Table(Trigger)
 RECIPIENTS = Table(TriggerRecipient)
 REQUESTS = Table(ReviewRequest)
-EMAILS = Table(OutboundEmail)
 OUTCOME = TriggerRecipient.Outcome
 
 
@@ -80,23 +79,10 @@ def write(plans, now, claims=None) -> None:
     for row in recipients:
         request = row["request"]
         row["request"] = None if request is None else position[id(request)]
-    emails = [
-        {
-            "kind": OutboundEmail.Kind.REVIEW_REQUEST,
-            "template": "review_request",
-            "agency_id": r["agency_id"],
-            "to_email": r["email"],
-            "to_name": r["name"],
-            "send_after": r["send_after"],
-            "message_id": new_message_id(),
-            "created_at": now,
-        }
-        for r in requests
-    ]
     if connection.vendor == "postgresql":
-        ids = write_in_one_statement(plans, requests, emails, recipients, claims or [], now)
+        ids = write_in_one_statement(plans, requests, recipients, claims or [], now)
     else:
-        ids = write_table_by_table(plans, requests, emails, recipients)
+        ids = write_table_by_table(plans, requests, recipients)
     for plan, pk in zip(plans, ids, strict=True):
         plan.trigger.pk = pk
     note_unmapped_senders(plans, now)
@@ -117,14 +103,11 @@ def write(plans, now, claims=None) -> None:
 LOGGED_PER_BATCH = 50
 
 
-def write_table_by_table(plans, requests, emails, recipients) -> list[int]:
+def write_table_by_table(plans, requests, recipients) -> list[int]:
     """One multi-row INSERT per table, parents first, each child given its parents' new ids.
     Returns the triggers' ids in the order of `plans`."""
     trigger_ids = TRIGGERS.insert([TRIGGERS.as_row(p.trigger) for p in plans], returning=True)
     request_ids = REQUESTS.insert(requests, returning=True)
-    for email, request_id in zip(emails, request_ids, strict=True):
-        email["review_request_id"] = request_id
-    EMAILS.insert(emails)
     for row in recipients:
         row["trigger_id"] = trigger_ids[row["trigger"]]
         row["review_request_id"] = None if row["request"] is None else request_ids[row["request"]]
@@ -139,12 +122,12 @@ def can_claim_while_writing(entries) -> bool:
     return connection.vendor == "postgresql" and len({window for _, _, window in entries}) <= 1
 
 
-def write_in_one_statement(plans, requests, emails, recipients, claims, now) -> list[int]:
+def write_in_one_statement(plans, requests, recipients, claims, now) -> list[int]:
     """PostgreSQL: every row of the batch in one statement, one round trip.
 
     Each table's rows travel as one JSON document; the new triggers and requests take their
-    ids from their sequences inside the statement, and the emails and recipients find their
-    parents' ids by position. The dedupe ledger's entries are taken in the same statement,
+    ids from their sequences inside the statement, and the recipients find their parents' ids
+    by position. The dedupe ledger's entries are taken in the same statement,
     which saves the batch a round trip of its own; one that was not won (someone asked that
     person since the batch looked) raises LostClaim. Returns the triggers' ids in the order
     of `plans`."""
@@ -153,9 +136,6 @@ def write_in_one_statement(plans, requests, emails, recipients, claims, now) -> 
     documents = [
         json_document(triggers),
         json_document(REQUESTS.json_rows(requests, moments=moments)),
-        json_document(
-            EMAILS.json_rows([{**e, "request": i} for i, e in enumerate(emails)], moments)
-        ),
         json_document(RECIPIENTS.json_rows(recipients, moments)),
     ]
     if claims:
@@ -175,7 +155,7 @@ def write_in_one_statement(plans, requests, emails, recipients, claims, now) -> 
 
 
 # Each new trigger and request takes its id from its sequence once (MATERIALIZED) and keeps
-# its position in the document (ORDINALITY, from 1); emails and recipients name their parents
+# its position in the document (ORDINALITY, from 1); recipients name their parents
 # by position (from 0). Every JSON row carries every column, typed by the table's own row type.
 ONE_STATEMENT = """
 WITH new_triggers AS MATERIALIZED (
@@ -192,12 +172,6 @@ WITH new_triggers AS MATERIALIZED (
         INSERT INTO "{requests}" (id, {request_columns})
         SELECT n.id, {request_values}
         FROM new_requests n, jsonb_populate_record(NULL::"{requests}", n.row) AS r),
-    written_emails AS (
-        INSERT INTO "{emails}" (review_request_id, {email_columns})
-        SELECT q.id, {email_values}
-        FROM jsonb_array_elements(%b::jsonb) AS given(row)
-        JOIN new_requests q ON q.ord = (given.row->>'request')::bigint + 1,
-        jsonb_populate_record(NULL::"{emails}", given.row) AS r),
     written_recipients AS (
         INSERT INTO "{recipients}" (trigger_id, review_request_id, {recipient_columns})
         SELECT t.id, q.id, {recipient_values}
@@ -231,7 +205,6 @@ def one_statement(claiming: bool = False) -> str:
     for key, table, linked in [
         ("trigger", TRIGGERS, ()),
         ("request", REQUESTS, ()),
-        ("email", EMAILS, ("review_request_id",)),
         ("recipient", RECIPIENTS, ("trigger_id", "review_request_id")),
     ]:
         parts[key + "s"] = table.model._meta.db_table

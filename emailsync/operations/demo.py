@@ -23,7 +23,6 @@ from django.utils import timezone
 
 from emailsync.agencies.models import AuditEntry, RecruiterProfile
 from emailsync.inbound.models import Trigger, TriggerRecipient
-from emailsync.outbox.models import OutboundEmail, new_message_id
 from emailsync.placements.models import Placement
 from emailsync.profiles.models import ReviewReply
 from emailsync.review_requests.models import AskedRecipient, ReviewRequest, Source
@@ -347,6 +346,8 @@ def add_story(agency, story: Story, at, now, profiles, placements, admin) -> int
         }.get(state, RS.COMPLETED),
         created_at=at,
         send_after=at if state != "scheduled" else tomorrow_morning(agency, now),
+        # A scheduled one's email is queued when it falls due, as every request's is.
+        queued_at=at if state != "scheduled" else None,
         deadline=at + timedelta(hours=72),
         sent_at=sent_at,
         opened_at=(at + timedelta(hours=5))
@@ -359,18 +360,6 @@ def add_story(agency, story: Story, at, now, profiles, placements, admin) -> int
     AskedRecipient.objects.update_or_create(
         agency=agency, email=story.email, defaults={"last_asked_at": at}
     )
-    if state == "scheduled":
-        OutboundEmail.objects.create(
-            kind=OutboundEmail.Kind.REVIEW_REQUEST,
-            template="review_request",
-            agency=agency,
-            review_request=request,
-            to_email=story.email,
-            to_name=story.name,
-            send_after=request.send_after,
-            message_id=new_message_id(),
-            created_at=at,
-        )
     # Trigger records older than the retention period would be purged at once by the worker.
     retained = at > now - timedelta(days=settings.EMAILSYNC_TRIGGER_RETENTION_DAYS - 1)
     if story.source in (Source.EMAIL_SYNC, Source.MANUAL) and retained:

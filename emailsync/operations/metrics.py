@@ -19,7 +19,7 @@ from emailsync.review_requests.models import ReviewRequest, Suppression
 
 SENDS_WINDOW = timedelta(minutes=5)
 DAY = timedelta(days=1)
-QUERIES = 6  # what collect_metrics() costs; tests hold it to this
+QUERIES = 7  # what collect_metrics() costs; tests hold it to this
 
 
 @dataclass

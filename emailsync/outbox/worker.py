@@ -2,7 +2,8 @@
 
 Delivery is at-least-once with a stable Message-ID per row:
 
-1. **Claim** a batch in one short transaction: `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL
+1. **Claim** a batch in one short transaction, which first queues the emails of review requests
+   that have just fallen due (due_requests.py): `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL
    (workers never wait for each other), the IMMEDIATE write lock on SQLite (claims serialise).
    Claimed rows become `sending` with a lease. Rows whose lease ran out (a worker died) are due
    again, so nothing is lost.
@@ -43,6 +44,7 @@ from emailsync.review_requests.models import (
 )
 
 from . import jobs
+from .due_requests import oldest_waiting_age, release_due, waiting
 from .models import OutboundEmail, WorkerHeartbeat
 from .rendering import EXPIRY, REQUEST_KINDS, UndeliverableAddress, build_message
 
@@ -268,6 +270,7 @@ class Worker:
             queries.insert(0, expired.order_by("lease_until", "id"))
             self._next_reap = time.monotonic() + REAP_INTERVAL
         with transaction.atomic():
+            release_due(now, self.batch_size)
             ids: list[int] = []
             for rows in queries:
                 if skip_locked:
@@ -621,7 +624,8 @@ def oldest_due_age(now: datetime | None = None) -> timedelta | None:
         kind__in=list(REQUEST_KINDS),
         send_after__lte=now,
     ).aggregate(oldest=Min("send_after"))["oldest"]
-    return (now - oldest) if oldest else None
+    ages = [now - oldest if oldest else None, oldest_waiting_age(now)]
+    return max((age for age in ages if age is not None), default=None)
 
 
 def heartbeat_age(now: datetime | None = None) -> timedelta | None:
@@ -644,7 +648,8 @@ def queue_status(now: datetime | None = None) -> dict:
     return {
         "now": now.isoformat(),
         "oldest_due_seconds": round(age.total_seconds()) if age is not None else None,
-        "due": due.count(),
+        # A due request's email is queued as a worker claims work: count those too.
+        "due": due.count() + waiting(now).count(),
         "retrying": OutboundEmail.objects.filter(
             status=Status.QUEUED, next_attempt_at__gt=now
         ).count(),

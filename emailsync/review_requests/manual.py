@@ -20,7 +20,6 @@ from django.utils import timezone
 from emailsync.inbound import recipients as rules
 from emailsync.inbound.facts import AgencyFacts
 from emailsync.inbound.models import Trigger, TriggerRecipient
-from emailsync.outbox.models import OutboundEmail, enqueue
 
 from .models import AskedRecipient, ReviewRequest, Source, Suppression
 from .scheduling import send_time_for
@@ -89,7 +88,8 @@ def create_request(
     send_now: bool = False,
     personal_message: str = "",
 ) -> ReviewRequest:
-    """The review request and its queued email, as recording.write makes them."""
+    """The review request, as recording.write makes them (its email is queued when it falls
+    due: outbox/due_requests.py)."""
     request = ReviewRequest.objects.create(
         **ReviewRequest.new_row(
             agency_id=facts.agency.pk,
@@ -103,15 +103,6 @@ def create_request(
             send_after=now if send_now else send_time_for(facts.settings, now),
             personal_message=personal_message,
         )
-    )
-    enqueue(
-        OutboundEmail.Kind.REVIEW_REQUEST,
-        to_email=request.email,
-        to_name=request.name,
-        template="review_request",
-        agency=facts.agency,
-        review_request=request,
-        send_after=request.send_after,
     )
     return request
 

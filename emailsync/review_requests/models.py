@@ -230,6 +230,15 @@ class ReviewRequest(models.Model):
     status_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     send_after = models.DateTimeField()
+    # Its email goes into the outbox when it falls due (`release_due`), not when it is made: a
+    # busy listener writes one row fewer per person, and an edit made while it waits is simply
+    # what the email is built from.
+    queued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("When it fell due and its email was queued for sending."),
+    )
     deadline = models.DateTimeField(help_text=_("72 hours after the trigger: sent by then."))
     sent_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from emailsync.inbound.models import Trigger, TriggerRecipient
 from emailsync.outbox.models import OutboundEmail
+from emailsync.outbox.worker import Worker
 from emailsync.placements.models import Placement
 from emailsync.review_requests.manual import Person, request_manually
 from emailsync.review_requests.models import EmailSyncSettings, ReviewRequest, Suppression
@@ -106,7 +107,8 @@ def test_api_requests_follow_email_syncs_rules_with_the_same_reason_codes(api, a
     assert rr.role == "candidate" and rr.deadline == rr.created_at + timedelta(hours=72)
     sync = EmailSyncSettings.for_agency(acme)
     assert rr.send_after >= rr.created_at + timedelta(hours=sync.delay_hours) - timedelta(hours=1)
-    assert OutboundEmail.objects.filter(review_request=rr, kind="review_request").exists()
+    # Its email is queued when it falls due, by the worker, as every request's is.
+    assert rr.queued_at is None and not OutboundEmail.objects.filter(review_request=rr).exists()
     trigger = Trigger.objects.get(source="api")
     assert trigger.recipients.count() == 6
     # The same email list through the rules again: now Cara was asked too.
@@ -137,7 +139,10 @@ def test_get_list_and_cancel_requests(api, acme):
     cancelled = api.post(f"/api/v1/review-requests/{rr_id}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert api.post(f"/api/v1/review-requests/{rr_id}/cancel").status_code == 200
-    assert OutboundEmail.objects.get(review_request_id=rr_id).status == "cancelled"
+    # When it would have fallen due, nothing is queued or sent.
+    deadline = ReviewRequest.objects.get(pk=rr_id).deadline
+    assert Worker(run_jobs=False).run_once(now=deadline).claimed == 0
+    assert not OutboundEmail.objects.filter(review_request_id=rr_id).exists()
     # Cancelling released the address: asking again schedules.
     again = api.post("/api/v1/review-requests", {"recipients": [{"email": "a@people.test"}]})
     assert reasons(again) == {"a@people.test": ("scheduled", None)}

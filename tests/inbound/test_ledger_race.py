@@ -57,7 +57,7 @@ def test_a_person_asked_meanwhile_is_not_asked_again(sync_agency, acme_key, dns,
     real_write = recording.write_in_one_statement
 
     def write(*args):
-        writes.append(len(args[4]))  # how many ledger entries this attempt took with it
+        writes.append(len(args[3]))  # how many ledger entries this attempt took with it
         return real_write(*args)
 
     monkeypatch.setattr(ingest_module, "read_known", read_then_someone_asks)

@@ -14,6 +14,7 @@ from emailsync.inbound.models import InboundAddress, Trigger, TriggerRecipient
 from emailsync.inbound.recipients import COLLEAGUE, ROLE_ADDRESS, SENDER, exclusion
 from emailsync.inbound.roles import is_role_address
 from emailsync.outbox.models import OutboundEmail
+from emailsync.outbox.worker import Worker
 from emailsync.placements.models import Placement
 from emailsync.profiles.models import AgencyRating, RecruiterRating, ReviewReply, public_reviews
 from emailsync.review_requests.models import AskedRecipient, ReviewRequest
@@ -85,9 +86,13 @@ def test_a_few_months_of_history_with_replies_triggers_and_placements(seeded):
         outcomes
     )
     assert Trigger.objects.filter(agency=agency, status=Trigger.Status.QUARANTINED).exists()
-    # A scheduled invite has its queued email, so Send now works and the worker would send it.
-    for request in ReviewRequest.objects.filter(agency=agency, status="scheduled"):
-        assert OutboundEmail.objects.filter(review_request=request, status="queued").exists()
+    # A scheduled invite waits for its time, as a real one does; then the worker sends it.
+    scheduled = list(ReviewRequest.objects.filter(agency=agency, status="scheduled"))
+    assert scheduled and not OutboundEmail.objects.filter(review_request__in=scheduled).exists()
+    due = max(r.send_after for r in scheduled)
+    Worker(run_jobs=False).run_once(now=due)
+    for request in scheduled:
+        assert OutboundEmail.objects.filter(review_request=request, status="sent").exists()
     # Both recruiters appear on the public profiles with honest aggregates.
     public = public_reviews(Review.objects.filter(agency=agency))
     rating = AgencyRating.objects.get(agency=agency)

@@ -23,7 +23,12 @@ from emailsync.inbound.models import InboundAddress
 from emailsync.inbound.smtp import AddressBook
 from emailsync.outbox.models import OutboundEmail
 from emailsync.outbox.worker import Worker
-from emailsync.review_requests.models import AskedRecipient, Suppression, address_hash
+from emailsync.review_requests.models import (
+    AskedRecipient,
+    ReviewRequest,
+    Suppression,
+    address_hash,
+)
 
 pytestmark = [
     pytest.mark.django_db,
@@ -150,16 +155,17 @@ def test_suppression_lookup_by_address_hash(demo):
 
 
 def test_outbox_claim_and_load(demo):
-    assert OutboundEmail.objects.exists()
+    assert ReviewRequest.objects.filter(status="scheduled", queued_at__isnull=True).exists()
     worker = Worker(name="plan", run_jobs=False)
-    # The claim (both queries: expired leases and due rows, FOR UPDATE SKIP LOCKED), captured
-    # from the worker itself; the rollback leaves the rows unclaimed.
+    # The claim (queueing the requests that fell due, then both queries: expired leases and due
+    # rows, FOR UPDATE SKIP LOCKED), captured from the worker itself; the rollback leaves the
+    # requests waiting and the rows unclaimed.
     with transaction.atomic():
         with CaptureQueriesContext(connection) as captured:
             ids = worker.claim(timezone.now() + timedelta(days=30), fixed=True)
         worker.load(ids)
         transaction.set_rollback(True)
-    assert ids, "the demo has due outbox rows"
+    assert ids, "the demo's scheduled requests fall due within 30 days"
     assert_captured_indexed(captured, "outbox claim")
     now = timezone.now()
     due = (

@@ -65,15 +65,17 @@ def make_request():
             send_after=send_after,
             deadline=min(now, send_after) + timedelta(hours=72),
         )
-        OutboundEmail.objects.create(
-            kind=OutboundEmail.Kind.REVIEW_REQUEST,
-            template="review_request",
-            agency=agency,
-            review_request=request,
-            to_email=request.email,
-            to_name=request.name,
-            send_after=request.send_after,
-        )
+        if send_after <= now:  # fallen due: queued, as a worker's claim would have done
+            OutboundEmail.objects.create(
+                kind=OutboundEmail.Kind.REVIEW_REQUEST,
+                template="review_request",
+                agency=agency,
+                review_request=request,
+                to_email=request.email,
+                to_name=request.name,
+                send_after=request.send_after,
+            )
+            ReviewRequest.objects.filter(pk=request.pk).update(queued_at=now)
         return request
 
     return make

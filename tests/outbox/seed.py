@@ -42,6 +42,7 @@ def seed_due(n: int, agency_name: str = "Dispatch Agency") -> list[int]:
                 token=secrets.token_urlsafe(24),
                 created_at=now - timedelta(hours=1),
                 send_after=now - timedelta(minutes=5),
+                queued_at=now - timedelta(minutes=5),  # their emails are queued just below
                 deadline=now + timedelta(hours=71),
             )
             for i in range(n)

@@ -8,6 +8,7 @@ members, reviewers or BCC address, and the other agency is whole.
 
 import json
 import os
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -61,6 +62,14 @@ def doomed(db, settings, tmp_path, make_agency, add_member):
     from emailsync.api.models import ApiKey
 
     ApiKey.issue(agency, "doomed key")
+    # Its scheduled invites' emails, as a worker queues them once they fall due.
+    from django.db import transaction
+    from django.utils import timezone
+
+    from emailsync.outbox.due_requests import release_due
+
+    with transaction.atomic():
+        assert release_due(timezone.now() + timedelta(days=3), 100)
     endpoint = WebhookEndpoint.objects.create(agency=agency, url="https://hooks.example.com/x")
     endpoint.deliveries.create(
         agency=agency, event="review.created", event_id="e1",
