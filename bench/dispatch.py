@@ -4,8 +4,8 @@ over one connection to the same SMTP sink, in the same run (the ratio is the fig
     .venv/bin/python bench/dispatch.py [--messages 5000] [--databases sqlite,postgres]
 
 (a) raw: N pre-rendered messages (built before the clock starts) sent with one connection's
-    `send_messages`. (b) worker: N due review requests claimed, re-checked, rendered, sent and
-    marked by `Worker.run_once()` (batch 100, marks every 25: the worker's defaults). On
+    `send_messages`. (b) worker: N due review requests queued, claimed, re-checked, rendered, sent
+    and marked by `Worker.run_once()` (batch 100, marks every 25: the worker's defaults). On
     PostgreSQL also two workers side by side. Each sender runs in its own process; the sink
     (aiosmtpd) runs in this one. Only loopback is used. PostgreSQL uses DATABASE_URL or postgres://postgres@127.0.0.1:5432/
     emailsync_bench (created if missing).
@@ -81,8 +81,10 @@ def child_setup():
     django.setup()
 
 
-def child_seed(n: int, quiet: bool = False) -> None:
-    """Fresh data: N due requests from one agency (half candidates, half clients)."""
+def child_seed(n: int, quiet: bool = False, queued: bool = False) -> None:
+    """Fresh data: N due requests from one agency (half candidates, half clients), as ingest
+    leaves them: the worker queues their emails as it claims them (outbox/due_requests.py).
+    (a) needs the emails up front, so `queued` makes them here."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -125,7 +127,7 @@ def child_seed(n: int, quiet: bool = False) -> None:
                 token=secrets.token_urlsafe(24),
                 created_at=now - timedelta(hours=1),
                 send_after=now - timedelta(minutes=5),
-                queued_at=now - timedelta(minutes=5),  # their emails are queued just below
+                queued_at=now - timedelta(minutes=5) if queued else None,
                 deadline=now + timedelta(hours=71),
             )
             for i in range(n)
@@ -133,7 +135,9 @@ def child_seed(n: int, quiet: bool = False) -> None:
         batch_size=1000,
     )
     OutboundEmail.objects.bulk_create(
-        [
+        []
+        if not queued
+        else [
             OutboundEmail(
                 kind="review_request",
                 template="review_request",
@@ -167,7 +171,7 @@ def child_raw(n: int) -> None:
     from emailsync.outbox.rendering import build_message
     from emailsync.outbox.worker import Worker, agency_admin_emails
 
-    child_seed(n, quiet=True)
+    child_seed(n, quiet=True, queued=True)
     rows = Worker().load(list(OutboundEmail.objects.values_list("id", flat=True)))
     admins = agency_admin_emails({r.agency_id for r in rows})
     messages = [build_message(r, admin_emails=admins) for r in rows]

@@ -9,33 +9,49 @@ an edit, a cancellation or "send now" made while the request waits changes one r
 `queued_at` marks a request whose email exists. Two workers releasing at once cannot both queue
 one request: on PostgreSQL each takes the rows it releases with `FOR UPDATE SKIP LOCKED` (one
 that was released meanwhile no longer matches `queued_at IS NULL` when the lock is granted), and
-on SQLite the claiming transaction holds the database's write lock.
+on SQLite the claiming transaction holds the database's write lock. A request that already has
+its email without `queued_at` (made by the previous release while it still ran beside this one
+during an upgrade) is never queued again.
+
+On PostgreSQL the release also takes its agencies `FOR KEY SHARE SKIP LOCKED`, the lock the
+new rows' foreign keys take at COMMIT anyway: an agency being deleted (its row held FOR UPDATE
+by `privacy.agencies.delete_agency`) is skipped, where taking that lock at COMMIT, while
+holding requests the deletion waits for, would deadlock the two.
 """
 
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Min
+from django.db.models import Exists, Min, OuterRef
 
+from emailsync.agencies.models import Agency
 from emailsync.review_requests.models import ReviewRequest
 
 from .models import OutboundEmail, new_message_id
 
+REQUEST_KIND = OutboundEmail.Kind.REVIEW_REQUEST
+COLUMNS = ("id", "agency_id", "email", "name", "send_after")
+
 
 def waiting(now: datetime):
     """Scheduled requests whose time has come and whose email is not queued yet."""
+    queued = OutboundEmail.objects.filter(review_request=OuterRef("pk"), kind=REQUEST_KIND)
     return ReviewRequest.objects.filter(
-        status=ReviewRequest.Status.SCHEDULED, queued_at__isnull=True, send_after__lte=now
+        ~Exists(queued),
+        status=ReviewRequest.Status.SCHEDULED,
+        queued_at__isnull=True,
+        send_after__lte=now,
     )
 
 
 def release_due(now: datetime, limit: int) -> int:
     """Queue the emails of up to `limit` due requests, longest-waiting first; returns how many.
     Call it inside the transaction that then claims outbox rows, so they go out at once."""
-    due = waiting(now).order_by("send_after", "id")
-    if connection.features.has_select_for_update_skip_locked:
-        due = due.select_for_update(skip_locked=True)
-    found = list(due.values_list("id", "agency_id", "email", "name", "send_after")[:limit])
+    if connection.vendor == "postgresql":
+        found = lock_due_postgresql(now, limit)
+    else:  # SQLite: the claiming transaction already holds the write lock
+        due = waiting(now).order_by("send_after", "id")
+        found = list(due.values_list(*COLUMNS)[:limit])
     if not found:
         return 0
     OutboundEmail.objects.bulk_create(
@@ -54,6 +70,25 @@ def release_due(now: datetime, limit: int) -> int:
     )
     ReviewRequest.objects.filter(id__in=[row[0] for row in found]).update(queued_at=now)
     return len(found)
+
+
+def lock_due_postgresql(now: datetime, limit: int) -> list[tuple]:
+    """The due requests, each locked with its agency (see the module's docstring). Django locks
+    only FOR UPDATE or FOR NO KEY UPDATE, and this needs a key-share lock beside it."""
+    quote = connection.ops.quote_name
+    statement = (
+        "SELECT r.id, r.agency_id, r.email, r.name, r.send_after "  # noqa: S608
+        f"FROM {quote(ReviewRequest._meta.db_table)} r "
+        f"JOIN {quote(Agency._meta.db_table)} a ON a.id = r.agency_id "
+        "WHERE r.status = %s AND r.queued_at IS NULL AND r.send_after <= %s "
+        f"AND NOT EXISTS (SELECT 1 FROM {quote(OutboundEmail._meta.db_table)} e "
+        "WHERE e.review_request_id = r.id AND e.kind = %s) "
+        "ORDER BY r.send_after, r.id LIMIT %s "
+        "FOR UPDATE OF r SKIP LOCKED FOR KEY SHARE OF a SKIP LOCKED"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [ReviewRequest.Status.SCHEDULED, now, REQUEST_KIND, limit])
+        return cursor.fetchall()
 
 
 def oldest_waiting_age(now: datetime) -> timedelta | None:

@@ -654,6 +654,10 @@ def queue_status(now: datetime | None = None) -> dict:
             status=Status.QUEUED, next_attempt_at__gt=now
         ).count(),
         "counts": counts,
+        # Scheduled requests whose email is not in the outbox yet (it is queued when due).
+        "waiting_requests": ReviewRequest.objects.filter(
+            status=RStatus.SCHEDULED, queued_at__isnull=True
+        ).count(),
         "failed_last_24h": OutboundEmail.objects.filter(
             status=Status.FAILED, created_at__gte=now - timedelta(days=1)
         ).count(),

@@ -237,6 +237,10 @@ def erase_person(email: str, by=None) -> dict:
         per_agency.setdefault(agency_id, dict.fromkeys(counts, 0))[key] += n
         counts[key] += n
 
+    # The person's requests first: a worker queueing one that fell due (outbox/due_requests.py)
+    # skips it from now on, or, if it got there first, has committed its email before the
+    # outbox rows below are deleted.
+    list(ReviewRequest.objects.filter(email__iexact=address).select_for_update().values("pk"))
     reviews = list(_reviews(address).select_for_update())
     names = {r.reviewer_name.strip() for r in reviews if len(r.reviewer_name.strip()) >= 3}
     names |= {

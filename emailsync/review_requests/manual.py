@@ -3,7 +3,7 @@ from quarantine.
 
 Both follow Email Sync's rules exactly: the same exclusions and reason codes
 (`emailsync.inbound.recipients.decide`), the same dedupe ledger (`AskedRecipient.claim_many`),
-the same send time (`send_time_for`) and the same queued email as `emailsync.inbound.recording`.
+the same send time (`send_time_for`) and the same request row as `emailsync.inbound.recording`.
 Every person typed in or released gets a `TriggerRecipient` row with its outcome, so the
 fairness audit shows manual requests next to Email Sync's.
 """

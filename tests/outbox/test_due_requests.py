@@ -1,6 +1,7 @@
 """A review request's email joins the outbox when the request falls due, once."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -125,3 +126,109 @@ def test_two_workers_releasing_at_once_queue_each_request_once(acme):
     assert (first, second, third) == ([2], 2, 0)
     per_request = OutboundEmail.objects.values_list("review_request_id", flat=True)
     assert sorted(per_request) == sorted(ReviewRequest.objects.values_list("id", flat=True))
+
+
+def test_a_request_whose_email_an_older_release_queued_is_not_queued_again(sink, acme):
+    """During an upgrade the previous release still runs beside this one, writing a request
+    and its email together and leaving `queued_at` empty: it must go out once, not twice."""
+    request = waiting_request(acme, due_in=-timedelta(minutes=1))
+    OutboundEmail.objects.create(
+        kind="review_request",
+        template="review_request",
+        agency=acme,
+        review_request=request,
+        to_email=request.email,
+        to_name=request.name,
+        send_after=request.send_after,
+    )
+    assert oldest_due_age(timezone.now()) is not None  # counted once, through its email
+    stats = Worker(run_jobs=False).run_once()
+    assert stats.sent == 1 and len(sink.received) == 1
+    assert request.emails.count() == 1
+
+
+def hold_in_thread(hold, ready, finish):
+    """Run `hold()` in a transaction on another connection, keep it open until `finish`."""
+
+    def run():
+        try:
+            with transaction.atomic():
+                hold()
+                ready.set()
+                finish.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def someone_waits_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        return cursor.fetchone()[0] > 0
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_agency_being_deleted_is_skipped_not_deadlocked(acme, make_agency):
+    from emailsync.agencies.models import Agency
+
+    other = make_agency(name="Other", domains=["other.test"])
+    other.sam = acme.sam
+    waiting_request(acme, "a@candidate.test", due_in=-timedelta(minutes=2))
+    waiting_request(other, "b@candidate.test", due_in=-timedelta(minutes=1))
+    ready, finish = threading.Event(), threading.Event()
+    # What privacy.agencies.delete_agency takes first.
+    thread = hold_in_thread(
+        lambda: Agency.objects.select_for_update().get(pk=acme.pk), ready, finish
+    )
+    try:
+        assert ready.wait(10)
+        with transaction.atomic():
+            assert release_due(timezone.now(), 10) == 1  # the other agency's, without waiting
+    finally:
+        finish.set()
+        thread.join(10)
+    assert list(OutboundEmail.objects.values_list("to_email", flat=True)) == ["b@candidate.test"]
+    with transaction.atomic():
+        assert release_due(timezone.now(), 10) == 1  # and acme's, once the lock is gone
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_erasing_a_person_while_a_worker_queues_their_email_leaves_nothing(acme):
+    from emailsync.privacy.people import erase_person
+
+    waiting_request(acme, "cara@candidate.test", due_in=-timedelta(minutes=1))
+    ready, finish = threading.Event(), threading.Event()
+    released: list[int] = []
+    thread = hold_in_thread(lambda: released.append(release_due(timezone.now(), 10)), ready, finish)
+    errors: list[Exception] = []
+
+    def erase():
+        try:
+            erase_person("cara@candidate.test")
+        except Exception as exc:  # noqa: BLE001 - the assertion below names it
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    eraser = threading.Thread(target=erase)
+    try:
+        assert ready.wait(10)
+        eraser.start()
+        for _ in range(500):  # until the erasure waits for the worker's lock on the request
+            if someone_waits_for_a_lock():
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail("the erasure never waited for the worker's lock")
+    finally:
+        finish.set()
+        thread.join(10)
+    eraser.join(20)
+    assert released == [1] and errors == []
+    assert not OutboundEmail.objects.filter(to_email="cara@candidate.test").exists()
+    assert not ReviewRequest.objects.filter(email="cara@candidate.test").exists()
