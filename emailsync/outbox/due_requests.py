@@ -48,15 +48,14 @@ def release_due(now: datetime, limit: int) -> int:
     """Queue the emails of up to `limit` due requests, longest-waiting first; returns how many.
     Call it inside the transaction that then claims outbox rows, so they go out at once."""
     if connection.vendor == "postgresql":
-        found = lock_due_postgresql(now, limit)
-    else:  # SQLite: the claiming transaction already holds the write lock
-        due = waiting(now).order_by("send_after", "id")
-        found = list(due.values_list(*COLUMNS)[:limit])
+        return release_due_postgresql(now, limit)
+    # SQLite: the claiming transaction already holds the write lock.
+    found = list(waiting(now).order_by("send_after", "id").values_list(*COLUMNS)[:limit])
     if not found:
         return 0
     OutboundEmail.objects.bulk_create(
         OutboundEmail(
-            kind=OutboundEmail.Kind.REVIEW_REQUEST,
+            kind=REQUEST_KIND,
             template="review_request",
             agency_id=agency_id,
             review_request_id=pk,
@@ -72,23 +71,57 @@ def release_due(now: datetime, limit: int) -> int:
     return len(found)
 
 
-def lock_due_postgresql(now: datetime, limit: int) -> list[tuple]:
-    """The due requests, each locked with its agency (see the module's docstring). Django locks
-    only FOR UPDATE or FOR NO KEY UPDATE, and this needs a key-share lock beside it."""
+def release_due_postgresql(now: datetime, limit: int) -> int:
+    """The same in one statement: lock the due requests with their agencies (see the module's
+    docstring; Django locks only FOR UPDATE or FOR NO KEY UPDATE), mark them and insert their
+    emails, which take the given Message-IDs in the requests' order."""
     quote = connection.ops.quote_name
+    requests = quote(ReviewRequest._meta.db_table)
+    emails = quote(OutboundEmail._meta.db_table)
+    given = {
+        "kind": ("%s", [REQUEST_KIND]),
+        "template": ("%s", ["review_request"]),
+        "agency_id": ("d.agency_id", []),
+        "review_request_id": ("d.id", []),
+        "to_email": ("d.email", []),
+        "to_name": ("d.name", []),
+        "send_after": ("d.send_after", []),  # its place in the queue is its own due time
+        "message_id": ("ids.m", []),
+        "created_at": ("%s", [now]),
+    }
+    columns, values, params = [], [], []
+    for f in OutboundEmail._meta.concrete_fields:
+        if f.primary_key:
+            continue
+        columns.append(quote(f.column))
+        value, value_params = given.get(f.attname) or (
+            "%s",
+            [f.get_db_prep_save(f.get_default(), connection)],
+        )
+        values.append(value)
+        params.extend(value_params)
     statement = (
-        "SELECT r.id, r.agency_id, r.email, r.name, r.send_after "  # noqa: S608
-        f"FROM {quote(ReviewRequest._meta.db_table)} r "
-        f"JOIN {quote(Agency._meta.db_table)} a ON a.id = r.agency_id "
+        "WITH due AS MATERIALIZED ("  # noqa: S608
+        "SELECT r.id, r.agency_id, r.email, r.name, r.send_after "
+        f"FROM {requests} r JOIN {quote(Agency._meta.db_table)} a ON a.id = r.agency_id "
         "WHERE r.status = %s AND r.queued_at IS NULL AND r.send_after <= %s "
-        f"AND NOT EXISTS (SELECT 1 FROM {quote(OutboundEmail._meta.db_table)} e "
+        f"AND NOT EXISTS (SELECT 1 FROM {emails} e "
         "WHERE e.review_request_id = r.id AND e.kind = %s) "
         "ORDER BY r.send_after, r.id LIMIT %s "
-        "FOR UPDATE OF r SKIP LOCKED FOR KEY SHARE OF a SKIP LOCKED"
+        "FOR UPDATE OF r SKIP LOCKED FOR KEY SHARE OF a SKIP LOCKED), "
+        f"marked AS (UPDATE {requests} SET queued_at = %s FROM due WHERE {requests}.id = due.id), "
+        "numbered AS (SELECT due.*, row_number() OVER (ORDER BY send_after, id) AS n FROM due) "
+        f"INSERT INTO {emails} ({', '.join(columns)}) "
+        f"SELECT {', '.join(values)} FROM numbered d "
+        "JOIN unnest(%s::text[]) WITH ORDINALITY AS ids(m, n) ON ids.n = d.n"
     )
+    message_ids = [new_message_id() for _ in range(limit)]
     with connection.cursor() as cursor:
-        cursor.execute(statement, [ReviewRequest.Status.SCHEDULED, now, REQUEST_KIND, limit])
-        return cursor.fetchall()
+        cursor.execute(
+            statement,
+            [ReviewRequest.Status.SCHEDULED, now, REQUEST_KIND, limit, now, *params, message_ids],
+        )
+        return cursor.rowcount
 
 
 def oldest_waiting_age(now: datetime) -> timedelta | None:
