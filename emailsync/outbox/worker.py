@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import Count, F, Max, Min, Q
 from django.dispatch import Signal
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
@@ -270,7 +270,7 @@ class Worker:
             queries.insert(0, expired.order_by("lease_until", "id"))
             self._next_reap = time.monotonic() + REAP_INTERVAL
         with transaction.atomic():
-            release_due(now, self.batch_size)
+            self.release(now)
             ids: list[int] = []
             for rows in queries:
                 if skip_locked:
@@ -286,6 +286,16 @@ class Worker:
                     attempts=F("attempts") + 1,
                 )
         return ids
+
+    def release(self, now: datetime) -> None:
+        """Queue the emails of requests that fell due, in a savepoint: if that fails (a deadlock,
+        a row it cannot write), what is already queued — other requests, notifications,
+        password resets — still goes out this tick, and the release is tried again next tick."""
+        try:
+            with transaction.atomic():
+                release_due(now, self.batch_size)
+        except DatabaseError:
+            log.exception("queueing due review requests failed; sending what is queued")
 
     def load(self, ids: list[int]) -> list[OutboundEmail]:
         return list(

@@ -232,3 +232,33 @@ def test_erasing_a_person_while_a_worker_queues_their_email_leaves_nothing(acme)
     assert released == [1] and errors == []
     assert not OutboundEmail.objects.filter(to_email="cara@candidate.test").exists()
     assert not ReviewRequest.objects.filter(email="cara@candidate.test").exists()
+
+
+def test_a_failing_release_does_not_hold_up_what_is_already_queued(sink, acme, monkeypatch, caplog):
+    from django.db import DatabaseError
+
+    from emailsync.outbox import worker as worker_module
+    from emailsync.outbox.models import enqueue
+
+    waiting_request(acme, due_in=-timedelta(minutes=1))
+    enqueue(
+        OutboundEmail.Kind.NOTIFICATION,
+        to_email="admin@acme.test",
+        template="review_digest",
+        context={"agency": acme.name, "count": 1},
+        agency=acme,
+    )
+
+    def broken(now, limit):
+        OutboundEmail.objects.filter(kind="notification").update(to_name="changed, then undone")
+        raise DatabaseError("deadlock detected")
+
+    monkeypatch.setattr(worker_module, "release_due", broken)
+    ids = Worker(run_jobs=False).claim(timezone.now())
+    assert [OutboundEmail.objects.get(pk=pk).kind for pk in ids] == ["notification"]
+    # What the failed release wrote is undone (a savepoint), the rest of the claim stands.
+    assert OutboundEmail.objects.get(pk=ids[0]).to_name == ""
+    assert "queueing due review requests failed" in caplog.text
+    monkeypatch.undo()
+    assert Worker(run_jobs=False).run_once().sent == 1  # the next tick queues the request
+    assert [m.rcpt_tos for m in sink.received] == [["cara@candidate.test"]]
