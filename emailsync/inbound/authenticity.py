@@ -29,7 +29,7 @@ import authres
 import dkim
 from publicsuffixlist import PublicSuffixList
 
-from . import dkim_canonical, dkim_rsa
+from . import dkim_canonical, dkim_rsa, dkim_verify
 
 try:
     import idna
@@ -37,8 +37,6 @@ except ImportError:  # pragma: no cover - idna ships with our dependencies
     idna = None
 
 log = logging.getLogger(__name__)
-# dkimpy logs key and signature problems at error level; give them a name to silence.
-dkimpy_log = logging.getLogger(__name__ + ".dkimpy")
 
 #: dkimpy's DNS hook: ``dnsfunc(name: bytes, timeout=5) -> bytes | None`` (TXT record).
 DnsFunc = Callable[..., bytes | None]
@@ -226,14 +224,14 @@ def verify_dkim(raw_message: bytes, dnsfunc: DnsFunc | None = None) -> list[Dkim
     """Verify each DKIM-Signature (top-down, at most ``MAX_DKIM_SIGNATURES``)."""
     dnsfunc = dnsfunc or DEFAULT_TXT_RESOLVER
     try:
-        checker = dkim.DKIM(raw_message, logger=dkimpy_log)
-        signatures = [v for k, v in checker.headers if k.lower() == b"dkim-signature"]
+        headers, body = dkim.rfc822_parse(raw_message)
     except Exception:
         if _SIGNATURE_LINE.search(raw_message):
             return [DkimResult("", "", False, "message_unparseable")]
         return []
+    signatures = [field for field in headers if field[0].lower() == b"dkim-signature"]
     results = []
-    for index, signature in enumerate(signatures):
+    for index, (_, signature) in enumerate(signatures):
         tags = _signature_tags(signature)
         domain, selector = tags.get("d", ""), tags.get("s", "")
         if index >= MAX_DKIM_SIGNATURES:
@@ -241,17 +239,18 @@ def verify_dkim(raw_message: bytes, dnsfunc: DnsFunc | None = None) -> list[Dkim
             continue
         watcher = _DnsWatcher(dnsfunc)
         try:
-            passed = bool(checker.verify(idx=index, dnsfunc=watcher))
+            checked = dkim_verify.verify(raw_message, headers, body, index, watcher)
+            passed = checked.passed
             error = None if passed else (watcher.error or "signature_invalid")
         except NotCached:
             raise
         except Exception as exc:
             passed, error = False, watcher.error or _dkim_error_code(exc)
         if passed:
-            # Report exactly the d= and s= dkimpy verified, since alignment is decided on d=.
-            domain = checker.domain.decode("ascii", "replace").lower()
-            selector = checker.selector.decode("ascii", "replace").lower()
-            if b"from" not in checker.include_headers:
+            # Report exactly the d= and s= that were verified, since alignment is decided on d=.
+            domain = checked.domain.decode("ascii", "replace").lower()
+            selector = checked.selector.decode("ascii", "replace").lower()
+            if b"from" not in checked.signed:
                 # RFC 6376 5.4: From MUST be signed, or the signature vouches for nothing
                 # about the author; dkimpy does not enforce this when verifying.
                 passed, error = False, "from_not_signed"
