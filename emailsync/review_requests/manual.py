@@ -299,3 +299,11 @@ def block_sender(trigger: Trigger, by) -> int:
         )
         trigger.agency.record(by, "email_sync.sender_blocked", trigger.sender, triggers=blocked)
     return blocked
+
+
+def unblock_sender(blocked, by) -> None:
+    """Let a blocked sender's new emails through again. What was blocked stays as it was:
+    those emails were refused, and the activity log says so."""
+    with transaction.atomic():
+        blocked.delete()
+        blocked.agency.record(by, "email_sync.sender_unblocked", blocked.email)

@@ -1,5 +1,5 @@
 """The Email Sync page (admins only): the switch, the BCC address, settings, guides, the live
-setup test, the status panel (quarantine, unmapped senders) and "get help".
+setup test, the status panel (quarantine, blocked and unmapped senders) and "get help".
 
 Email Sync is one setting of the agency: nothing here differs per user, and recruiters cannot
 open it.
@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from emailsync.agencies.access import admin_required, agency_object
 from emailsync.agencies.models import AgencyDomain
-from emailsync.inbound.models import InboundAddress, Trigger, UnmappedSender
+from emailsync.inbound.models import BlockedSender, InboundAddress, Trigger, UnmappedSender
 from emailsync.review_requests import manual
 from emailsync.review_requests.models import EmailSyncSettings, ReviewRequest, Source
 from emailsync.reviews.models import Review
@@ -83,6 +83,7 @@ def page_context(request, **extra) -> dict:
             )[:20]
         ),
         "map_form": MapSenderForm(agency=agency),
+        "blocked": list(BlockedSender.objects.filter(agency=agency).order_by("-blocked_at")),
         "help_form": HelpForm(),
         "guides": GUIDES,
         "test_active": sync.in_setup_test(now),
@@ -231,7 +232,7 @@ def setup_test_status(request):
     )
 
 
-# --- status panel: quarantine and unmapped senders --------------------------------------------
+# --- status panel: quarantine, blocked and unmapped senders ---------------------------------
 
 
 @admin_required
@@ -268,6 +269,19 @@ def trigger_block(request, trigger_id):
         return redirect("email-sync")
     manual.block_sender(trigger, by=request.user)
     messages.success(request, _("%(sender)s is blocked.") % {"sender": trigger.sender})
+    return redirect("email-sync")
+
+
+@admin_required
+@require_POST
+def sender_unblock(request, blocked_id):
+    blocked = agency_object(request, BlockedSender, pk=blocked_id)
+    manual.unblock_sender(blocked, by=request.user)
+    messages.success(
+        request,
+        _("%(sender)s is no longer blocked: their new emails are treated like any other.")
+        % {"sender": blocked.email},
+    )
     return redirect("email-sync")
 
 

@@ -100,7 +100,7 @@ FIX = {
         "tick “Trust the From domain alone”."
     ),
     "email_sync_off": _("Switch Email Sync on above, then send the test again."),
-    "sender_blocked": _("You blocked this address. Ask an operator to unblock it."),
+    "sender_blocked": _("You blocked this address. Unblock it under Blocked senders on this page."),
 }
 
 # When the domain did sign, but the content changed on the way, turning DKIM on is not the fix.
@@ -153,6 +153,7 @@ ACTIONS = {
     "email_sync.setup_test_stopped": _("Stopped a setup test"),
     "email_sync.trigger_released": _("Released an email from quarantine"),
     "email_sync.sender_blocked": _("Blocked a sender"),
+    "email_sync.sender_unblocked": _("Unblocked a sender"),
     "email_sync.sender_mapped": _("Mapped a sender to a recruiter"),
     "email_sync.help_requested": _("Asked the operators for help"),
     "member.role_changed": _("Changed a member's role"),

@@ -58,6 +58,11 @@ app_urls = [  # mounted at /app/
         name="trigger-block",
     ),
     path(
+        "email-sync/blocked/<int:blocked_id>/unblock/",
+        email_sync.sender_unblock,
+        name="sender-unblock",
+    ),
+    path(
         "email-sync/senders/<int:unmapped_id>/map/",
         email_sync.unmapped_map,
         name="unmapped-map",

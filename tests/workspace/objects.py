@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 from django.utils import timezone
 
-from emailsync.inbound.models import Trigger, TriggerRecipient, UnmappedSender
+from emailsync.inbound.models import BlockedSender, Trigger, TriggerRecipient, UnmappedSender
 from emailsync.placements.models import Placement, PlacementImport
 from emailsync.review_requests.models import ReviewRequest, Source
 
@@ -67,4 +67,5 @@ def agency_app_objects(agency, recruiter) -> dict:
         "request_id": scheduled_request(agency, recruiter).pk,
         "trigger_id": quarantined_trigger(agency).pk,
         "unmapped_id": UnmappedSender.objects.create(agency=agency, email=f"new@{domain}").pk,
+        "blocked_id": BlockedSender.objects.create(agency=agency, email="spam@bad.example").pk,
     }

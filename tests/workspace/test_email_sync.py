@@ -166,6 +166,36 @@ def test_block_the_sender_of_a_quarantined_email(acme, admin):
     assert not ReviewRequest.objects.exists()
 
 
+def test_a_blocked_sender_is_listed_and_can_be_unblocked(acme, admin, make_agency):
+    trigger = quarantined_trigger(acme, sender="noisy@partner.test")
+    admin.post(reverse("trigger-block", args=[trigger.pk]))
+    blocked = BlockedSender.objects.get(agency=acme)
+    page = admin.get(reverse("email-sync")).content.decode()
+    assert "Blocked senders" in page and "noisy@partner.test" in page
+    assert reverse("sender-unblock", args=[blocked.pk]) in page
+
+    # Another agency's admin cannot see or lift it.
+    other = make_agency(name="Globex")
+    stranger = admin.__class__()
+    stranger.force_login(other.admins().get())
+    assert "noisy@partner.test" not in stranger.get(reverse("email-sync")).content.decode()
+    assert stranger.post(reverse("sender-unblock", args=[blocked.pk])).status_code == 404
+    # Nor can a recruiter of the same agency: unblocking is an admin's decision.
+    recruiter = admin.__class__()
+    recruiter.force_login(acme.sam)
+    assert recruiter.post(reverse("sender-unblock", args=[blocked.pk])).status_code in (302, 403)
+    assert BlockedSender.objects.filter(pk=blocked.pk).exists()
+
+    done = admin.post(reverse("sender-unblock", args=[blocked.pk]), follow=True)
+    assert "noisy@partner.test is no longer blocked" in done.content.decode()
+    assert not BlockedSender.objects.exists()
+    # What was blocked stays blocked; the log says who lifted it.
+    trigger.refresh_from_db()
+    assert trigger.status == "blocked"
+    entry = AuditEntry.objects.get(action="email_sync.sender_unblocked")
+    assert (entry.actor, entry.subject) == (acme.admin, "noisy@partner.test")
+
+
 def test_map_an_unknown_sender(acme, admin):
     from emailsync.inbound.models import UnmappedSender
 
