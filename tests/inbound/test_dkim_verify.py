@@ -110,9 +110,12 @@ def test_signed_and_tampered_messages_get_dkimpys_verdict(canonicalize):
     relaxed_header, relaxed_body = (c == b"relaxed" for c in canonicalize)
     assert [passed(v) for v in assert_same_verdicts(respaced_body)] == [relaxed_body]
     assert [passed(v) for v in assert_same_verdicts(respaced_header)] == [relaxed_header]
-    # A second From added after signing is counted, as dkimpy counts it.
+    # A second From added after signing is counted, as dkimpy counts it: below the signed
+    # one, and above it, where a reader's mail client would show the forger's.
     second_from = raw.replace(b"\r\n\r\n", b"\r\nFrom: Mallory <m@evil.test>\r\n\r\n", 1)
     assert [passed(v) for v in assert_same_verdicts(second_from)] == [False]
+    forged_on_top = raw.replace(b"From: ", b"From: Mallory <m@evil.test>\r\nFrom: ", 1)
+    assert [passed(v) for v in assert_same_verdicts(forged_on_top)] == [False]
 
 
 def test_sha1_a_body_length_and_several_signatures_get_dkimpys_verdict():
@@ -137,6 +140,7 @@ def test_sha1_a_body_length_and_several_signatures_get_dkimpys_verdict():
         None,  # no such key
         b"",
         b"v=DKIM1; k=rsa; p=AAAA",
+        b"v=DKIM1; k=rsa; p=AAA",  # not even base64
         b"v=DKIM1; k=rsa; p=",  # a revoked key
         b"v=DKIM2; k=rsa; p=" + KEY.txt.partition(b"p=")[2],
         b"v=DKIM1; k=dsa; p=" + KEY.txt.partition(b"p=")[2],
@@ -163,6 +167,29 @@ def test_a_key_below_the_minimum_is_refused_as_dkimpy_refuses_it(monkeypatch):
     monkeypatch.setattr(dkim_verify, "MIN_KEY_BITS", 2048)
     mine, theirs = ours(raw, 0, DNS), dkimpys(raw, 0, DNS, minkey=2048)
     assert mine == theirs == ("raised", dkim.KeyFormatError, "public key too small: 1024")
+    # Only a signature that holds is judged on its key's size: a broken one is just false.
+    broken = raw.replace(b"first day", b"last day")
+    mine, theirs = ours(broken, 0, DNS), dkimpys(broken, 0, DNS, minkey=2048)
+    assert mine == theirs and mine[:2] == ("returned", False)
+
+
+def test_a_key_for_tls_reports_is_refused_before_the_signature_is_read():
+    raw = retag(sign(MESSAGE), b"c=relaxed/simple", b"c=relaxed/odd")
+
+    def dns(name, timeout=5):
+        return KEY.txt + b"; s=tlsrpt"
+
+    (verdict,) = assert_same_verdicts(raw, dns)
+    assert verdict[:2] == ("raised", dkim.ValidationError) and "tlsrpt" in verdict[2]
+
+
+@pytest.mark.parametrize("failure", [dkim.DnsTimeoutError, RuntimeError])
+def test_a_failed_lookup_gets_dkimpys_verdict(failure):
+    def dns(name, timeout=5):
+        raise failure("the resolver gave up")
+
+    (verdict,) = assert_same_verdicts(sign(MESSAGE), dns)
+    assert not passed(verdict)
 
 
 def retag(raw: bytes, old: bytes, new: bytes) -> bytes:
@@ -243,21 +270,23 @@ def test_damage_inside_the_signature_field_gets_dkimpys_verdict(pieces):
 
 def test_a_key_that_is_not_rsa_is_left_to_dkimpys_verifier(monkeypatch):
     """Ed25519 keys (RFC 8463) need PyNaCl, which dkimpy loads itself; such a signature is
-    checked by dkimpy's verifier whole."""
+    checked by dkimpy's verifier whole, on the DNS answer already looked up."""
     raw = sign(MESSAGE)
     calls = []
 
     def ed25519_key(name, dnsfunc, timeout=5):
+        dnsfunc(name, timeout=timeout)
         return object(), 256, b"ed25519", False
 
     def dkimpy_decides(message, index, dnsfunc):
-        calls.append((message, index))
+        calls.append((message, index, dnsfunc(b"s1._domainkey.acme.test.")))
         return dkim_verify.Checked(True, b"acme.test", b"s1", (b"from",))
 
+    dns = FakeDns(KEY)
     monkeypatch.setattr(dkim, "load_pk_from_dns", ed25519_key)
     monkeypatch.setattr(dkim_verify, "by_dkimpy", dkimpy_decides)
-    results = verify_dkim(raw, DNS)
-    assert calls == [(raw, 0)]
+    results = verify_dkim(raw, dns)
+    assert calls == [(raw, 0, KEY.txt)] and dns.lookups == 1
     assert [(r.domain, r.selector, r.passed) for r in results] == [("acme.test", "s1", True)]
 
 
