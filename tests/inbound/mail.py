@@ -11,6 +11,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 _ids = itertools.count(1)
 
+# DKIM's four (header, body) canonicalisations, RFC 6376 3.4.
+CANONICALIZATIONS = [
+    (b"relaxed", b"relaxed"),
+    (b"simple", b"simple"),
+    (b"relaxed", b"simple"),
+    (b"simple", b"relaxed"),
+]
+
 
 def build(
     *,

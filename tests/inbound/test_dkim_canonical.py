@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from emailsync.inbound import dkim_canonical
 from emailsync.inbound.authenticity import verify_dkim
 
-from .mail import SigningKey, build
+from .mail import CANONICALIZATIONS, SigningKey, build
 
 # Pieces that exercise every branch: whitespace of each kind, line breaks whole and lone,
 # folding, tag syntax, base64, header-name edge bytes and non-ASCII.
@@ -157,12 +157,6 @@ def test_the_b_tag_is_found_where_dkimpy_finds_it(value):
 KEY = SigningKey("acme.test", "s1")  # an RSA key made with `cryptography`, and its TXT record
 PEM, TXT = KEY.private_pem, KEY.txt
 SIGNED = [b"from", b"to", b"subject", b"date", b"message-id", b"x-folded", b"x-note"]
-CANONICALIZATIONS = [
-    (b"relaxed", b"relaxed"),
-    (b"simple", b"simple"),
-    (b"relaxed", b"simple"),
-    (b"simple", b"relaxed"),
-]
 
 
 def dnsfunc(name, timeout=5):

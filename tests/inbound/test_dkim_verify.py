@@ -12,18 +12,12 @@ from hypothesis import strategies as st
 from emailsync.inbound import dkim_verify
 from emailsync.inbound.authenticity import verify_dkim
 
-from .mail import FakeDns, SigningKey, build
+from .mail import CANONICALIZATIONS, FakeDns, SigningKey, build
 
 KEY = SigningKey("acme.test", "s1")
 OTHER = SigningKey("mailer.test", "m1")
 DNS = FakeDns(KEY, OTHER)
 SIGNED = [b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"x-note"]
-CANONICALIZATIONS = [
-    (b"relaxed", b"relaxed"),
-    (b"simple", b"simple"),
-    (b"relaxed", b"simple"),
-    (b"simple", b"relaxed"),
-]
 QUIET = logging.getLogger("tests.dkimpy")
 
 MESSAGE = build(
