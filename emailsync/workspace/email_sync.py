@@ -83,7 +83,8 @@ def page_context(request, **extra) -> dict:
             )[:20]
         ),
         "map_form": MapSenderForm(agency=agency),
-        "blocked": list(BlockedSender.objects.filter(agency=agency).order_by("-blocked_at")),
+        "blocked": list(BlockedSender.objects.filter(agency=agency).order_by("-blocked_at")[:50]),
+        "blocked_count": BlockedSender.objects.filter(agency=agency).count(),
         "help_form": HelpForm(),
         "guides": GUIDES,
         "test_active": sync.in_setup_test(now),

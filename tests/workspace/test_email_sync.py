@@ -196,6 +196,17 @@ def test_a_blocked_sender_is_listed_and_can_be_unblocked(acme, admin, make_agenc
     assert (entry.actor, entry.subject) == (acme.admin, "noisy@partner.test")
 
 
+def test_a_long_block_list_shows_the_most_recent_and_the_total(acme, admin):
+    BlockedSender.objects.bulk_create(
+        BlockedSender(agency=acme, email=f"spam{n}@bad.test", blocked_at=timezone.now())
+        for n in range(51)
+    )
+    page = admin.get(reverse("email-sync")).content.decode()
+    assert '<span class="count">51</span>' in page
+    assert "The 50 most recent are shown." in page
+    assert page.count('action="/app/email-sync/blocked/') == 50
+
+
 def test_map_an_unknown_sender(acme, admin):
     from emailsync.inbound.models import UnmappedSender
 
