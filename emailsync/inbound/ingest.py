@@ -12,14 +12,16 @@ queries and writes all of its rows in a few statements. A single message is a ba
 
 import logging
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from emailsync.review_requests.models import AskedRecipient, EmailSyncSettings
+from emailsync.agencies.models import Agency
+from emailsync.review_requests.models import AskedRecipient
 
 from . import recipients as rules
 from . import recording
@@ -111,14 +113,26 @@ def ingest(
 
 
 def ingest_batch(messages: list[Inbound], now: datetime | None = None) -> list[list[IngestResult]]:
-    """Ingest several messages in one transaction: either all their rows exist, or none do."""
+    """Ingest several messages at once: either all their rows exist, or none do."""
     now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            return Batch(messages, now).run()
-    except recording.LostClaim:  # someone asked one of these people meanwhile: decide again
+    if recording.writes_in_one_statement():
+        # PostgreSQL writes the batch in one statement, which in autocommit is the batch's
+        # whole transaction: a BEGIN and a COMMIT are two round trips of the four a batch
+        # would otherwise make (docs/PERFORMANCE.md, stop 24). Inside a caller's transaction
+        # a savepoint stands in for it.
+        try:
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                return Batch(messages, now).run()
+        except recording.LostClaim:  # someone asked one of these people meanwhile
+            pass
+        except recording.AgenciesGone:  # deleted since the batch looked: the lookup says so
+            pass
+        # Decided again inside a transaction: the ledger is taken before writing, and the
+        # lookup's lock on the agencies holds until the commit.
         with transaction.atomic():
             return Batch(messages, now, claim_while_writing=False).run()
+    with transaction.atomic():
+        return Batch(messages, now, claim_while_writing=False).run()
 
 
 def ignore_reason(
@@ -199,15 +213,16 @@ class Batch:
         self.evaluate_recipients(plans)
         claims = self.claims(plans)
         entries = ledger_entries(claims)
-        new = [p for p in plans if self.is_new(p)]
-        if self.claim_while_writing and recording.can_claim_while_writing(entries):
-            # Betting that no one takes these ledger entries meanwhile saves a round trip;
-            # a lost bet raises LostClaim and the batch is decided again.
-            recording.write(new, self.now, entries)
-        else:
+        if not self.claim_while_writing:
             self.claim(claims, entries)
-            recording.write(new, self.now)
-        self.end_setup_tests(plans)
+            entries = []
+        # else betting that no one takes these ledger entries before the write, which takes
+        # them itself: a lost bet raises LostClaim, having written nothing.
+        new = [p for p in plans if self.is_new(p)]
+        ended = self.setup_tests_ended(new)
+        recording.write(new, self.now, entries, ended)
+        if ended:  # other listener processes notice within EMAILSYNC_LISTENER_CACHE_SECONDS
+            transaction.on_commit(lambda: FACTS.forget(ended))
         results: list[list[IngestResult]] = [[] for _ in self.messages]
         for plan in plans:
             results[plan.message].append(self.result(plan))
@@ -236,7 +251,10 @@ class Batch:
                 wanted.recipients.update((token, email) for email in emails)
         self.known = known = read_known(wanted)
         by_token = known.agency_by_token(self.now)
-        facts = FACTS.get_many({by_token[t] for t in wanted.tokens if t in by_token})
+        try:
+            facts = FACTS.get_many({by_token[t] for t in wanted.tokens if t in by_token})
+        except Agency.DoesNotExist as gone:  # deleted since the lookup, which held no lock
+            raise recording.AgenciesGone from gone
         plans, first = [], {}
         for index, (message, (headers, key, tokens)) in enumerate(
             zip(self.messages, parsed, strict=True)
@@ -349,17 +367,12 @@ class Batch:
 
     # --- writing ------------------------------------------------------------------------
 
-    def end_setup_tests(self, plans: list[Plan]) -> None:
+    @staticmethod
+    def setup_tests_ended(new: list[Plan]) -> set[int]:
         """A setup test is one email: once it has arrived, the admin's next emails are real
-        ones again, asking real candidates (the page offers to run another test)."""
-        agencies = {p.trigger.agency_id for p in plans if p.setup_test and self.is_new(p)}
-        if not agencies:
-            return
-        EmailSyncSettings.objects.filter(
-            agency_id__in=agencies, setup_test_until__gt=self.now
-        ).update(setup_test_until=self.now)
-        # Other listener processes notice within EMAILSYNC_LISTENER_CACHE_SECONDS.
-        transaction.on_commit(lambda: FACTS.forget(agencies))
+        ones again, asking real candidates (the page offers to run another test). The
+        agencies whose test this batch ends."""
+        return {p.trigger.agency_id for p in new if p.setup_test}
 
     @staticmethod
     def is_new(plan: Plan) -> bool:

@@ -18,14 +18,20 @@ for the batch instead of once per row (known.py), and `delete_agency` takes that
 import functools
 import logging
 
-from django.db import connection
+from django.db import DatabaseError, connection
 
-from emailsync.review_requests.models import AskedRecipient, ReviewRequest, Source
+from emailsync.agencies.models import Agency
+from emailsync.review_requests.models import (
+    AskedRecipient,
+    EmailSyncSettings,
+    ReviewRequest,
+    Source,
+)
 from emailsync.review_requests.scheduling import send_time_for
 
 from . import recipients as rules
 from .models import Trigger, TriggerRecipient, UnmappedSender
-from .rows import Table, hot_cursor, json_document, placeholder
+from .rows import Table, hot_cursor, json_document
 
 log = logging.getLogger("emailsync.inbound")
 
@@ -56,11 +62,18 @@ class LostClaim(Exception):
     """Someone else took a dedupe-ledger entry this batch counted on (see `write`)."""
 
 
-def write(plans, now, claims=None) -> None:
-    """Write the batch. `claims` (PostgreSQL only, see `can_claim_while_writing`) are
-    (agency id, email, window) ledger entries to take in the same statement, on the bet that
-    no one else takes them meanwhile: if anyone did, LostClaim is raised, and the caller's
-    transaction (`ingest_batch`'s) must roll back what the statement wrote and decide again."""
+class AgenciesGone(Exception):
+    """An agency of the batch was deleted after the batch looked it up; nothing was written."""
+
+
+def write(plans, now, claims=(), setup_tests_ended=()) -> None:
+    """Write the batch: its triggers, outcomes and requests, its unknown senders, and the end
+    of the setup tests in it (`setup_tests_ended`, agency ids).
+
+    On PostgreSQL all of it is one statement (`write_in_one_statement`), which also takes the
+    dedupe ledger's `claims`, (agency id, email, window) entries, on the bet that no one else
+    takes them meanwhile: if anyone did, the statement fails, writing nothing, and LostClaim is
+    raised. On SQLite `claims` must be empty (the caller takes the ledger first)."""
     if not plans:  # every message in the batch was a redelivery
         return
     requests, recipients = [], []
@@ -79,13 +92,19 @@ def write(plans, now, claims=None) -> None:
     for row in recipients:
         request = row["request"]
         row["request"] = None if request is None else position[id(request)]
+    unmapped = unmapped_senders(plans)
     if connection.vendor == "postgresql":
-        ids = write_in_one_statement(plans, requests, recipients, claims or [], now)
+        ids = write_in_one_statement(
+            plans, requests, recipients, list(claims), now, unmapped, sorted(setup_tests_ended)
+        )
     else:
+        if claims:
+            raise ValueError("only PostgreSQL takes the dedupe ledger in the write")
         ids = write_table_by_table(plans, requests, recipients)
+        note_unmapped_senders(unmapped, now)
+        end_setup_tests(setup_tests_ended, now)
     for plan, pk in zip(plans, ids, strict=True):
         plan.trigger.pk = pk
-    note_unmapped_senders(plans, now)
     if log.isEnabledFor(logging.INFO):
         # One record per batch naming each trigger in it: a record per trigger (formatted,
         # written and flushed) cost a busy listener 0.02-0.04 ms of CPU per email. Named up to
@@ -115,55 +134,90 @@ def write_table_by_table(plans, requests, recipients) -> list[int]:
     return trigger_ids
 
 
-def can_claim_while_writing(entries) -> bool:
-    """Whether `write` can take these (agency id, email, window) ledger entries itself: on
-    PostgreSQL, when they share one dedupe window (an upsert has one cut-off), as they do
-    unless agencies in one batch set different windows."""
-    return connection.vendor == "postgresql" and len({window for _, _, window in entries}) <= 1
+def writes_in_one_statement() -> bool:
+    """Whether `write` is one statement, its own transaction when run in autocommit, that
+    takes the dedupe ledger itself: PostgreSQL."""
+    return connection.vendor == "postgresql"
 
 
-def write_in_one_statement(plans, requests, recipients, claims, now) -> list[int]:
-    """PostgreSQL: every row of the batch in one statement, one round trip.
+# The SQLSTATE of emailsync_refuse_batch() (migration inbound 0004).
+REFUSED = "ES409"
+
+
+def write_in_one_statement(
+    plans, requests, recipients, claims, now, unmapped=None, setup_tests_ended=()
+) -> list[int]:
+    """PostgreSQL: everything the batch writes in one statement, one round trip, which in
+    autocommit is also the batch's whole transaction: no BEGIN or COMMIT of its own.
 
     Each table's rows travel as one JSON document; the new triggers and requests take their
     ids from their sequences inside the statement, and the recipients find their parents' ids
-    by position. The dedupe ledger's entries are taken in the same statement,
-    which saves the batch a round trip of its own; one that was not won (someone asked that
-    person since the batch looked) raises LostClaim. Returns the triggers' ids in the order
-    of `plans`."""
+    by position. Being its own transaction, the statement carries what a transaction around
+    it would have guaranteed:
+    - it locks the batch's agencies against deletion first, and writes nothing if one is gone
+      (AgenciesGone): the hot rows have no foreign keys to check that for it;
+    - it takes the dedupe ledger's entries, each with its agency's window, and one not won
+      (someone asked that person since the batch looked) fails the whole statement through
+      emailsync_refuse_batch(): LostClaim.
+    Returns the triggers' ids in the order of `plans`."""
     moments: dict = {}
     triggers = TRIGGERS.json_rows([TRIGGERS.as_row(p.trigger) for p in plans], moments=moments)
-    documents = [
-        json_document(triggers),
-        json_document(REQUESTS.json_rows(requests, moments=moments)),
-        json_document(RECIPIENTS.json_rows(recipients, moments)),
-    ]
-    if claims:
-        # Sorted, as every claim on the ledger is, so two batches wait instead of deadlocking.
-        pairs = sorted({(agency_id, email) for agency_id, email, _ in claims})
-        window = claims[0][2]
-        claim = [now, [a for a, _ in pairs], [e for _, e in pairs], now - window]
+    # Sorted, as every claim on the ledger is, so two batches wait instead of deadlocking.
+    pairs = sorted({(agency_id, email) for agency_id, email, _ in claims})
+    cutoffs = sorted({(agency_id, now - window) for agency_id, _, window in claims})
+    if len(cutoffs) != len({agency_id for agency_id, _ in cutoffs}):
+        raise ValueError("one dedupe window per agency")
+    unmapped = sorted((unmapped or {}).items())  # one order: no deadlocks
+    params = {
+        "agencies": sorted({p.trigger.agency_id for p in plans}),
+        "triggers": json_document(triggers),
+        "requests": json_document(REQUESTS.json_rows(requests, moments=moments)),
+        "recipients": json_document(RECIPIENTS.json_rows(recipients, moments)),
+        "now": now,
+        "claim_agencies": [a for a, _ in pairs],
+        "claim_emails": [e for _, e in pairs],
+        "claims": len(pairs),
+        "window_agencies": [a for a, _ in cutoffs],
+        "cutoffs": [c for _, c in cutoffs],
+        "unmapped_agencies": [a for (a, _), _ in unmapped],
+        "unmapped_emails": [e for (_, e), _ in unmapped],
+        "unmapped_counts": [n for _, n in unmapped],
+        "setup_tests": list(setup_tests_ended),
+    }
+    try:
         with hot_cursor() as cursor:
-            cursor.execute(one_statement(claiming=True), [*documents, *claim])
-            rows = cursor.fetchall()
-        if rows[0][1] < len(pairs):
-            raise LostClaim
-        return [row[0] for row in rows]
-    with hot_cursor() as cursor:
-        cursor.execute(one_statement(), documents)
-        return [row[0] for row in cursor.fetchall()]
+            cursor.execute(one_statement(), params)
+            ids = [row[0] for row in cursor.fetchall()]
+    except DatabaseError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == REFUSED:
+            raise LostClaim from exc
+        raise
+    if not ids:  # the lock found an agency gone, so nothing was written
+        raise AgenciesGone
+    return ids
 
 
-# Each new trigger and request takes its id from its sequence once (MATERIALIZED) and keeps
-# its position in the document (ORDINALITY, from 1); recipients name their parents
-# by position (from 0). Every JSON row carries every column, typed by the table's own row type.
+# `gate` locks the batch's agencies (in id order, one lock order for every batch) before
+# anything is written: every write reads `open`, which has its one row only if every agency
+# is still there. Each new trigger and request takes its id from its sequence once
+# (MATERIALIZED) and keeps its position in the document (ORDINALITY, from 1); recipients name
+# their parents by position (from 0). Every JSON row carries every column, typed by the
+# table's own row type. Each ledger entry the upsert inserts, or moves on because its last ask
+# is older than its agency's cut-off, is one won; `verdict` fails the statement unless all
+# were. Every array may be empty; the text is the same for any batch.
 ONE_STATEMENT = """
-WITH new_triggers AS MATERIALIZED (
+WITH gate AS MATERIALIZED (
+        SELECT count(*) AS agencies FROM (
+            SELECT id FROM "{agencies}" WHERE id = ANY(%(agencies)b::bigint[])
+            ORDER BY id FOR KEY SHARE) AS locked),
+    open AS MATERIALIZED (
+        SELECT 1 FROM gate WHERE agencies = cardinality(%(agencies)b::bigint[])),
+    new_triggers AS MATERIALIZED (
         SELECT nextval(pg_get_serial_sequence('{triggers}', 'id')::regclass) AS id, row, ord
-        FROM jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS given(row, ord)),
+        FROM open, jsonb_array_elements(%(triggers)b::jsonb) WITH ORDINALITY AS given(row, ord)),
     new_requests AS MATERIALIZED (
         SELECT nextval(pg_get_serial_sequence('{requests}', 'id')::regclass) AS id, row, ord
-        FROM jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS given(row, ord)),
+        FROM open, jsonb_array_elements(%(requests)b::jsonb) WITH ORDINALITY AS given(row, ord)),
     written_triggers AS (
         INSERT INTO "{triggers}" (id, {trigger_columns})
         SELECT n.id, {trigger_values}
@@ -175,33 +229,51 @@ WITH new_triggers AS MATERIALIZED (
     written_recipients AS (
         INSERT INTO "{recipients}" (trigger_id, review_request_id, {recipient_columns})
         SELECT t.id, q.id, {recipient_values}
-        FROM jsonb_array_elements(%b::jsonb) AS given(row)
+        FROM jsonb_array_elements(%(recipients)b::jsonb) AS given(row)
         JOIN new_triggers t ON t.ord = (given.row->>'trigger')::bigint + 1
         LEFT JOIN new_requests q ON q.ord = (given.row->>'request')::bigint + 1,
-        jsonb_populate_record(NULL::"{recipients}", given.row) AS r)
-SELECT id FROM new_triggers ORDER BY ord
-"""
-
-# The same, also taking the dedupe ledger's entries: each row the upsert inserts or moves on
-# (its last ask older than the window) is one won; the count comes back on every row.
-CLAIMING = """,
+        jsonb_populate_record(NULL::"{recipients}", given.row) AS r),
     claimed AS (
         INSERT INTO "{asked}" (agency_id, email, last_asked_at)
-        SELECT a, e, %b FROM UNNEST((%b)::bigint[], (%b)::varchar[]) AS t(a, e)
+        SELECT a, e, %(now)b FROM open,
+            UNNEST(%(claim_agencies)b::bigint[], %(claim_emails)b::varchar[]) AS t(a, e)
         ON CONFLICT (agency_id, email) DO UPDATE SET last_asked_at = excluded.last_asked_at
-        WHERE "{asked}".last_asked_at < %b
-        RETURNING 1)
-SELECT id, (SELECT count(*) FROM claimed) FROM new_triggers ORDER BY ord
+        WHERE "{asked}".last_asked_at < (
+            SELECT c FROM UNNEST(%(window_agencies)b::bigint[], %(cutoffs)b::timestamptz[])
+                AS w(a, c)
+            WHERE w.a = excluded.agency_id)
+        RETURNING 1),
+    unmapped AS (
+        INSERT INTO "{unmapped}" (agency_id, email, first_seen, last_seen, trigger_count)
+        SELECT a, e, %(now)b, %(now)b, n FROM open,
+            UNNEST(%(unmapped_agencies)b::bigint[], %(unmapped_emails)b::varchar[],
+                %(unmapped_counts)b::integer[]) AS u(a, e, n)
+        ON CONFLICT (agency_id, email) DO UPDATE SET last_seen = excluded.last_seen,
+            trigger_count = "{unmapped}".trigger_count + excluded.trigger_count),
+    setup_tests_ended AS (
+        UPDATE "{settings}" SET setup_test_until = %(now)b
+        WHERE agency_id = ANY(%(setup_tests)b::bigint[]) AND setup_test_until > %(now)b
+            AND EXISTS (SELECT FROM open)),
+    verdict AS MATERIALIZED (
+        SELECT CASE WHEN (SELECT count(*) FROM claimed) < %(claims)b::integer
+            THEN emailsync_refuse_batch('a dedupe-ledger entry was taken meanwhile')
+            ELSE 0 END AS refused)
+SELECT id, (SELECT refused FROM verdict) FROM new_triggers ORDER BY ord
 """
 
 
 @functools.cache
-def one_statement(claiming: bool = False) -> str:
+def one_statement() -> str:
     def columns(table: Table, *linked: str) -> tuple[str, str]:
         names = [f'"{f.column}"' for f in table.fields if f.attname not in linked]
         return ", ".join(names), ", ".join(f"r.{name}" for name in names)
 
-    parts = {}
+    parts = {
+        "agencies": Agency._meta.db_table,
+        "asked": AskedRecipient._meta.db_table,
+        "unmapped": UnmappedSender._meta.db_table,
+        "settings": EmailSyncSettings._meta.db_table,
+    }
     for key, table, linked in [
         ("trigger", TRIGGERS, ()),
         ("request", REQUESTS, ()),
@@ -209,10 +281,7 @@ def one_statement(claiming: bool = False) -> str:
     ]:
         parts[key + "s"] = table.model._meta.db_table
         parts[key + "_columns"], parts[key + "_values"] = columns(table, *linked)
-    if not claiming:
-        return ONE_STATEMENT.format(**parts)
-    statement = ONE_STATEMENT.rpartition("SELECT id FROM new_triggers")[0].rstrip() + CLAIMING
-    return statement.format(asked=AskedRecipient._meta.db_table, **parts)
+    return ONE_STATEMENT.format(**parts)
 
 
 def outcomes(plan, now, recipients: list[dict]) -> list[dict]:
@@ -296,21 +365,26 @@ def unmapped_sender(plan) -> str:
     return sender
 
 
-def note_unmapped_senders(plans, now) -> None:
-    """Remember each unknown sender, counting its triggers, in one upsert: two listeners
-    seeing the same new sender at once both count it, neither fails on the other's row."""
+def unmapped_senders(plans) -> dict[tuple[int, str], int]:
+    """(agency id, unknown sender) -> how many of the batch's triggers it sent."""
     seen: dict[tuple[int, str], int] = {}
     for plan in plans:
         sender = unmapped_sender(plan)
         if sender:
             key = (plan.trigger.agency_id, sender)
             seen[key] = seen.get(key, 0) + 1
+    return seen
+
+
+def note_unmapped_senders(seen: dict[tuple[int, str], int], now) -> None:
+    """SQLite: remember each unknown sender, counting its triggers, in one upsert (two
+    listeners seeing the same new sender at once both count it, neither fails on the other's
+    row). PostgreSQL does the same inside `write_in_one_statement`."""
     if not seen:
         return
     table = connection.ops.quote_name(UnmappedSender._meta.db_table)
-    p = placeholder()
     moment = connection.ops.adapt_datetimefield_value(now)
-    values = ", ".join([f"({p}, {p}, {p}, {p}, {p})"] * len(seen))
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(seen))
     params = [
         x
         for (agency_id, email), count in sorted(seen.items())  # one order: no deadlocks
@@ -323,4 +397,13 @@ def note_unmapped_senders(plans, now) -> None:
             f"last_seen = excluded.last_seen, "
             f"trigger_count = {table}.trigger_count + excluded.trigger_count",
             params,
+        )
+
+
+def end_setup_tests(agencies, now) -> None:
+    """SQLite: a setup test is one email, so the ones in the batch are over (PostgreSQL does
+    this inside `write_in_one_statement`)."""
+    if agencies:
+        EmailSyncSettings.objects.filter(agency_id__in=agencies, setup_test_until__gt=now).update(
+            setup_test_until=now
         )

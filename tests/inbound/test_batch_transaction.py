@@ -1,0 +1,229 @@
+"""On PostgreSQL a batch's write is one statement in autocommit: the batch's whole transaction.
+
+The listener makes two round trips per batch, its lookup and its write, rather than four with
+a BEGIN and a COMMIT around them (docs/PERFORMANCE.md, stop 24). What the transaction used
+to guarantee, the write statement now guarantees itself: it locks the batch's agencies before
+writing (a deleted agency is left with no rows), takes the dedupe ledger with each agency's
+own window, and fails whole when a ledger entry was taken meanwhile (test_ledger_race.py).
+"""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection, connections, transaction
+from django.utils import timezone
+from psycopg.pq import TransactionStatus
+
+from emailsync.agencies.models import Agency
+from emailsync.inbound import ingest as ingest_module
+from emailsync.inbound import recording
+from emailsync.inbound.evidence import gather_evidence
+from emailsync.inbound.facts import FACTS
+from emailsync.inbound.headers import split_message
+from emailsync.inbound.ingest import Inbound, ingest, ingest_batch
+from emailsync.inbound.models import InboundAddress, Trigger, TriggerRecipient
+from emailsync.privacy.agencies import delete_agency
+from emailsync.review_requests.models import AskedRecipient, EmailSyncSettings, ReviewRequest
+
+from .mail import build
+
+pytestmark = [
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="SQLite writes a batch table by table, inside a transaction",
+    ),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def prepared(agency, raw, dns) -> Inbound:
+    header, body = split_message(raw)
+    address = InboundAddress.current_for(agency).address
+    return Inbound((address,), header, body, gather_evidence(header, body, dns))
+
+
+@pytest.fixture
+def facts_cached(settings):
+    """The listener's cache of each agency's facts, on as in production (tests turn it off)."""
+    settings.EMAILSYNC_LISTENER_CACHE_SECONDS = 60
+    yield
+    FACTS.forget(list(FACTS._entries))
+
+
+def test_a_batch_is_a_lookup_and_a_write_with_no_transaction_around_them(
+    sync_agency, acme_key, dns, facts_cached
+):
+    ingest_batch([prepared(sync_agency, acme_key.sign(build()), dns)])  # the agency's facts cached
+    seen = []
+
+    def observe(execute, sql, params, many, context):
+        seen.append(connection.connection.info.transaction_status)
+        return execute(sql, params, many, context)
+
+    batch = [
+        prepared(sync_agency, acme_key.sign(build(to=(f"c{i}@candidate.test",))), dns)
+        for i in range(3)
+    ]
+    with connection.execute_wrapper(observe):
+        results = ingest_batch(batch)
+    assert [r.requests for [r] in results] == [1, 1, 1]
+    # psycopg opens a transaction with the first statement after a BEGIN is due: none was.
+    assert seen == [TransactionStatus.IDLE, TransactionStatus.IDLE]
+    assert connection.connection.info.transaction_status == TransactionStatus.IDLE
+    assert ReviewRequest.objects.count() == 4
+
+
+def in_thread(work, results):
+    def run():
+        try:
+            results.append(work())
+        except Exception as exc:  # reported by the assertions below
+            results.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def nothing_left(agency_id: int) -> None:
+    assert not Agency.objects.filter(pk=agency_id).exists()
+    assert not Trigger.objects.filter(agency_id=agency_id).exists()
+    assert not ReviewRequest.objects.filter(agency_id=agency_id).exists()
+    assert not AskedRecipient.objects.filter(agency_id=agency_id).exists()
+    assert not TriggerRecipient.objects.exists()
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["facts cached", "facts read"])
+def test_an_agency_deleted_after_the_batch_looked_is_left_with_no_rows(
+    sync_agency, acme_key, dns, monkeypatch, request, cached
+):
+    """Deleted between the lookup and the write: the write finds the agency gone when the
+    agency's facts were cached, and reading its facts finds it gone when they were not."""
+    agency_id = sync_agency.pk
+    if cached:
+        request.getfixturevalue("facts_cached")
+        ingest_batch([prepared(sync_agency, acme_key.sign(build()), dns)])
+    real_read = ingest_module.read_known
+    deletions, reads = [], []
+
+    def read_then_deleted(wanted):
+        known = real_read(wanted)
+        if not reads:  # before the first attempt's write, on another connection
+            deleter = in_thread(lambda: delete_agency(Agency.objects.get(pk=agency_id)), deletions)
+            deleter.join(10)
+        reads.append(bool(known.addresses))
+        return known
+
+    monkeypatch.setattr(ingest_module, "read_known", read_then_deleted)
+    raw = acme_key.sign(build(to=("Cara <cara@candidate.test>",), cc=("clive@client.test",)))
+    results = ingest_batch([prepared(sync_agency, raw, dns)])
+
+    assert not isinstance(deletions[0], Exception), deletions
+    # The first look found the agency; its write found it gone and wrote nothing; the second
+    # look finds no address, so the listener answers 550.
+    assert reads == [True, False]
+    assert results == [[]]
+    nothing_left(agency_id)
+
+
+def waiting_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def test_a_write_waits_for_a_deletion_under_way_and_then_writes_nothing(
+    sync_agency, acme_key, dns, monkeypatch, facts_cached
+):
+    agency_id = sync_agency.pk
+    ingest_batch([prepared(sync_agency, acme_key.sign(build()), dns)])  # the agency's facts cached
+    real_read = ingest_module.read_known
+    deleted, release = threading.Event(), threading.Event()
+    deletions, batches = [], []
+
+    def delete():
+        with transaction.atomic():
+            counts = delete_agency(Agency.objects.get(pk=agency_id))
+            deleted.set()
+            release.wait(10)  # holding the deleted agency, uncommitted
+        return counts
+
+    def read_then_deletion_starts(wanted):
+        known = real_read(wanted)
+        if not deletions and not deleted.is_set():
+            in_thread(delete, deletions)
+            assert deleted.wait(10)
+        return known
+
+    monkeypatch.setattr(ingest_module, "read_known", read_then_deletion_starts)
+    raw = acme_key.sign(build(to=("Cara <cara@candidate.test>",), cc=("clive@client.test",)))
+    header, body = split_message(raw)
+    evidence = gather_evidence(header, body, dns)
+    writer = in_thread(lambda: ingest([sync_agency.bcc], header, body, evidence), batches)
+    deadline = time.monotonic() + 5
+    while not (deleted.is_set() and waiting_on_a_lock()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # The write waits for the deletion rather than writing beside it.
+    assert writer.is_alive()
+    release.set()
+    writer.join(10)
+
+    assert deletions and not isinstance(deletions[0], Exception), deletions
+    assert batches == [[]]
+    nothing_left(agency_id)
+
+
+def test_agencies_with_different_windows_take_the_ledger_in_the_one_write(
+    sync_agency, acme_key, dns, make_agency, monkeypatch
+):
+    """Each ledger entry is won against its own agency's window: Acme keeps 90 days, Other
+    30. Cara was asked by both 60 days ago, so only Other asks her again, in one write. Judged
+    against the other agency's window, Acme's entry would be counted lost and the batch
+    written twice."""
+    other = make_agency(name="Other Recruitment", domains=["other.test"])
+    settings = EmailSyncSettings.for_agency(other)
+    settings.enabled, settings.trust_from_domain, settings.dedupe_days = True, True, 30
+    settings.save()
+    long_ago = timezone.now() - timedelta(days=60)
+    for agency in (sync_agency, other):
+        AskedRecipient.objects.create(
+            agency=agency, email="cara@candidate.test", last_asked_at=long_ago
+        )
+    real_write, writes = recording.write_in_one_statement, []
+
+    def write(*args, **kwargs):
+        writes.append(sorted((a, e) for a, e, _ in args[3]))
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(recording, "write_in_one_statement", write)
+    to = ("Cara <cara@candidate.test>", "Dan <dan@candidate.test>")
+    results = ingest_batch(
+        [
+            prepared(sync_agency, acme_key.sign(build(to=to)), dns),
+            prepared(other, build(sender="Olly <olly@other.test>", to=to), dns),
+        ]
+    )
+
+    assert [r.requests for [r] in results] == [1, 2]
+    assert writes == [
+        sorted(
+            [
+                (sync_agency.pk, "dan@candidate.test"),
+                (other.pk, "cara@candidate.test"),
+                (other.pk, "dan@candidate.test"),
+            ]
+        )
+    ]
+    asked = dict(
+        AskedRecipient.objects.filter(email="cara@candidate.test").values_list(
+            "agency_id", "last_asked_at"
+        )
+    )
+    assert asked[sync_agency.pk] == long_ago < asked[other.pk]
