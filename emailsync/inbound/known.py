@@ -107,7 +107,7 @@ def _json_rows(columns: str, source: str) -> str:
 
 
 @functools.cache
-def one_statement() -> str:
+def one_statement(lock: bool = True) -> str:
     def pairs(model, columns: tuple[str, ...], match: str) -> str:
         # One probe of the table's unique (agency, value) key per pair, whatever the planner
         # knows: as a plain join, a table without statistics yet (a new install, filling
@@ -132,12 +132,16 @@ def one_statement() -> str:
     # agency from being left with rows: a deletion takes the agency FOR UPDATE first, so it
     # either waits for this batch to commit and then removes its rows with the rest, or has
     # already removed the agency and the lock finds nothing.
+    # Outside a transaction (the listener's first attempt on PostgreSQL) the write statement
+    # takes this lock instead (recording.py): a lock here would end with this statement, and
+    # would make it a transaction that writes (a row lock marks the row), one more commit
+    # waiting for the disk.
     agencies = quote(Agency._meta.db_table)
     locked = (
         "(SELECT coalesce(json_agg(g.id), '[]') FROM ("  # noqa: S608
         f"SELECT id FROM {agencies} WHERE id IN (SELECT agency_id FROM "
         f"{quote(InboundAddress._meta.db_table)} WHERE token = ANY(%b)) "
-        "ORDER BY id FOR KEY SHARE) AS g)"
+        f"ORDER BY id{' FOR KEY SHARE' if lock else ''}) AS g)"
     )
     return "SELECT " + ",\n  ".join(
         [
@@ -171,7 +175,7 @@ def read_in_one_statement(wanted: Wanted, hashes: dict[str, str]) -> dict[str, l
         sorted(wanted.tokens),
     ]
     with rows.hot_cursor() as cursor:
-        cursor.execute(one_statement(), params)
+        cursor.execute(one_statement(lock=connections[DEFAULT_DB_ALIAS].in_atomic_block), params)
         addresses, delivered, blocked, suppressed, asked, locked = cursor.fetchone()
     # JSON has no date-times: they arrive as ISO 8601 text.
     moment = _from_json_moment

@@ -12,7 +12,8 @@ those checks cost more of the machine than anything else the database did for a 
 parents that statement just created or the batch just looked up: a recipient's outcome to
 its trigger and request, and the trigger, request and dedupe ledger to their agency. Django
 still knows each relation, so every delete cascades as before; the agency itself is locked
-for the batch instead of once per row (known.py), and `delete_agency` takes that lock first.
+for the batch instead of once per row (by the write statement on PostgreSQL, by the lookup in
+known.py when the batch runs in a transaction), and `delete_agency` takes that lock first.
 """
 
 import functools

@@ -59,7 +59,7 @@ def test_a_batch_is_a_lookup_and_a_write_with_no_transaction_around_them(
     seen = []
 
     def observe(execute, sql, params, many, context):
-        seen.append(connection.connection.info.transaction_status)
+        seen.append((connection.connection.info.transaction_status, "FOR KEY SHARE" in sql))
         return execute(sql, params, many, context)
 
     batch = [
@@ -70,7 +70,9 @@ def test_a_batch_is_a_lookup_and_a_write_with_no_transaction_around_them(
         results = ingest_batch(batch)
     assert [r.requests for [r] in results] == [1, 1, 1]
     # psycopg opens a transaction with the first statement after a BEGIN is due: none was.
-    assert seen == [TransactionStatus.IDLE, TransactionStatus.IDLE]
+    # Only the write locks the agencies: a row lock would make the lookup a transaction that
+    # writes, with a commit of its own to wait for.
+    assert seen == [(TransactionStatus.IDLE, False), (TransactionStatus.IDLE, True)]
     assert connection.connection.info.transaction_status == TransactionStatus.IDLE
     assert ReviewRequest.objects.count() == 4
 
