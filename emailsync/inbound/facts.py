@@ -48,7 +48,9 @@ class AgencyFacts:
             for s in EmailSyncSettings.objects.select_related("agency").filter(agency_id__in=ids)
         }
         for agency in Agency.objects.filter(pk__in=ids - set(syncs)):
-            syncs[agency.pk] = EmailSyncSettings.for_agency(agency)
+            # The defaults, unsaved: reading never writes (the listener reads outside a
+            # transaction, and an agency deleted meanwhile must not fail an insert here).
+            syncs[agency.pk] = EmailSyncSettings(agency=agency)
         if set(syncs) != ids:
             raise Agency.DoesNotExist(f"no agency {sorted(ids - set(syncs))}")
         # Stored as A-labels (xn--…); headers give U-labels: compare in the Unicode form.

@@ -2,7 +2,8 @@
 
 The SMTP listener and the ESP webhooks are thin adapters around `ingest`: they hand it the
 envelope recipients, the header block, the body (in memory only, for structured data) and the
-authentication evidence they gathered, and it decides everything else in one transaction.
+authentication evidence they gathered, and it decides everything else, writing it all or
+nothing (on PostgreSQL one statement, on SQLite one transaction).
 Nothing here stores or logs the body, and the subject is kept only for a setup test.
 
 Work is done per batch: the listener groups every message that finished DATA while the previous
@@ -121,7 +122,7 @@ def ingest_batch(messages: list[Inbound], now: datetime | None = None) -> list[l
         # would otherwise make (docs/PERFORMANCE.md, stop 24). Inside a caller's transaction
         # a savepoint stands in for it.
         try:
-            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            with nullcontext() if connection.get_autocommit() else transaction.atomic():
                 return Batch(messages, now).run()
         except recording.LostClaim:  # someone asked one of these people meanwhile
             pass

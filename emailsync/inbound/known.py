@@ -11,8 +11,9 @@ spent answering it). SQLite is in-process and runs the five in turn.
 
 The per-agency lookups go by exact pairs (an address token and a message, a sender or a
 recipient), joined to the agency through the token in the database: each is an index probe
-on the table's unique key, however many rows an agency has collected. On PostgreSQL the same
-statement also locks the batch's agencies against deletion until the batch commits.
+on the table's unique key, however many rows an agency has collected. On PostgreSQL, when the
+batch runs inside a transaction, the same statement also locks the batch's agencies against
+deletion until it commits (outside one, the write statement takes that lock: recording.py).
 """
 
 import functools
@@ -175,7 +176,9 @@ def read_in_one_statement(wanted: Wanted, hashes: dict[str, str]) -> dict[str, l
         sorted(wanted.tokens),
     ]
     with rows.hot_cursor() as cursor:
-        cursor.execute(one_statement(lock=connections[DEFAULT_DB_ALIAS].in_atomic_block), params)
+        cursor.execute(
+            one_statement(lock=not connections[DEFAULT_DB_ALIAS].get_autocommit()), params
+        )
         addresses, delivered, blocked, suppressed, asked, locked = cursor.fetchone()
     # JSON has no date-times: they arrive as ISO 8601 text.
     moment = _from_json_moment

@@ -188,7 +188,7 @@ def write_in_one_statement(
     try:
         with hot_cursor() as cursor:
             cursor.execute(one_statement(), params)
-            ids = [row[0] for row in cursor.fetchall()]
+            _, ids = cursor.fetchone()
     except DatabaseError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == REFUSED:
             raise LostClaim from exc
@@ -205,7 +205,9 @@ def write_in_one_statement(
 # their parents by position (from 0). Every JSON row carries every column, typed by the
 # table's own row type. Each ledger entry the upsert inserts, or moves on because its last ask
 # is older than its agency's cut-off, is one won; `verdict` fails the statement unless all
-# were. Every array may be empty; the text is the same for any batch.
+# were. The statement returns one row whatever happened, so `verdict` is always evaluated;
+# the new triggers' ids come as one array. Every array parameter may be empty; the text is
+# the same for any batch.
 ONE_STATEMENT = """
 WITH gate AS MATERIALIZED (
         SELECT count(*) AS agencies FROM (
@@ -256,10 +258,11 @@ WITH gate AS MATERIALIZED (
         WHERE agency_id = ANY(%(setup_tests)b::bigint[]) AND setup_test_until > %(now)b
             AND EXISTS (SELECT FROM open)),
     verdict AS MATERIALIZED (
-        SELECT CASE WHEN (SELECT count(*) FROM claimed) < %(claims)b::integer
+        SELECT CASE WHEN EXISTS (SELECT FROM open)
+                AND (SELECT count(*) FROM claimed) < %(claims)b::integer
             THEN emailsync_refuse_batch('a dedupe-ledger entry was taken meanwhile')
             ELSE 0 END AS refused)
-SELECT id, (SELECT refused FROM verdict) FROM new_triggers ORDER BY ord
+SELECT (SELECT refused FROM verdict), ARRAY(SELECT id FROM new_triggers ORDER BY ord)
 """
 
 

@@ -191,7 +191,7 @@ _LOCK_FILES: dict = {}
 
 
 def commit_batch(items: list[Inbound]) -> list:
-    """Write a batch of messages in one transaction. If that fails, write them one by one,
+    """Write a batch of messages, all or nothing. If that fails, write them one by one,
     so one bad message costs only its own sender a retry (451), not everyone in the batch."""
     with writers_turn():
         return _commit_batch(items)

@@ -18,12 +18,13 @@ from psycopg.pq import TransactionStatus
 
 from emailsync.agencies.models import Agency
 from emailsync.inbound import ingest as ingest_module
+from emailsync.inbound import known as known_module
 from emailsync.inbound import recording
 from emailsync.inbound.evidence import gather_evidence
 from emailsync.inbound.facts import FACTS
 from emailsync.inbound.headers import split_message
 from emailsync.inbound.ingest import Inbound, ingest, ingest_batch
-from emailsync.inbound.models import InboundAddress, Trigger, TriggerRecipient
+from emailsync.inbound.models import InboundAddress, Trigger, TriggerRecipient, UnmappedSender
 from emailsync.privacy.agencies import delete_agency
 from emailsync.review_requests.models import AskedRecipient, EmailSyncSettings, ReviewRequest
 
@@ -229,3 +230,86 @@ def test_agencies_with_different_windows_take_the_ledger_in_the_one_write(
         )
     )
     assert asked[sync_agency.pk] == long_ago < asked[other.pk]
+
+
+def test_one_agency_deleted_leaves_the_other_agencies_of_the_batch_written(
+    sync_agency, acme_key, dns, make_agency, monkeypatch, facts_cached
+):
+    """Two agencies in one batch; Other is deleted after the lookup, in the middle of its
+    setup test and with a sender it does not know yet. The write writes nothing at all, not
+    even the unknown sender or the end of the test; decided again, Acme's email is written
+    and Other's finds no address (550)."""
+    other = make_agency(name="Other Recruitment", domains=["other.test"])
+    settings = EmailSyncSettings.for_agency(other)
+    settings.enabled, settings.trust_from_domain = True, True
+    settings.setup_test_until = timezone.now() + timedelta(minutes=30)
+    settings.save()
+    admin = other.admins().get()
+    FACTS.get_many([sync_agency.pk, other.pk])  # both agencies' facts cached
+    batch = [
+        prepared(sync_agency, acme_key.sign(build(to=("cara@candidate.test",))), dns),
+        prepared(other, build(sender=f"Admin <{admin.email}>", to=("dan@candidate.test",)), dns),
+        prepared(other, build(sender="New <new.hire@other.test>", to=("eve@candidate.test",)), dns),
+    ]
+    real_read, real_write = ingest_module.read_known, recording.write_in_one_statement
+    deletions, writes = [], []
+
+    def read_then_deleted(wanted):
+        known = real_read(wanted)
+        if not deletions:
+            in_thread(lambda: delete_agency(Agency.objects.get(pk=other.pk)), deletions).join(10)
+        return known
+
+    def write(*args, **kwargs):
+        writes.append(sorted({p.trigger.agency_id for p in args[0]}))
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "read_known", read_then_deleted)
+    monkeypatch.setattr(recording, "write_in_one_statement", write)
+    results = ingest_batch(batch)
+
+    assert not isinstance(deletions[0], Exception), deletions
+    assert writes == [sorted([sync_agency.pk, other.pk]), [sync_agency.pk]]
+    assert results[0][0].requests == 1 and results[1:] == [[], []]
+    nothing_left_of = {
+        "triggers": Trigger.objects.filter(agency_id=other.pk).exists(),
+        "requests": ReviewRequest.objects.filter(agency_id=other.pk).exists(),
+        "unknown senders": UnmappedSender.objects.filter(agency_id=other.pk).exists(),
+        "settings": EmailSyncSettings.objects.filter(agency_id=other.pk).exists(),
+    }
+    assert not any(nothing_left_of.values()), nothing_left_of
+
+
+def test_a_lost_bet_undoes_the_whole_write_unknown_senders_included(
+    sync_agency, acme_key, dns, monkeypatch
+):
+    """The first write counted an unknown sender and then found a ledger entry taken: the
+    statement failed whole, so the second write counts that sender once, not twice. The
+    decided-again lookup locks the agencies, as a batch inside a transaction must."""
+    from .test_ledger_race import other_process_asks
+
+    real_read, locks = ingest_module.read_known, []
+    real_statement = known_module.one_statement
+
+    def read_then_someone_asks(wanted):
+        result = real_read(wanted)
+        if len(locks) == 1:  # after the first attempt's lookup
+            other_process_asks(sync_agency.pk, "cara@candidate.test")
+        return result
+
+    def statement(lock=True):
+        locks.append(lock)
+        return real_statement(lock=lock)
+
+    monkeypatch.setattr(ingest_module, "read_known", read_then_someone_asks)
+    monkeypatch.setattr(known_module, "one_statement", statement)
+    raw = acme_key.sign(
+        build(sender="New <new.hire@acme.test>", to=("cara@candidate.test", "dan@candidate.test"))
+    )
+    [[result]] = ingest_batch([prepared(sync_agency, raw, dns)])
+
+    assert locks == [False, True]
+    assert result.requests == 1
+    assert UnmappedSender.objects.get().trigger_count == 1
+    assert Trigger.objects.count() == 1
+    assert list(ReviewRequest.objects.values_list("email", flat=True)) == ["dan@candidate.test"]

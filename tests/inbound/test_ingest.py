@@ -497,3 +497,16 @@ def test_an_unknown_sender_is_counted_within_and_across_batches(sync_agency, acm
     ingest_batch([from_new_hire()])
     again = UnmappedSender.objects.get()
     assert again.trigger_count == 3 and again.first_seen == earlier < again.last_seen
+
+
+def test_reading_an_agencys_facts_writes_nothing(make_agency):
+    """An agency that never opened its Email Sync page has no settings row; the listener
+    reads the defaults without creating one: it reads outside a transaction, and an insert
+    for an agency being deleted would fail the batch instead of answering 550."""
+    agency = make_agency()
+    EmailSyncSettings.objects.filter(agency=agency).delete()
+    from emailsync.inbound.facts import AgencyFacts
+
+    facts = AgencyFacts.load_many([agency.pk])[agency.pk]
+    assert not facts.settings.enabled and facts.settings.dedupe_days == 90
+    assert not EmailSyncSettings.objects.filter(agency=agency).exists()
