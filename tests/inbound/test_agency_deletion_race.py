@@ -10,16 +10,16 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection
 
 from emailsync.agencies.models import Agency
 from emailsync.inbound.evidence import gather_evidence
 from emailsync.inbound.headers import split_message
 from emailsync.inbound.ingest import ingest
 from emailsync.inbound.models import Trigger, TriggerRecipient
-from emailsync.privacy.agencies import delete_agency
 from emailsync.review_requests.models import AskedRecipient, ReviewRequest
 
+from .concurrency import held_deletion, in_thread, waiting_on_a_lock
 from .mail import build
 
 pytestmark = [
@@ -31,29 +31,6 @@ pytestmark = [
 ]
 
 
-def in_thread(work, results):
-    def run():
-        try:
-            results.append(work())
-        except Exception as exc:  # reported by the assertions below
-            results.append(exc)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
-def waiting_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0] > 0
-
-
 def test_a_batch_for_an_agency_being_deleted_writes_nothing(sync_agency, acme_key, dns):
     agency_id = sync_agency.pk
     raw = acme_key.sign(build(to=("Cara <cara@candidate.test>",), cc=("clive@client.test",)))
@@ -61,13 +38,7 @@ def test_a_batch_for_an_agency_being_deleted_writes_nothing(sync_agency, acme_ke
     evidence = gather_evidence(header, body, dns)
     deleted, release = threading.Event(), threading.Event()
 
-    def delete():
-        with transaction.atomic():
-            counts = delete_agency(Agency.objects.get(pk=agency_id))
-            deleted.set()
-            release.wait(10)  # holding the deleted agency, uncommitted
-        return counts
-
+    delete = held_deletion(agency_id, deleted, release)
     deletions, batches = [], []
     deleter = in_thread(delete, deletions)
     assert deleted.wait(10), deletions

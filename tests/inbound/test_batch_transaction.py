@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection
 from django.utils import timezone
 from psycopg.pq import TransactionStatus
 
@@ -28,6 +28,7 @@ from emailsync.inbound.models import InboundAddress, Trigger, TriggerRecipient, 
 from emailsync.privacy.agencies import delete_agency
 from emailsync.review_requests.models import AskedRecipient, EmailSyncSettings, ReviewRequest
 
+from .concurrency import held_deletion, in_thread, waiting_on_a_lock
 from .mail import build
 
 pytestmark = [
@@ -78,20 +79,6 @@ def test_a_batch_is_a_lookup_and_a_write_with_no_transaction_around_them(
     assert ReviewRequest.objects.count() == 4
 
 
-def in_thread(work, results):
-    def run():
-        try:
-            results.append(work())
-        except Exception as exc:  # reported by the assertions below
-            results.append(exc)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
 def nothing_left(agency_id: int) -> None:
     assert not Agency.objects.filter(pk=agency_id).exists()
     assert not Trigger.objects.filter(agency_id=agency_id).exists()
@@ -133,15 +120,6 @@ def test_an_agency_deleted_after_the_batch_looked_is_left_with_no_rows(
     nothing_left(agency_id)
 
 
-def waiting_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0] > 0
-
-
 def test_a_write_waits_for_a_deletion_under_way_and_then_writes_nothing(
     sync_agency, acme_key, dns, monkeypatch, facts_cached
 ):
@@ -151,12 +129,7 @@ def test_a_write_waits_for_a_deletion_under_way_and_then_writes_nothing(
     deleted, release = threading.Event(), threading.Event()
     deletions, batches = [], []
 
-    def delete():
-        with transaction.atomic():
-            counts = delete_agency(Agency.objects.get(pk=agency_id))
-            deleted.set()
-            release.wait(10)  # holding the deleted agency, uncommitted
-        return counts
+    delete = held_deletion(agency_id, deleted, release)
 
     def read_then_deletion_starts(wanted):
         known = real_read(wanted)
