@@ -285,7 +285,10 @@ def one_statement() -> str:
     ]:
         parts[key + "s"] = table.model._meta.db_table
         parts[key + "_columns"], parts[key + "_values"] = columns(table, *linked)
-    return ONE_STATEMENT.format(**parts)
+    # On one line: psycopg converts a statement's placeholders once and caches the result only
+    # for statements up to 4,096 bytes (psycopg._queries.MAX_CACHED_STATEMENT_LENGTH); longer
+    # ones are converted again on every call (measured: 70 µs against 34 µs per batch).
+    return " ".join(ONE_STATEMENT.format(**parts).split())
 
 
 def outcomes(plan, now, recipients: list[dict]) -> list[dict]:

@@ -286,3 +286,12 @@ def test_a_lost_bet_undoes_the_whole_write_unknown_senders_included(
     assert UnmappedSender.objects.get().trigger_count == 1
     assert Trigger.objects.count() == 1
     assert list(ReviewRequest.objects.values_list("email", flat=True)) == ["dan@candidate.test"]
+
+
+def test_the_batch_statements_are_short_enough_for_the_driver_to_convert_once():
+    """psycopg converts a statement's placeholders on every call unless the statement fits
+    its cache (4,096 bytes): over it, converting the write took twice as long."""
+    from psycopg import _queries
+
+    statements = [recording.one_statement(), *(known_module.one_statement(lock) for lock in (0, 1))]
+    assert max(len(s.encode()) for s in statements) <= _queries.MAX_CACHED_STATEMENT_LENGTH
