@@ -24,8 +24,8 @@ from django.utils import timezone
 from emailsync.agencies.models import Agency
 from emailsync.review_requests.models import AskedRecipient
 
+from . import batch_statement, recording
 from . import recipients as rules
-from . import recording
 from .addresses import agency_tokens
 from .evidence import AuthEvidence, AuthVerdict, judge
 from .facts import FACTS, AgencyFacts
@@ -124,14 +124,11 @@ def ingest_batch(messages: list[Inbound], now: datetime | None = None) -> list[l
         try:
             with nullcontext() if connection.get_autocommit() else transaction.atomic():
                 return Batch(messages, now).run()
-        except recording.LostClaim:  # someone asked one of these people meanwhile
-            pass
-        except recording.AgenciesGone:  # deleted since the batch looked: the lookup says so
-            pass
-        # Decided again inside a transaction: the ledger is taken before writing, and the
-        # lookup's lock on the agencies holds until the commit.
-        with transaction.atomic():
-            return Batch(messages, now, claim_while_writing=False).run()
+        except (batch_statement.LostClaim, batch_statement.AgenciesGone):
+            pass  # someone asked one of these people, or an agency was deleted, meanwhile
+    # In a transaction (SQLite always; PostgreSQL after a lost bet or a deleted agency): the
+    # ledger is taken before writing, and the lookup's lock on the agencies (PostgreSQL)
+    # holds until the commit, so it is decided again on what is there now.
     with transaction.atomic():
         return Batch(messages, now, claim_while_writing=False).run()
 
@@ -255,7 +252,7 @@ class Batch:
         try:
             facts = FACTS.get_many({by_token[t] for t in wanted.tokens if t in by_token})
         except Agency.DoesNotExist as gone:  # deleted since the lookup, which held no lock
-            raise recording.AgenciesGone from gone
+            raise batch_statement.AgenciesGone from gone
         plans, first = [], {}
         for index, (message, (headers, key, tokens)) in enumerate(
             zip(self.messages, parsed, strict=True)

@@ -13,7 +13,8 @@ The per-agency lookups go by exact pairs (an address token and a message, a send
 recipient), joined to the agency through the token in the database: each is an index probe
 on the table's unique key, however many rows an agency has collected. On PostgreSQL, when the
 batch runs inside a transaction, the same statement also locks the batch's agencies against
-deletion until it commits (outside one, the write statement takes that lock: recording.py).
+deletion until it commits (outside one, the write statement takes that lock:
+batch_statement.py).
 """
 
 import functools
@@ -134,7 +135,7 @@ def one_statement(lock: bool = True) -> str:
     # either waits for this batch to commit and then removes its rows with the rest, or has
     # already removed the agency and the lock finds nothing.
     # Outside a transaction (the listener's first attempt on PostgreSQL) the write statement
-    # takes this lock instead (recording.py): a lock here would end with this statement, and
+    # takes this lock instead (batch_statement.py): a lock here would end with this statement, and
     # would make it a transaction that writes (a row lock marks the row), one more commit
     # waiting for the disk.
     agencies = quote(Agency._meta.db_table)

@@ -150,7 +150,7 @@ class TriggerRecipient(models.Model):
         SKIPPED = "skipped", _("Skipped")
         HELD = "held", _("Held in quarantine")
 
-    # Written only with their trigger and request, in the same statement (recording.py):
+    # Written only with their trigger and request, in the same statement (batch_statement.py):
     # no database constraints to check on every row.
     trigger = models.ForeignKey(
         Trigger, on_delete=models.CASCADE, related_name="recipients", db_constraint=False

@@ -11,7 +11,7 @@ On PostgreSQL a lookup's list travels as one array parameter (`= ANY`), so each 
 text is the same whatever the batch size, and the parameters are sent in binary through the
 driver's server-side binding on Django's own connection (inside its transaction): the client-side
 quoting Django's cursor uses spent more CPU on a batch's arrays than the database did. A batch's
-rows travel as JSON documents (`json_rows`), written in one statement by recording.py.
+rows travel as JSON documents (`json_rows`), written in one statement by batch_statement.py.
 """
 
 import functools
@@ -69,7 +69,8 @@ class Table:
 
     def insert(self, rows: list[dict], returning: bool = False) -> list[int]:
         """Insert `rows` (attname -> value; missing fields take their defaults) as multi-row
-        VALUES. (PostgreSQL writes a batch in one statement instead: recording.py.)
+        VALUES. (PostgreSQL writes a batch in one statement instead:
+        batch_statement.py.)
 
         With `returning`, the new primary keys come back in the order of `rows`.
         """

@@ -17,9 +17,9 @@ from django.utils import timezone
 from psycopg.pq import TransactionStatus
 
 from emailsync.agencies.models import Agency
+from emailsync.inbound import batch_statement, recording
 from emailsync.inbound import ingest as ingest_module
 from emailsync.inbound import known as known_module
-from emailsync.inbound import recording
 from emailsync.inbound.evidence import gather_evidence
 from emailsync.inbound.facts import FACTS
 from emailsync.inbound.headers import split_message
@@ -293,5 +293,8 @@ def test_the_batch_statements_are_short_enough_for_the_driver_to_convert_once():
     its cache (4,096 bytes): over it, converting the write took twice as long."""
     from psycopg import _queries
 
-    statements = [recording.one_statement(), *(known_module.one_statement(lock) for lock in (0, 1))]
+    statements = [
+        batch_statement.one_statement(),
+        *(known_module.one_statement(lock) for lock in (0, 1)),
+    ]
     assert max(len(s.encode()) for s in statements) <= _queries.MAX_CACHED_STATEMENT_LENGTH

@@ -1,7 +1,7 @@
 """Someone asks a recipient between the batch's look at the dedupe ledger and its write.
 
 On PostgreSQL the batch takes the ledger's entries inside its write statement, betting that no
-one takes them meanwhile (recording.py). Here another process does, on its own connection,
+one takes them meanwhile (batch_statement.py). Here another process does, on its own connection,
 right after the batch has looked: the bet is lost, the batch is decided again, and that person
 is not asked twice while the others still are.
 """

@@ -1,7 +1,7 @@
 """A function the listener's one-statement batch write calls to fail itself (PostgreSQL only).
 
 On PostgreSQL a batch's write is one statement in autocommit, its own transaction
-(recording.py). When that statement finds it lost a dedupe-ledger entry it bet on, it must
+(batch_statement.py). When that statement finds it lost a dedupe-ledger entry it bet on, it must
 undo everything it wrote, which only an error inside the statement can do; SQL has no way to
 raise one, so this function does, with SQLSTATE ES409 for the listener to recognise.
 """
