@@ -86,7 +86,7 @@ def write(plans, now, claims=(), setup_tests_ended=()) -> None:
         request = row["request"]
         row["request"] = None if request is None else position[id(request)]
     unmapped = unmapped_senders(plans)
-    if connection.vendor == "postgresql":
+    if writes_in_one_statement():
         ids = write_in_one_statement(
             plans, requests, recipients, list(claims), now, unmapped, sorted(setup_tests_ended)
         )
