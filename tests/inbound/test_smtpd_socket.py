@@ -1,4 +1,5 @@
 import asyncio
+import io
 import socket
 import threading
 
@@ -32,3 +33,30 @@ def test_accepted_connections_have_nagle_off():
     runner.start()
     runner.join(10)
     assert seen and seen[0] != 0
+
+
+def test_the_listener_sets_its_startup_objects_aside_before_serving(monkeypatch):
+    """Full garbage-collector passes must not walk Django and every module each time: the
+    command freezes what exists at startup, then serves."""
+    import gc
+
+    from django.core.management import call_command
+
+    from emailsync.inbound.management.commands import smtpd
+
+    frozen_when_serving = []
+
+    def run(coroutine):
+        frozen_when_serving.append(gc.get_freeze_count())
+        coroutine.close()  # the listener itself is tested elsewhere
+
+    unused = socket.socket()
+    monkeypatch.setattr(smtpd.asyncio, "run", run)
+    monkeypatch.setattr(smtpd, "listening_socket", lambda *args: unused)
+    gc.unfreeze()
+    try:
+        call_command("smtpd", "--port", "0", "--processes", "1", stdout=io.StringIO())
+    finally:
+        gc.unfreeze()
+        unused.close()
+    assert frozen_when_serving and frozen_when_serving[0] > 10_000
