@@ -35,11 +35,12 @@ from dns_server import TxtServer  # noqa: E402
 PYTHON = sys.executable
 
 
-def checkout(revision: str, workdir: Path) -> Path:
-    """A path as it is; otherwise a detached worktree of `revision`."""
+def checkout(revision: str, workdir: Path, side: str) -> Path:
+    """A path as it is; otherwise a detached worktree of `revision` (one per side, so both
+    sides may name the same revision)."""
     if Path(revision).is_dir():
         return Path(revision).resolve()
-    tree = workdir / f"tree-{revision.replace('/', '_')}"
+    tree = workdir / f"tree-{side}"
     subprocess.run(
         ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), revision],
         check=True,
@@ -114,11 +115,15 @@ def main():
     parser.add_argument("--b-args", default="", help="extra `emailsync smtpd` arguments for B")
     args = parser.parse_args()
 
+    if args.rounds % 6:
+        parser.error(
+            "--rounds must be a multiple of 6, so that each order of the three runs equally"
+        )
     workdir = Path(tempfile.mkdtemp(prefix="bench-ab-"))
-    sides, processes, databases = {}, {}, []
+    sides, processes, databases, succeeded = {}, {}, [], False
     try:
         for name, revision, extra in (("A", args.a, args.a_args), ("B", args.b, args.b_args)):
-            tree = checkout(revision, workdir)
+            tree = checkout(revision, workdir, name)
             (workdir / name).mkdir()
             if args.database == "postgres":
                 databases.append(f"emailsync_ab_{name.lower()}_{os.getpid()}")
@@ -195,8 +200,7 @@ def main():
         for process in processes.values():
             load_bench.stop(process)
         report(phases, sides, accepted)
-        shutil.rmtree(workdir / "A", ignore_errors=True)  # kept, with the logs, on a failure
-        shutil.rmtree(workdir / "B", ignore_errors=True)
+        succeeded = True
     finally:
         for process in processes.values():
             if process.poll() is None:
@@ -211,6 +215,10 @@ def main():
                     ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(side["tree"])],
                     check=False,
                 )
+        if succeeded:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"logs kept in {workdir}", file=sys.stderr)
 
 
 def report(phases: dict, sides: dict, accepted: dict) -> None:

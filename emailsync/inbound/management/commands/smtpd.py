@@ -139,8 +139,8 @@ def set_startup_objects_aside() -> None:
     out of the garbage collector's full passes, which walked all of them: under the ingest
     benchmark's load a full pass came every few thousand emails and stopped the listener, with
     every session in it, for 50-90 ms; with them set aside it takes about 12 ms
-    (docs/PERFORMANCE.md, stop 25). Done before forking, it also keeps those pages shared
-    between the listener processes."""
+    (docs/PERFORMANCE.md, stop 25). Done before forking, it also spares the listener processes
+    the collector's writes to those objects (their reference counts still copy some pages)."""
     gc.collect()
     gc.freeze()
 
