@@ -328,11 +328,26 @@ def count() -> dict:
     }
 
 
-def in_product(env, what: str, *args) -> object:
+def product_env(database_url: str, workdir: Path, root: Path = ROOT) -> dict:
+    """The environment the product runs in for a benchmark: the checkout at `root`."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "bench-" + "x" * 40,
+        "DEBUG": "0",
+        "EMAILSYNC_TESTING": "0",
+        "EMAILSYNC_INBOUND_DOMAIN": INBOUND_DOMAIN,
+        "EMAILSYNC_VAR_DIR": str(workdir),
+        "PYTHONPATH": str(root),
+    }
+
+
+def in_product(env, what: str, *args, root: Path = ROOT) -> object:
+    """Seed or count in the checkout at `root`, with its own code and migrations."""
     out = subprocess.run(
-        [PYTHON, __file__, what, *map(str, args)],
+        [PYTHON, str(root / "bench" / "ingest.py"), what, *map(str, args)],
         env=env,
-        cwd=ROOT,
+        cwd=root,
         capture_output=True,
         text=True,
         timeout=600,
@@ -348,16 +363,7 @@ def in_product(env, what: str, *args) -> object:
 def bench_database(label: str, database_url: str, args, workdir: Path) -> dict:
     from dns_server import TxtServer
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "bench-" + "x" * 40,
-        "DEBUG": "0",
-        "EMAILSYNC_TESTING": "0",
-        "EMAILSYNC_INBOUND_DOMAIN": INBOUND_DOMAIN,
-        "EMAILSYNC_VAR_DIR": str(workdir),
-        "PYTHONPATH": str(ROOT),
-    }
+    env = product_env(database_url, workdir)
     agencies = in_product(env, "seed", args.agencies)
     keys = {a["domain"]: make_key(a["domain"]) for a in agencies}
     dns_server = TxtServer({f"bench._domainkey.{d}": k[1] for d, k in keys.items()})

@@ -16,7 +16,6 @@ envelope's BCC address differs), and every message answered 250 must be stored o
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import random
 import shutil
@@ -46,45 +45,6 @@ def checkout(revision: str, workdir: Path, side: str) -> Path:
         check=True,
     )
     return tree
-
-
-def product_env(tree: Path, database_url: str, workdir: Path) -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "bench-" + "x" * 40,
-        "DEBUG": "0",
-        "EMAILSYNC_TESTING": "0",
-        "EMAILSYNC_INBOUND_DOMAIN": load_bench.INBOUND_DOMAIN,
-        "EMAILSYNC_VAR_DIR": str(workdir),
-        "PYTHONPATH": str(tree),
-    }
-
-
-def seed(tree: Path, env: dict, agencies: int) -> list[dict]:
-    """The version's own migrations and seed, in its own database."""
-    out = subprocess.run(
-        [PYTHON, str(tree / "bench" / "ingest.py"), "seed", str(agencies)],
-        env=env,
-        cwd=tree,
-        capture_output=True,
-        text=True,
-    )
-    if out.returncode:
-        raise RuntimeError(out.stderr[-3000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def count(tree: Path, env: dict) -> dict:
-    out = subprocess.run(
-        [PYTHON, str(tree / "bench" / "ingest.py"), "count"],
-        env=env,
-        cwd=tree,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def readdressed(messages, agencies: list[dict]):
@@ -130,9 +90,9 @@ def main():
                 url = load_bench.postgres_database(databases[-1])
             else:
                 url = f"sqlite:///{workdir / name / 'bench.sqlite3'}"
-            env = product_env(tree, url, workdir / name)
+            env = load_bench.product_env(url, workdir / name, tree)
             sides[name] = {"tree": tree, "env": env, "extra": extra.split()}
-            sides[name]["agencies"] = seed(tree, env, args.agencies)
+            sides[name]["agencies"] = load_bench.in_product(env, "seed", args.agencies, root=tree)
         agencies = sides["A"]["agencies"]  # the same domains and senders in both databases
         keys = {a["domain"]: load_bench.make_key(a["domain"]) for a in agencies}
         dns = TxtServer({f"bench._domainkey.{d}": k[1] for d, k in keys.items()})
@@ -246,7 +206,7 @@ def report(phases: dict, sides: dict, accepted: dict) -> None:
         f"{statistics.geometric_mean(b_over_a):.3f} (90% interval {low:.3f}-{high:.3f})"
     )
     for name, side in sides.items():
-        stored = count(side["tree"], side["env"])
+        stored = load_bench.in_product(side["env"], "count", root=side["tree"])
         print(
             f"{name}: {accepted[name]} answered 250, {stored['triggers']} triggers stored: "
             + ("exactly once" if stored["triggers"] == accepted[name] else "MISMATCH")
