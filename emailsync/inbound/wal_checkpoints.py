@@ -7,9 +7,13 @@ trigger emails, COMMIT averaged 1.5 ms with SQLite's automatic checkpoints and 0
 (`bench/ingest_stages.py --statements`, docs/PERFORMANCE.md). So a thread of the listener
 checkpoints twice a second instead, while the sessions are talking SMTP rather than waiting.
 
-It takes the listeners' writer lock (the file `smtp.writers_turn` locks) for that moment: a
-checkpoint that overlaps a batch never finds the log fully copied back, and SQLite only starts
-the log afresh when it is, so under steady load the log would grow without end. The listener's
+Each checkpoint is two passes. The first copies the log back while batches go on writing, as
+SQLite allows. The second takes the listeners' writer lock (the file `smtp.writers_turn` locks)
+and copies what the log gained meanwhile, a batch or two: a checkpoint that overlaps a batch
+never finds the log fully copied back, and SQLite only starts the log afresh when it is, so
+under steady load the log would grow without end. Under the lock for the whole copy, the
+checkpoint held every batch for 10–30 ms twice a second, longer as the database grew; the
+random keys of a batch's indexes dirty some 20 pages per email (docs/PERFORMANCE.md). The listener's
 own connection still checkpoints by itself past `BACKSTOP_PAGES`, should the thread fall
 behind, and its log file is cut back to `LOG_FILE_LIMIT` when the log starts afresh. The web
 and worker processes keep SQLite's automatic checkpoints.
@@ -94,12 +98,13 @@ class Checkpointer:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def checkpoint(self) -> tuple[int, int, int]:
-        """One PASSIVE checkpoint, between batches: (1 if it could not start, pages in the
-        log, pages copied back)."""
+        """One PASSIVE checkpoint, finished between batches: (1 if it could not start, pages
+        in the log, pages copied back)."""
         # mode=rw: a database that has gone is an error here, not a new empty file.
         db = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, timeout=1)
         try:
-            with self.writers_turn():
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # beside the batches: the bulk
+            with self.writers_turn():  # between two batches: the rest
                 busy, logged, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         finally:
             db.close()

@@ -127,3 +127,24 @@ def test_the_committers_connection_skips_automatic_checkpoints_only_while_one_ru
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA wal_autocheckpoint = 1000")
         wal_checkpoints._configured.raw = None
+
+
+def test_a_checkpoint_copies_the_log_while_a_batch_holds_the_writers_lock(tmp_path):
+    """The bulk of the copy goes on beside the batches; only the rest waits for the writers'
+    lock, so a batch is held for the pages the log gained meanwhile, not for the whole copy."""
+    path = str(tmp_path / "listener.sqlite3")
+    db = writer(path)
+    write_pages(db, 1500)
+    lock = open(path + wal_checkpoints.LOCK_SUFFIX, "a+b")  # noqa: SIM115 - closed below
+    fcntl.flock(lock, fcntl.LOCK_EX)  # a batch is being written
+    checkpointer = Checkpointer(path, interval=0.01).start()
+    try:
+        deadline = time.monotonic() + 10
+        while os.path.getsize(path) < 1500 * PAGE and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert os.path.getsize(path) > 1500 * PAGE  # copied while the lock was held
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        checkpointer.stop()
+        lock.close()
+        db.close()
