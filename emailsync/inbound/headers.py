@@ -103,8 +103,6 @@ _SURROGATES = re.compile(r"[\ud800-\udfff]")
 _INJECTION_CHARS = re.compile(r"[\r\n\x00]")
 _LINE_BREAKS = re.compile(r"\r\n|\r|\n")
 _LINE_BREAKS_BYTES = re.compile(rb"\r\n|\r|\n")
-# End of the last header line, then the empty line; mixed CRLF/LF happens in the wild.
-_BLANK_LINE = re.compile(rb"(\r?\n)\r?\n")
 
 # A conservative shape for long address lists: bare addresses or `name <address>` items
 # whose names are a few quoted strings or plain words, each part of bounded length. It is
@@ -216,10 +214,15 @@ def split_message_view(raw: bytes) -> tuple[bytes, memoryview]:
     copied (the listener holds many at once)."""
     if raw.startswith((b"\r\n", b"\n")):
         return b"", memoryview(raw)[2 if raw.startswith(b"\r\n") else 1 :]
-    blank_line = _BLANK_LINE.search(raw)
-    if blank_line is None:
+    # The first line break followed by an empty line, ended by CRLF or a bare LF: what the
+    # pattern `(\r?\n)\r?\n` finds first, found by two byte searches (a search with that
+    # pattern was 2% of a busy listener's CPU: it has no literal to skip ahead by).
+    crlf, lf = raw.find(b"\n\r\n"), raw.find(b"\n\n")
+    if crlf < 0 and lf < 0:
         return raw, memoryview(b"")
-    return raw[: blank_line.end(1)], memoryview(raw)[blank_line.end() :]
+    if lf < 0 or 0 <= crlf < lf:
+        return raw[: crlf + 1], memoryview(raw)[crlf + 3 :]
+    return raw[: lf + 1], memoryview(raw)[lf + 2 :]
 
 
 def header_hash(header_bytes: bytes) -> str:

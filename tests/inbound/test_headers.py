@@ -1,5 +1,6 @@
 """Header parsing: real-world shapes, normalisation, and hostile input."""
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -84,6 +85,18 @@ def test_split_message_lf_and_no_blank_line():
 def test_split_message_uses_first_blank_line_whatever_the_line_ending():
     assert split_message(b"A: 1\n\r\nbody\n\nx") == (b"A: 1\n", b"body\n\nx")
     assert split_message(b"\r\nbody") == (b"", b"body")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary().map(lambda b: bytes(b"a:\r\n "[x % 5] for x in b)))
+def test_split_message_ends_the_header_block_where_the_first_empty_line_starts(raw):
+    """The same split as the pattern that defines it, on any mix of CR, LF and text."""
+    if raw.startswith((b"\r\n", b"\n")):
+        expected = (b"", raw[2 if raw.startswith(b"\r\n") else 1 :])
+    else:
+        found = re.search(rb"(\r?\n)\r?\n", raw)
+        expected = (raw, b"") if found is None else (raw[: found.end(1)], raw[found.end() :])
+    assert split_message(raw) == expected
 
 
 # --- normal messages -------------------------------------------------------------------------
