@@ -12,11 +12,12 @@ SQLite allows. The second takes the listeners' writer lock (the file `smtp.write
 and copies what the log gained meanwhile, a batch or two: a checkpoint that overlaps a batch
 never finds the log fully copied back, and SQLite only starts the log afresh when it is, so
 under steady load the log would grow without end. Under the lock for the whole copy, the
-checkpoint held every batch for 10–30 ms twice a second, longer as the database grew; the
-random keys of a batch's indexes dirty some 20 pages per email (docs/PERFORMANCE.md). The listener's
-own connection still checkpoints by itself past `BACKSTOP_PAGES`, should the thread fall
-behind, and its log file is cut back to `LOG_FILE_LIMIT` when the log starts afresh. The web
-and worker processes keep SQLite's automatic checkpoints.
+checkpoint held every batch for 10–30 ms twice a second, longer as the database grew: the
+random keys of a batch's indexes dirty some 20 pages per email (docs/PERFORMANCE.md).
+
+The listener's own connection still checkpoints by itself past `BACKSTOP_PAGES`, should the
+thread fall behind, and its log file is cut back to `LOG_FILE_LIMIT` when the log starts
+afresh. The web and worker processes keep SQLite's automatic checkpoints.
 """
 
 import contextlib

@@ -37,7 +37,8 @@ def test_on_sqlite_each_statement_text_is_converted_once(monkeypatch):
 def test_the_hot_cursor_is_counted_and_its_errors_are_djangos():
     from django.db import DatabaseError
 
-    statement = f"SELECT count(*) FROM agencies_agency WHERE slug = {rows.placeholder()}"  # noqa: S608
+    where = f"slug = {rows.placeholder()}"
+    statement = f"SELECT count(*) FROM agencies_agency WHERE {where}"  # noqa: S608
     with CaptureQueriesContext(connection) as queries, rows.hot_cursor() as cursor:
         cursor.execute(statement, ["x"])
         assert cursor.fetchone()[0] == 0
