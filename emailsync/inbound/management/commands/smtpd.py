@@ -140,9 +140,18 @@ def set_startup_objects_aside() -> None:
     benchmark's load a full pass came every few thousand emails and stopped the listener, with
     every session in it, for 50-90 ms; with them set aside it takes about 12 ms
     (docs/PERFORMANCE.md, stop 25). Done before forking, it also spares the listener processes
-    the collector's writes to those objects (their reference counts still copy some pages)."""
+    the collector's writes to those objects (their reference counts still copy some pages).
+
+    The youngest generation is collected every 10,000 allocations rather than Python's 700:
+    an email makes thousands of short-lived objects, nearly all gone by its 250, and the
+    collector walked them three or four times per email for nothing (ingest_ab on
+    PostgreSQL: B/A 1.043, 1.002-1.079; docs/PERFORMANCE.md, stop 26)."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+
+
+COLLECTOR_THRESHOLDS = (10_000, 10, 10)
 
 
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}  # "" is PostgreSQL's Unix socket
