@@ -51,9 +51,12 @@ class ConvertedOnceCursor(SQLiteCursorWrapper):
     one's conversion is remembered."""
 
     def convert_query(self, query, *, param_names=None):
-        if param_names is not None:
+        if param_names is not None or len(query) > REMEMBERED_TEXT:
             return super().convert_query(query, param_names=param_names)
         return _with_qmarks(query)
+
+
+REMEMBERED_TEXT = 32_768  # characters: a batch of a few dozen emails; longer ones are rare
 
 
 @functools.lru_cache(maxsize=256)

@@ -1,4 +1,4 @@
-"""On SQLite, the listener's write-ahead log is checkpointed between its batches, not in them.
+"""On SQLite, the listener's write-ahead log is checkpointed beside its batches, not in them.
 
 In WAL mode every commit appends its pages to the log, and the commit that takes the log past
 1,000 pages copies the log back into the database file and syncs both before it returns. On the
@@ -12,8 +12,8 @@ SQLite allows. The second takes the listeners' writer lock (the file `smtp.write
 and copies what the log gained meanwhile, a batch or two: a checkpoint that overlaps a batch
 never finds the log fully copied back, and SQLite only starts the log afresh when it is, so
 under steady load the log would grow without end. Under the lock for the whole copy, the
-checkpoint held every batch for 10–30 ms twice a second, longer as the database grew: the
-random keys of a batch's indexes dirty some 20 pages per email (docs/PERFORMANCE.md).
+checkpoint held every batch for 7–33 ms twice a second once the database had grown: the
+random keys of a batch's indexes dirty about 23 pages per email (docs/PERFORMANCE.md).
 
 The listener's own connection still checkpoints by itself past `BACKSTOP_PAGES`, should the
 thread fall behind, and its log file is cut back to `LOG_FILE_LIMIT` when the log starts

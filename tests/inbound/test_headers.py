@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emailsync.inbound.headers import (
+    HEADER_WINDOW,
     Address,
     ParsedHeaders,
     header_hash,
@@ -97,6 +98,17 @@ def test_split_message_ends_the_header_block_where_the_first_empty_line_starts(r
         found = re.search(rb"(\r?\n)\r?\n", raw)
         expected = (raw, b"") if found is None else (raw[: found.end(1)], raw[found.end() :])
     assert split_message(raw) == expected
+
+
+@pytest.mark.parametrize("ending", [b"\r\n", b"\n"])
+@pytest.mark.parametrize("offset", [-3, -2, -1, 0, 1, 200_000])
+def test_a_header_block_past_the_first_window_is_split_where_it_ends(ending, offset):
+    """The searches look in a growing window: a blank line across its edge, or far past it,
+    is found all the same, and the body is never taken for headers."""
+    filler = b"X-Long: " + b"a" * (HEADER_WINDOW + offset - 10) + ending
+    header = b"From: a@b.example" + ending + filler
+    raw = header + ending + b"body" + ending + ending + b"more"
+    assert split_message(raw) == (header, b"body" + ending + ending + b"more")
 
 
 # --- normal messages -------------------------------------------------------------------------

@@ -140,7 +140,7 @@ def test_a_checkpoint_copies_the_log_while_a_batch_holds_the_writers_lock(tmp_pa
     checkpointer = Checkpointer(path, interval=0.01).start()
     try:
         deadline = time.monotonic() + 10
-        while os.path.getsize(path) < 1500 * PAGE and time.monotonic() < deadline:
+        while os.path.getsize(path) <= 1500 * PAGE and time.monotonic() < deadline:
             time.sleep(0.01)
         assert os.path.getsize(path) > 1500 * PAGE  # copied while the lock was held
     finally:

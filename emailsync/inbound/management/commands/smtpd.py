@@ -142,10 +142,10 @@ def set_startup_objects_aside() -> None:
     (docs/PERFORMANCE.md, stop 25). Done before forking, it also spares the listener processes
     the collector's writes to those objects (their reference counts still copy some pages).
 
-    The youngest generation is collected every 10,000 allocations rather than Python's 700:
-    an email makes thousands of short-lived objects, nearly all gone by its 250, and the
-    collector walked them three or four times per email for nothing (ingest_ab on
-    PostgreSQL: B/A 1.043, 1.002-1.079; docs/PERFORMANCE.md, stop 26)."""
+    The youngest generation is collected every 10,000 net allocations rather than Python's
+    700: an email makes thousands of short-lived objects, nearly all freed by the time its
+    250 reply goes out, and collecting them sooner only walked objects about to go anyway
+    (ingest_ab on PostgreSQL: B/A 1.043, 1.002-1.079; docs/PERFORMANCE.md, stop 26)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*COLLECTOR_THRESHOLDS)
