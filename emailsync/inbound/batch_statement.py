@@ -94,12 +94,14 @@ def write_in_one_statement(
 # anything is written: every write reads `open`, which has its one row only if every agency
 # is still there. Each new trigger and request takes its id from its sequence once
 # (MATERIALIZED) and keeps its position in the document (ORDINALITY, from 1); recipients name
-# their parents by position (from 0). Every JSON row carries every column, typed by the
-# table's own row type. Each ledger entry the upsert inserts, or moves on because its last ask
-# is older than its agency's cut-off, is one won; `verdict` fails the statement unless all
-# were. The statement returns one row whatever happened, so `verdict` is always evaluated;
-# the new triggers' ids come as one array. Every array parameter may be empty; the text is
-# the same for any batch.
+# their parents by position (from 0). The documents are `json`, not `jsonb`: each is read
+# once, in order, so PostgreSQL's binary form was conversion for nothing (ingest_ab on
+# PostgreSQL: B/A 1.057, 1.023-1.092; docs/PERFORMANCE.md, stop 26). Every JSON row carries
+# every column, typed by the table's own row type. Each ledger entry the upsert inserts, or
+# moves on because its last ask is older than its agency's cut-off, is one won; `verdict`
+# fails the statement unless all were. The statement returns one row whatever happened, so
+# `verdict` is always evaluated; the new triggers' ids come as one array. Every array
+# parameter may be empty; the text is the same for any batch.
 ONE_STATEMENT = """
 WITH gate AS MATERIALIZED (
         SELECT count(*) AS agencies FROM (
@@ -109,25 +111,25 @@ WITH gate AS MATERIALIZED (
         SELECT 1 FROM gate WHERE agencies = cardinality(%(agencies)b::bigint[])),
     new_triggers AS MATERIALIZED (
         SELECT nextval(pg_get_serial_sequence('{triggers}', 'id')::regclass) AS id, row, ord
-        FROM open, jsonb_array_elements(%(triggers)b::jsonb) WITH ORDINALITY AS given(row, ord)),
+        FROM open, json_array_elements(%(triggers)b::json) WITH ORDINALITY AS given(row, ord)),
     new_requests AS MATERIALIZED (
         SELECT nextval(pg_get_serial_sequence('{requests}', 'id')::regclass) AS id, row, ord
-        FROM open, jsonb_array_elements(%(requests)b::jsonb) WITH ORDINALITY AS given(row, ord)),
+        FROM open, json_array_elements(%(requests)b::json) WITH ORDINALITY AS given(row, ord)),
     written_triggers AS (
         INSERT INTO "{triggers}" (id, {trigger_columns})
         SELECT n.id, {trigger_values}
-        FROM new_triggers n, jsonb_populate_record(NULL::"{triggers}", n.row) AS r),
+        FROM new_triggers n, json_populate_record(NULL::"{triggers}", n.row) AS r),
     written_requests AS (
         INSERT INTO "{requests}" (id, {request_columns})
         SELECT n.id, {request_values}
-        FROM new_requests n, jsonb_populate_record(NULL::"{requests}", n.row) AS r),
+        FROM new_requests n, json_populate_record(NULL::"{requests}", n.row) AS r),
     written_recipients AS (
         INSERT INTO "{recipients}" (trigger_id, review_request_id, {recipient_columns})
         SELECT t.id, q.id, {recipient_values}
-        FROM jsonb_array_elements(%(recipients)b::jsonb) AS given(row)
+        FROM json_array_elements(%(recipients)b::json) AS given(row)
         JOIN new_triggers t ON t.ord = (given.row->>'trigger')::bigint + 1
         LEFT JOIN new_requests q ON q.ord = (given.row->>'request')::bigint + 1,
-        jsonb_populate_record(NULL::"{recipients}", given.row) AS r),
+        json_populate_record(NULL::"{recipients}", given.row) AS r),
     claimed AS (
         INSERT INTO "{asked}" (agency_id, email, last_asked_at)
         SELECT a, e, %(now)b FROM open,

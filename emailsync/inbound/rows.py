@@ -145,7 +145,7 @@ class Table:
 
     def json_rows(self, rows: list[dict], moments=None) -> list[dict]:
         """`rows` with defaults filled in and date-times as ISO 8601 text (each distinct moment
-        formatted once: a batch repeats the same few), ready for `jsonb_populate_record`,
+        formatted once: a batch repeats the same few), ready for `json_populate_record`,
         which gives every value its column's type on the server and ignores keys that are
         not columns (a row's links to others, for the statement's own use)."""
         if any(f.attname != f.column for f in self.fields):
@@ -168,7 +168,7 @@ class Table:
 
 
 def json_document(rows: list[dict]) -> str:
-    # Compact, and non-ASCII as itself: text PostgreSQL can take as jsonb without escapes.
+    # Compact, and non-ASCII as itself: text PostgreSQL takes as json without escapes.
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
 
 
