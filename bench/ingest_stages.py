@@ -12,10 +12,12 @@ DATABASE_URL is set.
 """
 
 import argparse
+import atexit
 import collections
 import cProfile
 import os
 import pstats
+import shutil
 import sys
 import tempfile
 import time
@@ -44,6 +46,7 @@ def main():
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="bench-stages-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # the SQLite file and var dir
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/stages.sqlite3")
     os.environ.update(
         SECRET_KEY="bench-" + "x" * 40,
