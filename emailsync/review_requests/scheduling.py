@@ -2,19 +2,26 @@
 never later than 72 hours after the trigger email.
 
 Business hours are wall-clock times in the agency's time zone, so the window moves with daylight
-saving; the 72-hour promise is absolute time and does not.
+saving; the 72-hour promise is absolute time and does not. A day that ends at 23:59 runs to
+midnight: a time field cannot say 24:00, and an agency that collects around the clock (the demo
+agency does) must not find its requests held for the last minute of every day.
 """
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 PROMISE = timedelta(hours=72)
+# The latest end a time input offers; a window ending here closes at the next midnight.
+LAST_MINUTE = time(23, 59)
 # The worker needs a moment to claim and send; aim this far inside the promise.
 SAFETY_MARGIN = timedelta(minutes=30)
 
 
 def local_window(day: date, start, end, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    return datetime.combine(day, start, tzinfo=tz), datetime.combine(day, end, tzinfo=tz)
+    opens = datetime.combine(day, start, tzinfo=tz)
+    if end >= LAST_MINUTE:
+        return opens, datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return opens, datetime.combine(day, end, tzinfo=tz)
 
 
 def next_business_moment(moment: datetime, days: list[int], start, end, tz: ZoneInfo) -> datetime:

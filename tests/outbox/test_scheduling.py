@@ -144,3 +144,16 @@ def test_dst_fall_back_hour_keeps_the_promise(tz):
         trigger = datetime(2026, 10, 22, tzinfo=UTC) + timedelta(hours=hours)
         sent = when(trigger, 24, tz=tz, start=time(1, 15), end=time(1, 45))
         assert trigger <= sent <= trigger + PROMISE
+
+
+def test_a_day_ending_at_23_59_runs_to_midnight():
+    # The demo agency collects around the clock (00:00–23:59, every day): an email in the
+    # day's last minute goes at once, not at the next midnight.
+    every_day = list(range(7))
+    trigger = at("2026-11-28T23:59:30")
+    assert when(trigger, 0, days=every_day, start=time(0), end=time(23, 59)) == trigger
+    # On weekdays only, Friday's last minute still counts; Saturday's does not.
+    assert when(at("2026-11-27T23:59:30"), 0, end=time(23, 59)) == at("2026-11-27T23:59:30")
+    assert when(at("2026-11-28T23:59:30"), 0, end=time(23, 59)) == at("2026-11-30T09:00")
+    # Any earlier end is where the day ends.
+    assert when(at("2026-11-27T23:58:30"), 0, end=time(23, 58)) == at("2026-11-30T09:00")
