@@ -16,7 +16,7 @@ from emailsync.review_requests.models import (
     Suppression,
 )
 
-from .mail import FakeDns, SigningKey, build
+from .mail import Ed25519SigningKey, FakeDns, SigningKey, build
 
 pytestmark = pytest.mark.django_db
 
@@ -510,3 +510,38 @@ def test_reading_an_agencys_facts_writes_nothing(make_agency):
     facts = AgencyFacts.load_many([agency.pk])[agency.pk]
     assert not facts.settings.enabled and facts.settings.dedupe_days == 90
     assert not EmailSyncSettings.objects.filter(agency=agency).exists()
+
+
+# --- Ed25519 signatures (RFC 8463) ----------------------------------------------------------
+
+
+def test_an_ed25519_signature_by_the_agencys_domain_is_aligned(sync_agency):
+    ed25519 = Ed25519SigningKey("acme.test")
+    [result] = run(sync_agency, ed25519.sign(build()), FakeDns(ed25519))
+    assert result.status == "accepted" and result.requests == 1
+    trigger = Trigger.objects.get()
+    assert trigger.auth_method == "dkim_aligned"
+    assert trigger.auth_detail == "dkim=pass d=acme.test s=ed1"
+
+
+def test_an_ed25519_signed_email_changed_on_the_way_is_quarantined(sync_agency):
+    ed25519 = Ed25519SigningKey("acme.test")
+    raw = ed25519.sign(build(body="Your first day is Monday.\r\n"))
+    [result] = run(sync_agency, raw.replace(b"Monday", b"Friday"), FakeDns(ed25519))
+    assert result.status == "quarantined" and result.reason == "sender_unauthenticated"
+    assert "dkim=fail d=acme.test s=ed1" in Trigger.objects.get().auth_detail
+    assert not ReviewRequest.objects.exists()
+
+
+@pytest.mark.parametrize("published", ["rsa", "ed25519", "both"])
+def test_an_email_signed_with_both_key_types_passes_on_whichever_is_published(
+    sync_agency, acme_key, published
+):
+    # Senders that sign twice (Ed25519 for new verifiers, RSA for the rest) publish both keys,
+    # but a verifier that knew only one kind, or a key lost from DNS, must still see a pass.
+    ed25519 = Ed25519SigningKey("acme.test")
+    raw = acme_key.sign(ed25519.sign(build()))
+    keys = {"rsa": [acme_key], "ed25519": [ed25519], "both": [acme_key, ed25519]}[published]
+    [result] = run(sync_agency, raw, FakeDns(*keys))
+    assert result.status == "accepted"
+    assert Trigger.objects.get().auth_method == "dkim_aligned"
