@@ -50,7 +50,10 @@ def build(
 
 
 class SigningKey:
-    """An RSA key and the DNS TXT record that publishes it, for dkimpy's injected dnsfunc."""
+    """A DKIM signing key (RSA here) and the DNS TXT record that publishes it, for dkimpy's
+    injected dnsfunc."""
+
+    algorithm = b"rsa-sha256"
 
     def __init__(self, domain: str, selector: str = "s1", bits: int = 1024):
         self.domain, self.selector = domain, selector
@@ -63,6 +66,7 @@ class SigningKey:
         public_der = key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+        self.private_key = self.private_pem  # as dkim.sign takes it for this key type
         self.txt = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public_der)
 
     def sign(self, raw: bytes) -> bytes:
@@ -70,44 +74,36 @@ class SigningKey:
             raw,
             self.selector.encode(),
             self.domain.encode(),
-            self.private_pem,
+            self.private_key,
             include_headers=[b"from", b"to", b"cc", b"subject", b"date", b"message-id"],
+            signature_algorithm=self.algorithm,
         )
         return signature + raw
 
 
-class Ed25519SigningKey:
+class Ed25519SigningKey(SigningKey):
     """An Ed25519 key (RFC 8463) and its DNS TXT record: what a sender that signs with
     Ed25519, alone or beside RSA, publishes. dkimpy signs and verifies these through PyNaCl."""
+
+    algorithm = b"ed25519-sha256"
 
     def __init__(self, domain: str, selector: str = "ed1"):
         import nacl.signing  # a runtime dependency: dkimpy needs it to verify such signatures
 
         self.domain, self.selector = domain, selector
         key = nacl.signing.SigningKey.generate()
-        self.private_seed = base64.b64encode(bytes(key))
+        self.private_key = base64.b64encode(bytes(key))  # the seed, as dkim.sign takes it
         self.txt = b"v=DKIM1; k=ed25519; p=" + base64.b64encode(bytes(key.verify_key))
-
-    def sign(self, raw: bytes) -> bytes:
-        signature = dkim.sign(
-            raw,
-            self.selector.encode(),
-            self.domain.encode(),
-            self.private_seed,
-            include_headers=[b"from", b"to", b"cc", b"subject", b"date", b"message-id"],
-            signature_algorithm=b"ed25519-sha256",
-        )
-        return signature + raw
 
 
 class FakeDns:
     """Answers TXT lookups for the keys it was given; everything else does not exist."""
 
-    def __init__(self, *keys: "SigningKey | Ed25519SigningKey"):
+    def __init__(self, *keys: SigningKey):
         self.records = {f"{k.selector}._domainkey.{k.domain}.".encode(): k.txt for k in keys}
         self.lookups = 0
 
-    def add(self, key: "SigningKey | Ed25519SigningKey"):
+    def add(self, key: SigningKey):
         self.records[f"{key.selector}._domainkey.{key.domain}.".encode()] = key.txt
 
     def __call__(self, name: bytes, timeout: int = 5):
