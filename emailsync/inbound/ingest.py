@@ -197,8 +197,11 @@ def recruiter_for(facts: AgencyFacts, sender: str, structured: StructuredData) -
 
 
 def ledger_entries(claims) -> list[tuple[int, str, timedelta]]:
-    """(agency id, email, window) for each of `Batch.claims`: what the ledger is given."""
-    return [(p.trigger.agency_id, p.decisions[i].email, window) for p, i, window in claims]
+    """(agency id, mailbox, window) for each of `Batch.claims`: what the ledger is given."""
+    return [
+        (p.trigger.agency_id, rules.strip_plus_tag(p.decisions[i].email), window)
+        for p, i, window in claims
+    ]
 
 
 class Batch:
@@ -241,6 +244,8 @@ class Batch:
             parsed.append((headers, key, tokens))
             sender = sender_of(headers)
             emails = {a.addr_spec.strip().lower() for a in (*headers.to, *headers.cc)}
+            # The ledger goes by mailbox, and an unsubscribe may name either form.
+            emails.update([rules.strip_plus_tag(e) for e in emails])
             for token in tokens:
                 wanted.tokens.add(token)
                 wanted.messages.add((token, key))
@@ -347,7 +352,7 @@ class Batch:
             for i, d in enumerate(plan.decisions):
                 if not d.invite:
                     continue
-                pair = (plan.trigger.agency_id, d.email)
+                pair = (plan.trigger.agency_id, rules.strip_plus_tag(d.email))
                 if pair in seen:  # asked by an earlier message of this same batch
                     plan.decisions[i] = rules.Decision(d.email, d.name, False, rules.RECENTLY_ASKED)
                     continue
@@ -360,7 +365,7 @@ class Batch:
         won = AskedRecipient.claim_many(entries, self.now)
         for plan, i, _ in wanted:
             d = plan.decisions[i]
-            if (plan.trigger.agency_id, d.email) not in won:
+            if (plan.trigger.agency_id, rules.strip_plus_tag(d.email)) not in won:
                 plan.decisions[i] = rules.Decision(d.email, d.name, False, rules.RECENTLY_ASKED)
 
     # --- writing ------------------------------------------------------------------------

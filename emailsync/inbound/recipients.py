@@ -54,11 +54,15 @@ def unique_recipients(addresses: Iterable[Recipient]) -> list[Recipient]:
 
 
 def _unique(addresses: Iterable[Recipient]) -> dict[str, str]:
-    """unique_recipients as email -> name, for `decide`, which needs no Recipient objects."""
+    """unique_recipients as email -> name, for `decide`, which needs no Recipient objects.
+    One person per mailbox: jo+jobs@x and jo@x in one email are asked once."""
     seen: dict[str, str] = {}
+    mailboxes = set()
     for r in addresses:
         email = r.email.strip().lower()
-        if email and email not in seen:
+        key = strip_plus_tag(email)
+        if email and key not in mailboxes:
+            mailboxes.add(key)
             seen[email] = r.name.strip()
     return seen
 
@@ -124,9 +128,12 @@ def decide(
     invited = 0
     for email, name in _unique(recipients).items():
         reason = _exclusion(email, sender_key, inbound_domain, agency_domains, member_emails)
-        if not reason and email in suppressed:
+        # `suppressed` and `recently_asked` may name the address or its mailbox: an unsubscribe
+        # or an ask under jo@x holds for jo+jobs@x.
+        key = strip_plus_tag(email)
+        if not reason and (email in suppressed or key in suppressed):
             reason = SUPPRESSED
-        if not reason and email in recently_asked:
+        if not reason and (email in recently_asked or key in recently_asked):
             reason = RECENTLY_ASKED
         if not reason:
             invited += 1

@@ -36,7 +36,7 @@ from emailsync.review_requests.models import (
     AskedRecipient,
     ReviewRequest,
     Suppression,
-    address_hash,
+    mailbox,
 )
 from emailsync.reviews.models import DisplayName, Review
 from emailsync.throttling.models import Counter
@@ -84,14 +84,16 @@ def export_person(email: str) -> dict:
         .select_related("agency")
         .order_by("created_at", "id")
     )
-    asked = AskedRecipient.objects.filter(email__iexact=address).select_related("agency")
+    asked = AskedRecipient.objects.filter(
+        Q(email__iexact=address) | Q(email__iexact=mailbox(address))
+    ).select_related("agency")
     placements = Placement.objects.filter(
         Q(candidate_email__iexact=address) | Q(client_contact_email__iexact=address)
     ).select_related("agency")
     reports = ReviewReport.objects.filter(contact_email__iexact=address).select_related(
         "review__agency"
     )
-    suppression = Suppression.objects.filter(address_hash=address_hash(address)).first()
+    suppression = Suppression.for_address(address).first()
     account = User.objects.filter(email__iexact=address).select_related("agency").first()
     return {
         "email": address,
@@ -297,7 +299,9 @@ def erase_person(email: str, by=None) -> dict:
         bump(agency_id, "trigger_recipients_blanked", n)
     recipients.update(email="", name="")
 
-    asked = AskedRecipient.objects.filter(email__iexact=address)
+    asked = AskedRecipient.objects.filter(
+        Q(email__iexact=address) | Q(email__iexact=mailbox(address))
+    )
     for agency_id, n in _count_by_agency(asked):
         bump(agency_id, "asked_deleted", n)
     asked.delete()

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from emailsync.agencies.models import DOMAIN, Agency, RecruiterProfile
 from emailsync.inbound import rows
+from emailsync.inbound.recipients import strip_plus_tag
 
 #: Trigger emails one agency may send per hour. Higher would switch the per-agency flood limit
 #: off in all but name; benchmarks that need more set it directly, past this check.
@@ -25,6 +26,13 @@ MAX_RATE_LIMIT_PER_HOUR = 10_000
 
 def address_hash(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def mailbox(email: str) -> str:
+    """The mailbox an address reaches, for telling people apart: lower-case, without a plus
+    tag. jo+jobs@x.example and Jo@x.example are one person, whom an agency asks once within
+    its dedupe window and whose unsubscribe holds for both."""
+    return strip_plus_tag(email.strip().lower())
 
 
 def parse_domain_list(value: str) -> list[str]:
@@ -314,19 +322,41 @@ class Suppression(models.Model):
     def __str__(self) -> str:
         return f"{self.reason} {self.address_hash[:10]}…"
 
+    # What the person chose covers their mailbox, whatever tag the address carried; a bounce
+    # covers the address that bounced only (a mail system may refuse tags it does not know).
+    COVERS_MAILBOX = frozenset({Reason.UNSUBSCRIBED, Reason.COMPLAINED, Reason.ERASED})
+
     @classmethod
     def add(cls, email: str, reason: str) -> "Suppression":
         row, _ = cls.objects.get_or_create(
             address_hash=address_hash(email), defaults={"reason": reason}
         )
+        if reason in cls.COVERS_MAILBOX and mailbox(email) != email.strip().lower():
+            cls.objects.get_or_create(
+                address_hash=address_hash(mailbox(email)), defaults={"reason": reason}
+            )
         return row
+
+    @classmethod
+    def hashes_for(cls, email: str) -> list[str]:
+        """The hashes under which `email` may be suppressed: its own, and its mailbox's."""
+        own, box = address_hash(email), address_hash(mailbox(email))
+        return [own] if own == box else [own, box]
+
+    @classmethod
+    def for_address(cls, email: str):
+        """The suppressions that hold for `email` (its own, or its mailbox's)."""
+        return cls.objects.filter(address_hash__in=cls.hashes_for(email))
 
     @classmethod
     def suppressed(cls, emails) -> set[str]:
         """The subset of `emails` that are suppressed."""
-        by_hash = {address_hash(e): e for e in emails}
+        by_hash: dict[str, list[str]] = {}
+        for e in emails:
+            for h in cls.hashes_for(e):
+                by_hash.setdefault(h, []).append(e)
         hits = cls.objects.filter(address_hash__in=by_hash).values_list("address_hash", flat=True)
-        return {by_hash[h] for h in hits}
+        return {e for h in hits for e in by_hash[h]}
 
 
 class AskedRecipient(models.Model):
@@ -357,15 +387,25 @@ class AskedRecipient(models.Model):
 
     @classmethod
     def claim_many(cls, wanted, now) -> set[tuple[int, str]]:
-        """Claim (agency id, email, window) triples; returns the pairs this call won.
+        """Claim (agency id, email, window) triples; returns the pairs this call won, as given.
 
-        One upsert per distinct window, so two listeners or workers racing for the same
-        address cannot both win: the row's unique key serialises them in the database.
-        Pairs must be distinct within one call.
+        The ledger is kept by mailbox (`mailbox`): of two addresses of one mailbox in one call
+        only the first can win. One upsert per distinct window, so two listeners or workers
+        racing for the same person cannot both win: the row's unique key serialises them in
+        the database.
         """
+        given: dict[tuple[int, str], tuple[int, str]] = {}
         by_window: dict[timedelta, list[tuple[int, str]]] = {}
         for agency_id, email, window in wanted:
-            by_window.setdefault(window, []).append((agency_id, email))
+            key = (agency_id, mailbox(email))
+            if key not in given:
+                given[key] = (agency_id, email)
+                by_window.setdefault(window, []).append(key)
+        return {given[key] for key in cls._claim_keys(by_window, now)}
+
+    @classmethod
+    def _claim_keys(cls, by_window, now) -> set[tuple[int, str]]:
+        """Upsert {window: [(agency id, mailbox)]}; the pairs whose ask this call recorded."""
         table = connection.ops.quote_name(cls._meta.db_table)
         won: set[tuple[int, str]] = set()
         p = rows.placeholder()
@@ -402,13 +442,18 @@ class AskedRecipient(models.Model):
 
     @classmethod
     def recently_asked(cls, agency_id: int, emails, now, window: timedelta) -> set[str]:
-        return set(
-            cls.objects.filter(
-                agency_id=agency_id, email__in=list(emails), last_asked_at__gte=now - window
-            ).values_list("email", flat=True)
-        )
+        """The `emails` whose mailbox the agency asked within `window` (an entry written
+        under the address itself, before the ledger went by mailbox, counts too)."""
+        keys: dict[str, list[str]] = {}
+        for email in emails:
+            for key in {email, mailbox(email)}:
+                keys.setdefault(key, []).append(email)
+        hits = cls.objects.filter(
+            agency_id=agency_id, email__in=list(keys), last_asked_at__gte=now - window
+        ).values_list("email", flat=True)
+        return {email for key in hits for email in keys[key]}
 
     @classmethod
     def release(cls, agency_id: int, email: str) -> None:
         """Forget an ask that never went out (cancelled), so the person can be asked later."""
-        cls.objects.filter(agency_id=agency_id, email=email).delete()
+        cls.objects.filter(agency_id=agency_id, email__in={email, mailbox(email)}).delete()

@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from .bounces import signed_local_part, suppress_address, verify_local_part
-from .models import ReviewRequest, Suppression, address_hash
+from .models import ReviewRequest, Suppression
 
 log = logging.getLogger("emailsync.unsubscribe")
 
@@ -52,7 +52,7 @@ def verify_unsubscribe_local(local: str) -> int | None:
 def unsubscribe_request(request: ReviewRequest) -> bool:
     """Suppress the request's address everywhere; True if it was not suppressed before."""
     with transaction.atomic():
-        existed = Suppression.objects.filter(address_hash=address_hash(request.email)).exists()
+        existed = Suppression.for_address(request.email).exists()
         suppress_address(request.email, Suppression.Reason.UNSUBSCRIBED)
         if request.status not in {ReviewRequest.Status.COMPLETED, ReviewRequest.Status.CANCELLED}:
             request.status_reason = "Unsubscribed"
@@ -64,9 +64,11 @@ def unsubscribe_request(request: ReviewRequest) -> bool:
 
 def undo_unsubscribe(request: ReviewRequest) -> bool:
     """Lift the person's own unsubscribe; bounces and complaints stay."""
-    deleted, _ = Suppression.objects.filter(
-        address_hash=address_hash(request.email), reason=Suppression.Reason.UNSUBSCRIBED
-    ).delete()
+    deleted, _ = (
+        Suppression.for_address(request.email)
+        .filter(reason=Suppression.Reason.UNSUBSCRIBED)
+        .delete()
+    )
     if deleted and request.status_reason == "Unsubscribed":
         request.status_reason = ""
         request.save(update_fields=["status_reason"])
@@ -86,11 +88,7 @@ def process_unsubscribe_mail(local: str) -> str:
 
 
 def suppression_state(request: ReviewRequest) -> str:
-    reason = (
-        Suppression.objects.filter(address_hash=address_hash(request.email))
-        .values_list("reason", flat=True)
-        .first()
-    )
+    reason = Suppression.for_address(request.email).values_list("reason", flat=True).first()
     return reason or ""
 
 

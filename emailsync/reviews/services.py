@@ -204,9 +204,7 @@ def _may_email(email: str) -> bool:
     """The reviewer asked for this email, so an unsubscribe does not stop it; a hard bounce or
     a spam complaint does (sending there again would hurt every agency's deliverability)."""
     blocked = {Suppression.Reason.BOUNCED, Suppression.Reason.COMPLAINED}
-    return not Suppression.objects.filter(
-        address_hash=address_hash(email), reason__in=blocked
-    ).exists()
+    return not Suppression.for_address(email).filter(reason__in=blocked).exists()
 
 
 @dataclass(frozen=True)

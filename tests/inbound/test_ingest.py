@@ -10,6 +10,7 @@ from emailsync.inbound.headers import split_message
 from emailsync.inbound.ingest import ingest
 from emailsync.inbound.models import InboundAddress, Trigger, TriggerRecipient, UnmappedSender
 from emailsync.review_requests.models import (
+    AskedRecipient,
     EmailSyncSettings,
     ReviewRequest,
     Source,
@@ -168,6 +169,37 @@ def test_suppressed_and_recent_recipients_are_skipped_with_reasons(sync_agency, 
         "gone@candidate.test": "suppressed",
         "b@candidate.test": "",
     }
+
+
+def test_a_plus_tag_is_the_same_person_for_unsubscribes_and_the_dedupe_window(
+    sync_agency, acme_key, dns
+):
+    # Zoe unsubscribed as zoe@; Cara was asked as cara+cv@; Dan appears three times in one email.
+    Suppression.add("zoe@candidate.test", Suppression.Reason.UNSUBSCRIBED)
+    run(sync_agency, acme_key.sign(build(to=("cara+cv@candidate.test",))), dns)
+    raw = acme_key.sign(
+        build(
+            to=("Zoe <zoe+jobs@candidate.test>", "cara@candidate.test", "dan+a@candidate.test"),
+            cc=("dan@candidate.test", "Dan+B@Candidate.test"),
+        )
+    )
+    [result] = run(sync_agency, raw, dns)
+    outcomes = dict(
+        TriggerRecipient.objects.filter(trigger_id=result.trigger_id).values_list("email", "reason")
+    )
+    assert outcomes == {
+        "zoe+jobs@candidate.test": "suppressed",
+        "cara@candidate.test": "recently_asked",
+        "dan+a@candidate.test": "",
+    }
+    assert list(ReviewRequest.objects.filter(email__startswith="dan").values_list("email")) == [
+        ("dan+a@candidate.test",)
+    ]
+    # The ledger keeps each person once, under their mailbox.
+    assert sorted(AskedRecipient.objects.values_list("email", flat=True)) == [
+        "cara@candidate.test",
+        "dan@candidate.test",
+    ]
 
 
 def test_dedupe_window_expires(sync_agency, acme_key, dns):

@@ -30,7 +30,9 @@ TABLE = [
     ("postmaster@client.test", rules.ROLE_ADDRESS),
     ("bounces+123@client.test", rules.ROLE_ADDRESS),
     ("gone@candidate.test", rules.SUPPRESSED),
+    ("gone+jobs@candidate.test", rules.SUPPRESSED),  # one mailbox: the unsubscribe holds
     ("again@candidate.test", rules.RECENTLY_ASKED),
+    ("Again+CV@candidate.test", rules.RECENTLY_ASKED),
 ]
 
 
@@ -52,6 +54,28 @@ def test_duplicates_and_case_collapse_to_one_recipient():
         [Recipient("Cara@Candidate.test", "Cara"), Recipient("cara@candidate.test")], **BASE
     )
     assert [(d.email, d.name) for d in decisions] == [("cara@candidate.test", "Cara")]
+
+
+def test_plus_tags_of_one_mailbox_are_one_recipient():
+    decisions = decide(
+        [
+            Recipient("zoe+jobs@candidate.test", "Zoe"),
+            Recipient("zoe@candidate.test"),
+            Recipient("Zoe+Other@Candidate.test"),
+        ],
+        **BASE,
+    )
+    assert [(d.email, d.name, d.invite) for d in decisions] == [
+        ("zoe+jobs@candidate.test", "Zoe", True)
+    ]
+
+
+def test_a_tagged_address_suppressed_on_its_own_does_not_suppress_its_mailbox():
+    # A bounce suppresses the address that bounced only (its system may refuse tags).
+    rules_now = {**BASE, "suppressed": {"zoe+old@candidate.test"}}
+    [tagged] = decide([Recipient("zoe+old@candidate.test")], **rules_now)
+    [plain] = decide([Recipient("zoe@candidate.test")], **rules_now)
+    assert tagged.reason == rules.SUPPRESSED and plain.invite
 
 
 def test_cap_counts_only_people_who_would_be_asked():

@@ -41,11 +41,12 @@ def reference_strip_plus_tag(email: str) -> str:
 
 
 def reference_unique_recipients(addresses):
+    """One per mailbox (the address without its plus tag), the first as written."""
     seen = {}
     for r in addresses:
         email = r.email.strip().lower()
-        if email and email not in seen:
-            seen[email] = rules.Recipient(email, r.name.strip())
+        if email and reference_strip_plus_tag(email) not in seen:
+            seen[reference_strip_plus_tag(email)] = rules.Recipient(email, r.name.strip())
     return list(seen.values())
 
 
@@ -82,9 +83,10 @@ def reference_decide(
             agency_domains=agency_domains,
             member_emails=member_emails,
         )
-        if not reason and r.email in suppressed:
+        mailbox = reference_strip_plus_tag(r.email)
+        if not reason and (r.email in suppressed or mailbox in suppressed):
             reason = rules.SUPPRESSED
-        if not reason and r.email in recently_asked:
+        if not reason and (r.email in recently_asked or mailbox in recently_asked):
             reason = rules.RECENTLY_ASKED
         decisions.append(rules.Decision(r.email, r.name, invite=not reason, reason=reason))
     if sum(d.invite for d in decisions) > cap:

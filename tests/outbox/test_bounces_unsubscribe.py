@@ -177,6 +177,26 @@ def test_undo_never_lifts_a_bounce(acme, make_request):
     assert Suppression.objects.get().reason == "bounced"
 
 
+def test_unsubscribing_a_tagged_address_covers_the_mailbox_and_undo_lifts_both(acme, make_request):
+    request = sent_request(acme, make_request, email="cara+jobs@candidate.test")
+    client = Client()
+    client.post(f"/unsubscribe/{request.token}/", {"action": "unsubscribe"})
+    assert Suppression.suppressed(
+        {"cara@candidate.test", "cara+other@candidate.test", "dan@candidate.test"}
+    ) == {"cara@candidate.test", "cara+other@candidate.test"}
+    client.post(f"/unsubscribe/{request.token}/", {"action": "undo"})
+    assert not Suppression.objects.exists()
+
+
+def test_a_bounce_of_a_tagged_address_suppresses_that_address_only(acme, make_request):
+    # Mail systems that know no tags refuse jo+x@ while jo@ works.
+    request = sent_request(acme, make_request, email="cara+jobs@candidate.test")
+    process_bounce(bounce_local_part(request), dsn("5.1.1"))
+    assert Suppression.suppressed({"cara+jobs@candidate.test", "cara@candidate.test"}) == {
+        "cara+jobs@candidate.test"
+    }
+
+
 def test_unknown_token_is_404():
     assert Client().get("/unsubscribe/nope/").status_code == 404
     assert Client().post("/unsubscribe/nope/").status_code == 404
