@@ -26,7 +26,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.clickjacking import xframe_options_exempt
-from django.views.decorators.http import condition, require_GET, require_http_methods
+from django.views.decorators.http import condition, require_http_methods, require_safe
 
 from emailsync.agencies.models import Agency, RecruiterProfile
 from emailsync.reviews.models import Review
@@ -41,7 +41,9 @@ WIDGET_REVIEWS_DEFAULT, WIDGET_REVIEWS_MAX = 3, 10
 SITEMAP_CHUNK = 10_000
 # Bump when the pages' markup changes, so cached copies revalidate into the new markup.
 MARKUP_VERSION = "1"
-PUBLIC_CACHE = {"public": True, "max_age": 300}
+# Browsers ask again every time (a 304 on the ETag costs one query), so an admin who has just
+# verified a review sees it at once; shared caches in front may keep a page five minutes.
+PUBLIC_CACHE = {"public": True, "max_age": 0, "must_revalidate": True, "s_maxage": 300}
 WIDGET_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "base-uri 'none'; form-action 'none'; frame-ancestors *"
@@ -275,7 +277,7 @@ def directory_changed(request):
     return _directory_changed(request)
 
 
-@require_GET
+@require_safe
 @condition(etag_func=directory_etag, last_modified_func=directory_changed)
 @_page_cache(directory_etag)
 def directory(request):
@@ -301,7 +303,7 @@ def directory(request):
     return _public(render(request, "profiles/directory.html", context))
 
 
-@require_GET
+@require_safe
 @condition(etag_func=agency_etag, last_modified_func=agency_changed)
 @_page_cache(agency_etag)
 def agency_page(request, agency_slug):
@@ -330,7 +332,7 @@ def agency_page(request, agency_slug):
     return _public(render(request, "profiles/agency.html", context))
 
 
-@require_GET
+@require_safe
 @condition(etag_func=recruiter_etag, last_modified_func=recruiter_changed)
 @_page_cache(recruiter_etag)
 def recruiter_page(request, agency_slug, recruiter_slug):
@@ -378,7 +380,7 @@ def widget_etag(request, agency_slug):
     return _etag(request, "widget", agency_slug, stamp.timestamp() if stamp else 0)
 
 
-@require_GET
+@require_safe
 @xframe_options_exempt
 @condition(etag_func=widget_etag, last_modified_func=widget_changed)
 def widget(request, agency_slug):
@@ -414,7 +416,7 @@ def widget(request, agency_slug):
 _script_cache: dict[str, bytes] = {}
 
 
-@require_GET
+@require_safe
 @cache_control(public=True, max_age=3600)
 def widget_script(request):
     """The loader an agency pastes (`<script src=".../widget.js" data-agency="slug" async>`).
@@ -441,7 +443,7 @@ def brand_changed(request, agency_slug):
     return agency_changed(request, agency_slug)
 
 
-@require_GET
+@require_safe
 @cache_control(public=True, max_age=86400)
 @condition(etag_func=agency_etag, last_modified_func=brand_changed)
 def brand_css(request, agency_slug):
@@ -475,7 +477,7 @@ def _sitemap_recruiters():
     )
 
 
-@require_GET
+@require_safe
 @cache_control(public=True, max_age=3600)
 def sitemap_index(request):
     sections = []
@@ -496,7 +498,7 @@ def sitemap_index(request):
     )
 
 
-@require_GET
+@require_safe
 @cache_control(public=True, max_age=3600)
 def sitemap_section(request, section, page):
     start = (page - 1) * SITEMAP_CHUNK

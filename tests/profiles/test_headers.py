@@ -21,8 +21,13 @@ def test_pages_send_etag_and_last_modified_and_answer_304(client, acme, make_rev
         first = client.get(url)
         assert first.status_code == 200
         assert first["ETag"] and first["Last-Modified"], url
-        assert "public" in first["Cache-Control"] and "max-age=300" in first["Cache-Control"]
+        cache = first["Cache-Control"]
+        assert "public" in cache and "s-maxage=300" in cache, url
+        # The browser revalidates, so whoever just changed a review sees the change at once.
+        assert "max-age=0" in cache and "must-revalidate" in cache, url
         assert not first.cookies, url
+        head = client.head(url)
+        assert head.status_code == 200 and head["ETag"] == first["ETag"] and not head.content
         again = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
         assert again.status_code == 304, url
         assert client.get(url, HTTP_IF_MODIFIED_SINCE=first["Last-Modified"]).status_code == 304
