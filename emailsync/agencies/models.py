@@ -26,6 +26,67 @@ DOMAIN = RegexValidator(
 )
 
 
+# Mailbox providers anyone can sign up to. An agency domain makes mail from it the agency's
+# own (its people are colleagues, never asked; with "trust the From domain alone" any sender
+# on it could set off review requests), so it must be a domain the agency controls.
+SHARED_MAIL_DOMAINS = frozenset(
+    [
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "outlook.co.uk",
+        "hotmail.com",
+        "hotmail.co.uk",
+        "hotmail.fr",
+        "live.com",
+        "live.co.uk",
+        "msn.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "yahoo.fr",
+        "ymail.com",
+        "rocketmail.com",
+        "aol.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "proton.me",
+        "protonmail.com",
+        "pm.me",
+        "gmx.com",
+        "gmx.net",
+        "gmx.de",
+        "web.de",
+        "mail.com",
+        "yandex.com",
+        "yandex.ru",
+        "mail.ru",
+        "zoho.com",
+        "zohomail.com",
+        "fastmail.com",
+        "tutanota.com",
+        "tuta.io",
+        "hey.com",
+        "qq.com",
+        "163.com",
+        "126.com",
+        "bigpond.com",
+        "btinternet.com",
+    ]
+)
+
+
+def validate_not_shared_mail_domain(value: str) -> None:
+    if value.strip().lower().rstrip(".") in SHARED_MAIL_DOMAINS:
+        raise ValidationError(
+            _(
+                "%(domain)s is a public mailbox provider, not your agency's own domain. Add "
+                "your colleagues who send from it as team members instead."
+            ),
+            params={"domain": value},
+        )
+
+
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(_("%(tz)s is not a known time zone."), params={"tz": value})
@@ -112,7 +173,9 @@ class AgencyDomain(models.Model):
     """An email domain the agency sends from; mail from it counts as the agency's own."""
 
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="domains")
-    domain = models.CharField(max_length=253, unique=True, validators=[DOMAIN])
+    domain = models.CharField(
+        max_length=253, unique=True, validators=[DOMAIN, validate_not_shared_mail_domain]
+    )
     added_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from emailsync.agencies.models import AuditEntry, Invitation, LastAdminError, User
+from emailsync.agencies.models import AgencyDomain, AuditEntry, Invitation, LastAdminError, User
 
 PASSWORD = "correct horse battery"
 
@@ -150,6 +150,13 @@ def test_admin_manages_domains_and_settings(admin_client, agency):
     assert "acme-careers.test" in agency.domain_names()
     bad = admin_client.post(reverse("add-domain"), {"domain": "not a domain"})
     assert bad.status_code == 400 and b"domain such as" in bad.content
+    # A mailbox anyone can sign up to is nobody's agency domain; the form keeps what was typed.
+    shared = admin_client.post(reverse("add-domain"), {"domain": "GMail.com"})
+    assert shared.status_code == 400 and b"public mailbox provider" in shared.content
+    assert b'value="GMail.com"' in shared.content
+    assert "gmail.com" not in agency.domain_names()
+    with pytest.raises(ValidationError):
+        AgencyDomain.add(agency, "outlook.com")
     response = admin_client.post(
         reverse("agency-settings"),
         {
