@@ -278,16 +278,27 @@ class EmailSyncSettingsForm(forms.ModelForm):
             self.limit_number_input(name)
 
     def limit_number_input(self, name: str) -> None:
-        """The browser's min and max, the tightest the model's validators accept, so the input
-        offers exactly the values the server saves."""
+        """The browser's min and max, and the form's own, the tightest the model's validators
+        accept: the input offers exactly the values the server saves, and a value out of range
+        gets the model's message whichever side it is on (the form field alone knew only the
+        column's 0 as its minimum, and said so for -3 where 0 got the model's 1)."""
         validators = EmailSyncSettings._meta.get_field(name).validators
-        lows = [v.limit_value for v in validators if isinstance(v, MinValueValidator)]
-        highs = [v.limit_value for v in validators if isinstance(v, MaxValueValidator)]
-        attrs = self.fields[name].widget.attrs
+        lows = [v for v in validators if isinstance(v, MinValueValidator)]
+        highs = [v for v in validators if isinstance(v, MaxValueValidator)]
+        field = self.fields[name]
+        bounds = []
         if lows:
-            attrs["min"] = max(lows)
+            low = max(lows, key=lambda v: v.limit_value)
+            field.min_value = field.widget.attrs["min"] = low.limit_value
+            bounds.append(low)
         if highs:
-            attrs["max"] = min(highs)
+            high = min(highs, key=lambda v: v.limit_value)
+            field.max_value = field.widget.attrs["max"] = high.limit_value
+            bounds.append(high)
+        kept = [
+            v for v in field.validators if not isinstance(v, MinValueValidator | MaxValueValidator)
+        ]
+        field.validators = kept + bounds
 
     def clean_trusted_signing_domains(self):
         return "\n".join(clean_domain_list(self.cleaned_data.get("trusted_signing_domains", "")))

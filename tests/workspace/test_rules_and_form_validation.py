@@ -206,6 +206,17 @@ def test_number_inputs_offer_what_the_server_accepts(acme, admin):
         assert admin.post(url, {**RULES, name: high}).status_code == 302, name
 
 
+def test_an_out_of_range_number_gets_the_same_message_on_either_side_of_zero(acme):
+    # The column allows 0 and up, the rule 1 and up: -3 and 0 are wrong for the same reason.
+    for value in (-3, 0):
+        form = EmailSyncSettingsForm(
+            {**RULES, "recipient_cap": value}, instance=EmailSyncSettings.for_agency(acme)
+        )
+        assert form.errors["recipient_cap"] == [
+            "Ensure this value is greater than or equal to 1."
+        ], value
+
+
 # --- one accurate message, not a contradicting "required" too ------------------------------
 
 
