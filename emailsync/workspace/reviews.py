@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from emailsync.agencies.access import admin_required, agency_object, member_required
+from emailsync.inbound.models import InboundAddress
 from emailsync.placements import matching
 from emailsync.placements.models import Placement
 from emailsync.review_requests.manual import Person, request_manually
@@ -401,7 +402,13 @@ def get_reviews(request):
     if not request.user.is_agency_admin:
         profiles = profiles.filter(user=request.user)
     links = [(p, absolute(reverse("recruiter-link", args=[agency.slug, p.slug]))) for p in profiles]
-    return render(request, "workspace/reviews/get_reviews.html", {"sync": sync, "links": links})
+    # Everyone who sends the agency's emails needs the address to BCC, recruiters included.
+    bcc = InboundAddress.current_for(agency).address if sync.enabled else ""
+    return render(
+        request,
+        "workspace/reviews/get_reviews.html",
+        {"sync": sync, "links": links, "bcc_address": bcc},
+    )
 
 
 @member_required
