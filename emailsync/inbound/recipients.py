@@ -5,6 +5,8 @@ Pure functions over plain data, so the whole rule table is tested without a data
 gathers the facts (suppressions, recent asks) and writes the outcome.
 """
 
+import functools
+import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
@@ -15,6 +17,7 @@ INBOUND_ADDRESS = "inbound_address"  # one of our BCC addresses put in To/Cc
 SENDER = "sender"  # the person who sent the email
 COLLEAGUE = "colleague"  # the agency's own domain or one of its members
 ROLE_ADDRESS = "role_address"  # noreply@, postmaster@, bounces…
+UNDELIVERABLE = "undeliverable"  # no internet mail domain, or Exchange's internal form
 SUPPRESSED = "suppressed"  # unsubscribed or bounced, on any agency
 RECENTLY_ASKED = "recently_asked"  # this agency asked them within the dedupe window
 BULK_SEND = "bulk_send"  # more recipients than the agency's cap: nobody is asked
@@ -26,6 +29,7 @@ RECIPIENT_REASONS = {
     SENDER: "It is the sender of the email.",
     COLLEAGUE: "It belongs to the agency (its domain or a member).",
     ROLE_ADDRESS: "It is a role or no-reply address.",
+    UNDELIVERABLE: "The address cannot receive email from the internet.",
     SUPPRESSED: "The person unsubscribed, or mail to them bounced.",
     RECENTLY_ASKED: "The agency asked them within its dedupe window.",
     BULK_SEND: "The email went to more people than the agency's recipient cap.",
@@ -76,6 +80,34 @@ def strip_plus_tag(email: str) -> str:
     return f"{local.split('+', 1)[0]}@{domain}"
 
 
+# A host name under a top-level domain, as mail on the internet is addressed (IDNs checked in
+# their A-label form). Not "localhost", an address literal ([192.0.2.1]) or a name with stray
+# punctuation, such as Outlook's 'jo@x.example' with its quotes read as part of the address.
+_MAIL_DOMAIN = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})"
+)
+# Exchange's encapsulated addresses (IMCEAEX-_o=…@tenant.prod.outlook.com) name a mailbox
+# inside one organisation; mail from outside to them never arrives.
+_EXCHANGE_INTERNAL = re.compile(r"imcea[a-z]*-")
+
+
+@functools.lru_cache(maxsize=4096)  # a batch's recipients share a few domains
+def mail_domain(domain: str) -> bool:
+    """Whether `domain` (lower-case) can receive internet mail by its form."""
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return False
+    return len(domain) <= 253 and _MAIL_DOMAIN.fullmatch(domain) is not None
+
+
+def deliverable(email: str) -> bool:
+    """Whether mail can reach `email` (lower-case) from the internet, judged by its form."""
+    local, _, domain = email.rpartition("@")
+    return bool(local) and mail_domain(domain) and not _EXCHANGE_INTERNAL.match(local)
+
+
 def exclusion(
     email: str,
     *,
@@ -106,6 +138,8 @@ def _exclusion(
         return SENDER
     if domain in agency_domains or key in member_emails:
         return COLLEAGUE
+    if not deliverable(email):
+        return UNDELIVERABLE
     if is_role_address(email):
         return ROLE_ADDRESS
     return ""

@@ -29,6 +29,13 @@ TABLE = [
     ("mailer-daemon@client.test", rules.ROLE_ADDRESS),
     ("postmaster@client.test", rules.ROLE_ADDRESS),
     ("bounces+123@client.test", rules.ROLE_ADDRESS),
+    ("zoe@localhost", rules.UNDELIVERABLE),
+    ("zoe@[192.0.2.1]", rules.UNDELIVERABLE),
+    ("'boss@client.example'", rules.UNDELIVERABLE),  # Outlook's quotes read as the address
+    ("boss@client..example", rules.UNDELIVERABLE),
+    ("imceaex-_o=exchangelabs_cn=recipients_cn=abc-priya@eu.prod.outlook.com", rules.UNDELIVERABLE),
+    ("zoë@exämple.org", ""),  # an IDN is an internet domain
+    ("o'brien@client.example", ""),  # an apostrophe belongs in a local part
     ("gone@candidate.test", rules.SUPPRESSED),
     ("gone+jobs@candidate.test", rules.SUPPRESSED),  # one mailbox: the unsubscribe holds
     ("again@candidate.test", rules.RECENTLY_ASKED),

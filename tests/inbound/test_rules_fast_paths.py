@@ -58,6 +58,8 @@ def reference_exclusion(email, *, sender, inbound_domain, agency_domains, member
         return rules.SENDER
     if domain in agency_domains or reference_strip_plus_tag(email) in member_emails:
         return rules.COLLEAGUE
+    if not rules.deliverable(email):  # no fast path of its own: the rule is its own reference
+        return rules.UNDELIVERABLE
     if reference_is_role_address(email):
         return rules.ROLE_ADDRESS
     return ""
