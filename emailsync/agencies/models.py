@@ -395,8 +395,14 @@ class Invitation(models.Model):
         return f"{self.email} → {self.agency}"
 
     @classmethod
+    @transaction.atomic
     def issue(cls, agency: Agency, email: str, role: str, by: User) -> tuple["Invitation", str]:
-        """Create an invitation; the raw token is returned once and only its hash is kept."""
+        """Create an invitation; the raw token is returned once and only its hash is kept.
+        Inviting someone again replaces their open invitation: one pending row, one live link
+        (the new one)."""
+        cls.objects.filter(
+            agency=agency, email=email.strip().lower(), accepted_at=None, revoked_at=None
+        ).update(revoked_at=timezone.now())
         raw = secrets.token_urlsafe(32)
         invitation = cls.objects.create(
             agency=agency,
@@ -444,6 +450,11 @@ class Invitation(models.Model):
         )
         fresh.accepted_at = timezone.now()
         fresh.save(update_fields=["accepted_at"])
+        # Other open invitations to this address can no longer be used: an address is one
+        # account. Closed, they leave the team page's open list.
+        Invitation.objects.filter(email=fresh.email, accepted_at=None, revoked_at=None).update(
+            revoked_at=fresh.accepted_at
+        )
         fresh.agency.record(user, "member.joined", user.email, role=user.role)
         return user
 

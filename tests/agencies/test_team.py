@@ -6,7 +6,14 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from emailsync.agencies.models import AgencyDomain, AuditEntry, Invitation, LastAdminError, User
+from emailsync.agencies.models import (
+    Agency,
+    AgencyDomain,
+    AuditEntry,
+    Invitation,
+    LastAdminError,
+    User,
+)
 
 PASSWORD = "correct horse battery"
 
@@ -56,6 +63,33 @@ def test_invitation_link_is_single_use(admin_client, mailoutbox, client):
     assert reused.status_code == 410 and b"already been accepted" in reused.content
     assert client.post(path, data).status_code == 410
     assert User.objects.filter(email="once@acme.test").count() == 1
+
+
+@pytest.mark.django_db
+def test_inviting_someone_again_replaces_their_invitation(admin_client, agency, mailoutbox, client):
+    for _ in range(2):
+        admin_client.post(reverse("invite"), {"email": "newbie@acme.test", "role": "recruiter"})
+    first, second = (invitation_path(m) for m in mailoutbox)
+    assert list(
+        Invitation.objects.filter(accepted_at=None, revoked_at=None).values_list("email")
+    ) == [("newbie@acme.test",)]
+    team = admin_client.get(reverse("team")).content.decode()
+    assert team.count("newbie@acme.test ·") == 1  # one open invitation listed
+    admin_client.logout()
+    assert client.get(first).status_code == 410  # the old link no longer works
+    data = {"full_name": "Newbie", "password1": "a-long-passphrase-9"}
+    data["password2"] = data["password1"]
+    assert client.post(second, data).status_code == 302
+    assert not Invitation.objects.filter(accepted_at=None, revoked_at=None).exists()
+
+
+@pytest.mark.django_db
+def test_joining_closes_every_other_open_invitation_to_that_address(agency, admin_user, client):
+    _, other = Invitation.issue(agency, "twice@acme.test", "recruiter", admin_user)
+    beta = Agency.create_with_admin(name="Beta Staffing", admin_email="boss@beta.test")[0]
+    _, token = Invitation.issue(beta, "twice@acme.test", "recruiter", beta.admins().get())
+    Invitation.find(token).accept("Twice", "a-long-passphrase-9")
+    assert Invitation.find(other).state == "revoked"
 
 
 @pytest.mark.django_db
