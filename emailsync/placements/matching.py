@@ -26,6 +26,10 @@ class Suggestion:
     placement: Placement
     score: int
     why: list[str]
+    # Something names this placement's person: the reference, the reviewer's email or a
+    # similar name. Recruiter and date alone fit many placements, so such a suggestion is
+    # never offered as the one-click answer.
+    identifies: bool = False
 
 
 def similarity(a: str, b: str) -> float:
@@ -60,14 +64,16 @@ def suggest(review, limit: int = 5) -> list[Suggestion]:
 
 
 def score(review, placement: Placement, anchor) -> Suggestion:
-    points, why = 0, []
+    points, why, identifies = 0, [], False
     email = review.reviewer_email.lower()
     if review.placement_ref and placement.external_ref == review.placement_ref:
         points += 100
         why.append(_("same placement reference"))
+        identifies = True
     if email and email in (placement.candidate_email, placement.client_contact_email):
         points += 60
         why.append(_("reviewer's email"))
+        identifies = True
     if review.recruiter_id and placement.recruiter_id == review.recruiter_id:
         points += 20
         why.append(_("same recruiter"))
@@ -90,7 +96,8 @@ def score(review, placement: Placement, anchor) -> Suggestion:
     if best >= 0.6:
         points += round(15 * best)
         why.append(_("similar name"))
-    return Suggestion(placement, points, why)
+        identifies = True
+    return Suggestion(placement, points, why, identifies)
 
 
 def search(agency, query: str, limit: int | None = 20):

@@ -174,3 +174,17 @@ def test_a_suggestion_one_day_from_the_email_says_day():
             start_date=anchor + timedelta(days=days), candidate_name="", client_contact_name=""
         )
         assert words in score(review, placement, anchor).why
+
+
+def test_recruiter_and_date_alone_are_never_the_one_click_answer(acme, admin, make_review):
+    # A placement that fits only by recruiter and start date fits many reviews: it is listed,
+    # but the admin has to choose it; one that names the reviewer is offered at once.
+    review = make_review(email="cara@candidate.test")
+    placement(acme, recruiter=acme.sam.profile, start_date=date.today(), candidate_name="Oscar")
+    [guess] = suggest(review)
+    assert not guess.identifies and guess.score > 0
+    page = admin.get(reverse("review-verify", args=[review.pk])).content.decode()
+    assert "Oscar" in page and "Verify with this placement" not in page
+    placement(acme, candidate_email="cara@candidate.test", candidate_name="Cara Candidate")
+    page = admin.get(reverse("review-verify", args=[review.pk])).content.decode()
+    assert 'data-testid="verify-top">Verify with this placement' in page
