@@ -63,7 +63,11 @@ _SECRET_LOOKING = re.compile(r"[a-z0-9]{12,}")
 
 
 def redact(address: str) -> str:
-    """For logs: keeps the slug and the first letters of a token, hides the rest."""
+    """For logs. On our inbound domain: keeps the slug and the first letters of a token,
+    hides the rest. Anywhere else the address is a person's (a sender trying to relay, a typo
+    in a BCC): only its first letter and its domain are kept."""
     local, domain = split_address(address)
+    if domain and domain != settings.EMAILSYNC_INBOUND_DOMAIN.lower():
+        return f"{local[:1]}…@{domain}"
     local = _SECRET_LOOKING.sub(lambda m: m.group(0)[:3] + "…", local)
     return f"{local}@{domain}" if domain else local

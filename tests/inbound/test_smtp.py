@@ -101,6 +101,17 @@ def test_a_refused_address_near_a_real_one_keeps_its_token_out_of_the_log(
     assert token[3:12] not in caplog.text
 
 
+def test_a_refused_address_elsewhere_is_a_persons_and_is_logged_by_its_domain_only(
+    listener, caplog
+):
+    with listener.client() as smtp:
+        smtp.ehlo()
+        smtp.mail("sam@acme.test")
+        assert smtp.rcpt("zoe.candidate@example.org")[0] == 550
+    assert "rcpt refused: z…@example.org" in caplog.text
+    assert "zoe.candidate" not in caplog.text
+
+
 def test_rotated_out_and_disabled_addresses_are_refused(listener, sync_agency):
     old = sync_agency.bcc
     InboundAddress.rotate(sync_agency)
