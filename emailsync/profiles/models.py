@@ -32,6 +32,14 @@ def public_reviews(queryset=None):
     return queryset.filter(~Exists(hidden), status=Review.Status.VERIFIED)
 
 
+def one_decimal(total: int, count: int) -> float | None:
+    """`total / count` to one decimal, halves rounded up as people expect (17 stars from 4
+    reviews is 4.3), which float rounding does not do (round(4.25, 1) is 4.2)."""
+    if not count:
+        return None
+    return (total * 20 + count) // (2 * count) / 10
+
+
 class ReviewReply(models.Model):
     """The agency's one public reply to a review; edits and removals are in the audit log."""
 
@@ -150,17 +158,15 @@ class Rating(models.Model):
 
     @property
     def average(self) -> float | None:
-        return round(self.total / self.count, 1) if self.count else None
+        return one_decimal(self.total, self.count)
 
     @property
     def candidate_average(self) -> float | None:
-        return (
-            round(self.candidate_total / self.candidate_count, 1) if self.candidate_count else None
-        )
+        return one_decimal(self.candidate_total, self.candidate_count)
 
     @property
     def client_average(self) -> float | None:
-        return round(self.client_total / self.client_count, 1) if self.client_count else None
+        return one_decimal(self.client_total, self.client_count)
 
     def stars(self) -> list[tuple[int, int, int]]:
         """(stars, count, percent of all) from 5 down to 1, for the bars."""

@@ -162,3 +162,17 @@ def test_the_logged_statement_has_its_values(acme, history):
     (query,) = captured.captured_queries
     assert "$1" not in query["sql"]
     assert f"= {acme.pk}" in query["sql"] and "LIMIT 10" in query["sql"]
+
+
+def test_averages_round_halves_up_to_one_decimal():
+    from emailsync.profiles.models import one_decimal
+
+    assert one_decimal(17, 4) == 4.3  # 4.25: float rounding said 4.2
+    assert [one_decimal(t, c) for t, c in [(13, 3), (14, 3), (5, 1), (9, 2), (449, 100)]] == [
+        4.3,
+        4.7,
+        5.0,
+        4.5,
+        4.5,
+    ]
+    assert one_decimal(0, 0) is None
