@@ -22,6 +22,8 @@ from .leaks import current_alert
 
 MONTHS = 12
 WIDTH, HEIGHT, PAD = 600, 200, 28
+# Room above the tallest bar for its value, which is drawn 4 px above the bar's top.
+HEADROOM = 16
 
 
 def month_starts(today: date, n: int) -> list[date]:
@@ -40,7 +42,7 @@ def bars(values: list[float], labels: list[str], top: float | None = None) -> di
     slot = (WIDTH - PAD) / max(len(values), 1)
     items = []
     for i, (value, label) in enumerate(zip(values, labels, strict=True)):
-        h = 0 if not value else max(2, (HEIGHT - PAD) * value / top)
+        h = 0 if not value else max(2, (HEIGHT - PAD - HEADROOM) * value / top)
         items.append(
             {
                 "x": round(PAD + i * slot + slot * 0.15, 1),

@@ -245,7 +245,7 @@ def test_activity_and_email_sync_fit_a_phone(signed_in, acme):
     )
     page = signed_in
     page.set_viewport_size({"width": 375, "height": 800})
-    for path in ("/app/activity/", "/app/email-sync/"):
+    for path in ("/app/activity/", "/app/email-sync/", "/app/team/", "/app/audit/"):
         page.goto(page.base + path)
         overflow = page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
