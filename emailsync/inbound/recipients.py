@@ -67,8 +67,18 @@ def _unique(addresses: Iterable[Recipient]) -> dict[str, str]:
         key = strip_plus_tag(email)
         if email and key not in mailboxes:
             mailboxes.add(key)
-            seen[email] = r.name.strip()
+            seen[email] = plain_name(r.name)
     return seen
+
+
+def plain_name(name: str) -> str:
+    """A display name as a person would write it. Outlook quotes names in single quotes
+    ('Zoe Candidate' <zoe@x>), which the header keeps as part of the name; a request must
+    not greet "'Zoe Candidate'"."""
+    name = name.strip()
+    if len(name) >= 2 and name[0] == name[-1] == "'":
+        name = name[1:-1].strip()
+    return name
 
 
 def strip_plus_tag(email: str) -> str:

@@ -63,6 +63,14 @@ def test_duplicates_and_case_collapse_to_one_recipient():
     assert [(d.email, d.name) for d in decisions] == [("cara@candidate.test", "Cara")]
 
 
+def test_outlooks_single_quotes_around_a_name_are_not_part_of_it():
+    decisions = decide(
+        [Recipient("zoe@candidate.test", "'Zoe Candidate'"), Recipient("o@x.test", "O'Brien")],
+        **BASE,
+    )
+    assert [d.name for d in decisions] == ["Zoe Candidate", "O'Brien"]
+
+
 def test_plus_tags_of_one_mailbox_are_one_recipient():
     decisions = decide(
         [

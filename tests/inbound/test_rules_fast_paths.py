@@ -46,7 +46,10 @@ def reference_unique_recipients(addresses):
     for r in addresses:
         email = r.email.strip().lower()
         if email and reference_strip_plus_tag(email) not in seen:
-            seen[reference_strip_plus_tag(email)] = rules.Recipient(email, r.name.strip())
+            name = r.name.strip()
+            if len(name) >= 2 and name[0] == name[-1] == "'":
+                name = name[1:-1].strip()
+            seen[reference_strip_plus_tag(email)] = rules.Recipient(email, name)
     return list(seen.values())
 
 
