@@ -276,6 +276,14 @@ def absolute(path: str) -> str:
     return settings.EMAILSYNC_PUBLIC_URL + path
 
 
+def review_page_url(review: Review) -> str:
+    """Where an admin verifies this one review: its own page, else the Reviews page."""
+    try:
+        return absolute(reverse("review-verify", args=[review.pk]))
+    except NoReverseMatch:
+        return reviews_page_url()
+
+
 def reviews_page_url() -> str:
     """Where an admin goes to verify: the Reviews page once it exists, else the agency home."""
     for name in ("agency-reviews", "agency-home"):
@@ -308,7 +316,7 @@ def notify_admins(review: Review, now) -> int:
         return 0
     context = {
         **review_summary(review),
-        "reviews_url": reviews_page_url(),
+        "reviews_url": review_page_url(review),
         "notifications_url": absolute(reverse("review-notifications")),
     }
     queued = email_admins(

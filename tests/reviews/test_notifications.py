@@ -36,6 +36,12 @@ def test_default_is_one_email_per_review(acme):
     assert EmailSyncSettings.for_agency(acme).review_notifications == "each"
 
 
+def test_the_new_review_email_links_to_that_review(client, acme, sent_request, answers):
+    review = submit(client, sent_request(), answers)
+    row = OutboundEmail.objects.get(template="review_received")
+    assert row.context["reviews_url"].endswith(reverse("review-verify", args=[review.pk]))
+
+
 def test_digest_agencies_get_no_email_per_review(client, digest_agency, sent_request, answers):
     review = submit(client, sent_request(), answers)
     assert not OutboundEmail.objects.filter(agency=digest_agency).exists()
