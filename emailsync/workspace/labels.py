@@ -170,6 +170,19 @@ ACTIONS = {
     "agency.domain_added": _("Added a domain"),
     "agency.domain_removed": _("Removed a domain"),
     "reviews.notifications_changed": _("Changed review notifications"),
+    "review.reply_published": _("Published a public reply to a review"),
+    "review.reply_edited": _("Edited a public reply"),
+    "review.reply_removed": _("Removed a public reply"),
+    "review.hidden": _("Hid a review from the public pages (operators)"),
+    "review.unhidden": _("Showed a hidden review again (operators)"),
+    "email_sync.address_leaked": _("A stranger used the BCC address (nothing was sent)"),
+    "email_sync.leak_alert_dismissed": _("Dismissed a leaked-address alert"),
+    "api.key_created": _("Created an API key"),
+    "api.key_revoked": _("Revoked an API key"),
+    "api.method_changed": _("Changed how the ATS connects"),
+    "api.webhook_deleted": _("Deleted a webhook"),
+    "api.webhook_redelivered": _("Redelivered a webhook event"),
+    "api.webhook_secret_rotated": _("Rotated a webhook secret"),
 }
 
 
