@@ -29,6 +29,20 @@ def test_a_recruiter_on_an_admin_page_is_told_it_is_for_admins(client, make_agen
     assert 'class="topbar"' in html  # the site's layout, with the member's navigation
 
 
+def test_a_refused_page_is_logged_once_in_one_line(client, make_agency, add_member, caplog):
+    """An expected 403 is one warning line: no traceback, and no second copy from Django's own
+    console handler beside the root's."""
+    import logging
+
+    agency = make_agency(name="Acme Recruitment")
+    client.force_login(add_member(agency, role=User.Role.RECRUITER))
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        assert client.get(reverse("email-sync")).status_code == 403
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert "Forbidden" in record.getMessage() and record.exc_info is None
+    assert logging.getLogger("django").handlers == []
+
+
 def test_an_admin_still_opens_the_admin_page(client, make_agency):
     agency = make_agency()
     client.force_login(agency.admins().get())
