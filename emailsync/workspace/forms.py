@@ -52,9 +52,12 @@ class BoardFilterForm(forms.Form):
         label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
 
-    def __init__(self, *args, agency, **kwargs):
+    def __init__(self, *args, agency, by_recruiter=True, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["recruiter"].queryset = recruiters(agency)
+        if by_recruiter:
+            self.fields["recruiter"].queryset = recruiters(agency)
+        else:  # a recruiter sees only their own requests and reviews
+            del self.fields["recruiter"]
 
 
 class PlacementForm(forms.ModelForm):

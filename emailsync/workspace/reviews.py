@@ -51,7 +51,9 @@ REVIEW_STATUS = {
 def scoped(request):
     """The requests and reviews this member may see (recruiters: their own), filtered."""
     agency = request.agency
-    form = BoardFilterForm(request.GET or None, agency=agency)
+    form = BoardFilterForm(
+        request.GET or None, agency=agency, by_recruiter=request.user.is_agency_admin
+    )
     requests = ReviewRequest.objects.filter(agency=agency).exclude(source=Source.SETUP_TEST)
     reviews = Review.objects.filter(agency=agency)
     if not request.user.is_agency_admin:

@@ -111,6 +111,14 @@ def test_counts_equal_the_database_with_bounded_queries(acme, admin, django_asse
     )
 
 
+def client_for(user):
+    from django.test import Client
+
+    other = Client()
+    other.force_login(user)
+    return other
+
+
 def test_recruiters_see_only_their_own_and_cannot_act(acme, client, make_review):
     mine = make_review(email="mine@people.test")
     make_review(email="theirs@people.test", recruiter=acme.admin.profile)
@@ -120,6 +128,9 @@ def test_recruiters_see_only_their_own_and_cannot_act(acme, client, make_review)
     assert b"mine@people.test" in response.content
     assert b"theirs@people.test" not in response.content
     assert reverse("review-verify", args=[mine.pk]).encode() not in response.content
+    # Nor is there a choice of recruiter to filter by: theirs is the only one.
+    assert b'name="recruiter"' not in response.content
+    assert b'name="recruiter"' in client_for(acme.admin).get(reverse("agency-reviews")).content
 
 
 def test_edit_a_scheduled_invite_changes_what_goes_out(acme, admin):
