@@ -1,11 +1,10 @@
-from email.utils import getaddresses
-
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 from django.utils.translation import gettext_lazy as _
 
 from emailsync.agencies.models import RecruiterProfile
+from emailsync.inbound.headers import parse_address
 from emailsync.placements.models import Placement, VerificationSettings
 from emailsync.review_requests.manual import MANUAL_LIMIT
 from emailsync.review_requests.models import EmailSyncSettings, Role, clean_domain_list
@@ -153,15 +152,20 @@ class InviteForm(forms.Form):
 
 
 def parse_people(text: str) -> list[tuple[str, str]]:
-    """'Ann Lee <ann@x.com>', 'ann@x.com, Ann Lee' or 'ann@x.com' per line → (name, email)."""
-    people = []
+    """'Ann Lee <ann@x.com>', 'ann@x.com, Ann Lee' or 'ann@x.com' per line → (name, email).
+    Every line that holds no valid address is named in one error, so all can be fixed at once.
+    """
+    people, bad = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line:
             continue
         name, email = "", ""
         if "<" in line:
-            name, email = getaddresses([line])[0]
+            # The inbound parser, not email.utils.getaddresses (CVE-2023-27043 on this Python).
+            address = parse_address(line)
+            if address is not None:
+                name, email = address.display_name, address.addr_spec
         else:
             parts = [p.strip() for p in line.replace(";", ",").replace("\t", ",").split(",")]
             emails = [p for p in parts if "@" in p]
@@ -170,11 +174,14 @@ def parse_people(text: str) -> list[tuple[str, str]]:
         try:
             validate_email(email)
         except ValidationError:
-            raise ValidationError(
+            bad.append(
                 _("Line %(n)s: “%(line)s” has no valid email address.")
                 % {"n": number, "line": line[:80]}
             )
+            continue
         people.append((name.strip().strip('"'), email.strip().lower()))
+    if bad:
+        raise ValidationError(bad)
     return people
 
 

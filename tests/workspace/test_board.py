@@ -251,6 +251,17 @@ def test_an_invite_the_worker_is_sending_cannot_be_cancelled_or_edited(
     assert [m.to for m in mail.outbox] == [["Ivy Invitee <wrong@person.test>"]]
 
 
+def test_every_bad_line_of_a_manual_request_is_named_at_once(acme, admin):
+    typed = "Ann Lee <ann@people.test>\nno address here\nBo <bo@>\nCy, cy@people.test"
+    response = admin.post(
+        reverse("manual-request"), {"people": typed, "recruiter": acme.sam.profile.pk}
+    )
+    assert response.status_code == 400 and not ReviewRequest.objects.exists()
+    errors = response.context["form"].errors["people"]
+    assert [e.split(":")[0] for e in errors] == ["Line 2", "Line 3"]
+    assert response.context["form"]["people"].value() == typed  # what was typed is kept
+
+
 def test_manual_request_uses_email_syncs_rules(acme, admin):
     Suppression.add("gone@people.test", "unsubscribed")
     AskedRecipient.claim(acme.pk, "asked@people.test", timezone.now(), timedelta(days=90))
