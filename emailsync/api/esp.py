@@ -27,7 +27,7 @@ from django.dispatch import receiver
 
 from emailsync.inbound.addresses import parse_recipient
 from emailsync.inbound.evidence import gather_evidence
-from emailsync.inbound.headers import split_message
+from emailsync.inbound.headers import parse_address_values, split_message
 from emailsync.inbound.ingest import ingest
 
 log = logging.getLogger("emailsync.esp")
@@ -81,12 +81,14 @@ def envelope_recipients(event, esp_name: str, header_values) -> list[str]:
 
 
 def handle(event, esp_name: str, dnsfunc=None) -> list:
-    from email.utils import getaddresses
-
     raw, original = raw_message(event, esp_name)
     header, body = split_message(raw)
     message = event.message
-    values = [getaddresses(message.get_all(name, [])) for name in RECIPIENT_HEADERS]
+    # The inbound parser, not email.utils.getaddresses (CVE-2023-27043 on this Python).
+    values = [
+        [(a.display_name, a.addr_spec) for a in parse_address_values(message.get_all(name, []))]
+        for name in RECIPIENT_HEADERS
+    ]
     recipients = envelope_recipients(event, esp_name, values)
     if not recipients:
         log.info("inbound from %s for no agency address: ignored", esp_name)

@@ -409,6 +409,13 @@ def _read_from(values: list[str], defects: list[str]) -> Address | None:
     return addresses[0]
 
 
+def parse_address_values(values: list[str]) -> list[Address]:
+    """Every mailbox in the values of an address header (To, Cc, Delivered-To…), read as an
+    address list with the same parser and normalisation as a trigger's To and Cc; what cannot
+    be read is left out."""
+    return _read_address_list("to", [str(v) for v in values], [])
+
+
 def _read_address_list(name: str, values: list[str], defects: list[str]) -> list[Address]:
     code = name.replace("-", "_")
     if len(values) > 1:

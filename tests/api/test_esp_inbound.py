@@ -288,3 +288,20 @@ def test_unknown_address_creates_nothing(acme, key, dns, client):
     # Only the headers could name an agency, and they do not (the BCC is not in them).
     assert response.status_code == 200
     assert not Trigger.objects.exists()
+
+
+def test_agency_addresses_are_found_in_every_recipient_header_by_the_inbound_parser():
+    from emailsync.inbound.headers import parse_address_values
+
+    found = parse_address_values(
+        ["Acme <Acme-Abc@In.Example.COM>, b@x.test", "=?utf-8?q?J=C3=B6?= <jo@x.test>"]
+    )
+    assert [(a.display_name, a.addr_spec) for a in found] == [
+        ("Acme", "acme-abc@in.example.com"),
+        ("", "b@x.test"),
+        ("Jö", "jo@x.test"),
+    ]
+    assert parse_address_values(["acme-abc@in.example.com"])[0].addr_spec == (
+        "acme-abc@in.example.com"
+    )  # a Delivered-To value: a bare address
+    assert parse_address_values([]) == []
