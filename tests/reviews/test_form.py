@@ -155,6 +155,21 @@ def test_thank_you_page_says_what_happens_next_and_links_unsubscribe(client, sen
         assert f'href="{unsubscribe}"' in html
 
 
+def test_once_verified_the_thank_you_page_says_the_review_is_public(
+    client, acme, sent_request, answers
+):
+    from emailsync.placements.models import Placement
+
+    rr = sent_request()
+    client.post(form_url(rr), answers())
+    review = Review.objects.get(review_request=rr)
+    review.verify(Placement.objects.create(agency=acme, candidate_name="Cara C"), by=None)
+    html = client.get(reverse("review-thanks", args=[rr.token])).content.decode()
+    assert "Acme Recruitment has verified your review." in html
+    assert "It is on Sam Carter's profile" in html
+    assert "What happens next" not in html and "verify the placement" not in html
+
+
 def test_submission_is_single_use(client, sent_request, answers):
     rr = sent_request()
     client.post(form_url(rr), answers())
