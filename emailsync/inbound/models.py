@@ -141,6 +141,15 @@ class Trigger(models.Model):
     def __str__(self) -> str:
         return f"Trigger {self.pk} ({self.status})"
 
+    # A manual request and an API call are recorded as triggers too (their people and outcomes
+    # go in the same activity log), but no email arrived for them.
+    ASKED_DIRECTLY = ("manual", "api")
+
+    @classmethod
+    def emails(cls, agency):
+        """The agency's triggers that were emails (BCC'd to the listener or through an ESP)."""
+        return cls.objects.filter(agency=agency).exclude(source__in=cls.ASKED_DIRECTLY)
+
 
 class TriggerRecipient(models.Model):
     """One To/Cc address of a trigger and whether it was invited, with the reason if not."""

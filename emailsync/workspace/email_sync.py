@@ -52,25 +52,26 @@ def page_context(request, **extra) -> dict:
         for a in InboundAddress.objects.filter(agency=agency, retired_at__isnull=False)
         if a.accepts_mail(now)
     ]
-    triggers = Trigger.objects.filter(agency=agency)
+    triggers = Trigger.emails(agency)
     stats = triggers.filter(received_at__gte=since).aggregate(
         total=Count("id"),
         accepted=Count("id", filter=Q(status=Trigger.Status.ACCEPTED)),
         quarantined=Count("id", filter=Q(status=Trigger.Status.QUARANTINED)),
     )
-    stats["requests"] = (
-        ReviewRequest.objects.filter(agency=agency, created_at__gte=since)
-        .exclude(source=Source.SETUP_TEST)
-        .count()
-    )
-    stats["reviews"] = Review.objects.filter(agency=agency, submitted_at__gte=since).count()
+    # Email Sync's own: not the manual, API or recruiter-link requests, nor setup tests.
+    stats["requests"] = ReviewRequest.objects.filter(
+        agency=agency, created_at__gte=since, source=Source.EMAIL_SYNC
+    ).count()
+    stats["reviews"] = Review.objects.filter(
+        agency=agency, submitted_at__gte=since, review_request__source=Source.EMAIL_SYNC
+    ).count()
     context = {
         "sync": sync,
         "address": address,
         "old_addresses": old,
         "form": EmailSyncSettingsForm(instance=sync),
         "domains": agency.domains.all(),
-        "last_trigger": triggers.exclude(source="manual").first(),
+        "last_trigger": triggers.first(),
         "stats": stats,
         "quarantine": list(
             triggers.filter(status=Trigger.Status.QUARANTINED)
@@ -168,9 +169,7 @@ def setup_test_state(request, sync, now) -> dict:
     mine = {request.user.email.lower()} | {
         s.lower() for s in request.user.profile.senders.values_list("email", flat=True)
     }
-    since = Trigger.objects.filter(agency=request.agency, received_at__gte=started).exclude(
-        source="manual"
-    )
+    since = Trigger.emails(request.agency).filter(received_at__gte=started)
     trigger = (
         since.filter(Q(is_setup_test=True) | Q(sender__in=mine))
         .prefetch_related("recipients__review_request")
@@ -329,7 +328,7 @@ def diagnostics(agency) -> dict:
         f"{row['status']}:{row['reason'] or '-'}": row["n"]
         for row in recent.values("status", "reason").annotate(n=Count("id"))
     }
-    last = recent.exclude(source="manual").first()
+    last = recent.exclude(source__in=Trigger.ASKED_DIRECTLY).first()
     return {
         "enabled": sync.enabled,
         "delay_hours": sync.delay_hours,
@@ -338,6 +337,8 @@ def diagnostics(agency) -> dict:
         "time_zone": agency.time_zone,
         "dedupe_days": sync.dedupe_days,
         "recipient_cap": sync.recipient_cap,
+        "reminder_days": sync.reminder_days,
+        "rate_limit_per_hour": sync.rate_limit_per_hour,
         "trust_from_domain": sync.trust_from_domain,
         "trusted_signing_domains": sync.signing_domains(),
         "domains": agency.domain_names(),

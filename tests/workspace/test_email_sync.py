@@ -290,7 +290,19 @@ def test_get_help_attaches_diagnostics_never_content(acme, admin):
     help_request = HelpRequest.objects.get()
     assert help_request.diagnostics["enabled"] is True
     assert help_request.diagnostics["triggers_30d"] == {"accepted:-": 1}
+    assert help_request.diagnostics["reminder_days"] == 5
+    assert help_request.diagnostics["rate_limit_per_hour"] == 600
     assert "Secret subject line" not in str(help_request.diagnostics)
+
+
+def test_last_30_days_counts_email_sync_s_own_emails_and_requests(acme, admin):
+    Trigger.objects.create(agency=acme, message_id_hash="e", sender="sam@acme.test")
+    admin.post(
+        reverse("manual-request"), {"people": "ann@people.test", "recruiter": acme.sam.profile.pk}
+    )
+    assert ReviewRequest.objects.filter(source="manual").count() == 1
+    page = admin.get(reverse("email-sync")).content.decode()
+    assert "1 email · 0 requests · 0 reviews" in page
 
 
 def test_activity_log_lists_every_recipient_and_exports(acme, admin):
