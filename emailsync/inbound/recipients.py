@@ -58,17 +58,22 @@ def unique_recipients(addresses: Iterable[Recipient]) -> list[Recipient]:
 
 
 def _unique(addresses: Iterable[Recipient]) -> dict[str, str]:
-    """unique_recipients as email -> name, for `decide`, which needs no Recipient objects.
-    One person per mailbox: jo+jobs@x and jo@x in one email are asked once."""
-    seen: dict[str, str] = {}
-    mailboxes = set()
+    """unique_recipients as email -> name: the first form of each mailbox."""
+    return {forms[0][0]: forms[0][1] for forms in _by_mailbox(addresses).values()}
+
+
+def _by_mailbox(addresses: Iterable[Recipient]) -> dict[str, list[tuple[str, str]]]:
+    """One person per mailbox (jo+jobs@x and jo@x in one email are one person): each mailbox's
+    forms, (email, name), in the order given, each address once."""
+    people: dict[str, list[tuple[str, str]]] = {}
     for r in addresses:
         email = r.email.strip().lower()
-        key = strip_plus_tag(email)
-        if email and key not in mailboxes:
-            mailboxes.add(key)
-            seen[email] = plain_name(r.name)
-    return seen
+        if not email:
+            continue
+        forms = people.setdefault(strip_plus_tag(email), [])
+        if all(email != e for e, _ in forms):
+            forms.append((email, plain_name(r.name)))
+    return people
 
 
 def plain_name(name: str) -> str:
@@ -170,7 +175,12 @@ def decide(
     sender_key = strip_plus_tag(sender) if sender else ""
     decisions = []
     invited = 0
-    for email, name in _unique(recipients).items():
+    for forms in _by_mailbox(recipients).values():
+        email, name = forms[0]
+        if len(forms) > 1 and email in suppressed:
+            # That address bounced on its own (a bounce covers only the address); another form
+            # of the mailbox, listed too, may still reach the person.
+            email, name = next(((e, n or name) for e, n in forms if e not in suppressed), forms[0])
         reason = _exclusion(email, sender_key, inbound_domain, agency_domains, member_emails)
         # `suppressed` and `recently_asked` may name the address or its mailbox: an unsubscribe
         # or an ask under jo@x holds for jo+jobs@x.

@@ -19,6 +19,7 @@ from .models import Placement
 
 NEAR_DAYS = 60
 CANDIDATES = 300
+SAME_NAME = 0.9  # "Jon Smith" and "John Smith"; not "Jane Smith"
 
 
 @dataclass
@@ -27,9 +28,13 @@ class Suggestion:
     score: int
     why: list[str]
     # Something names this placement's person: the reference, the reviewer's email or a
-    # similar name. Recruiter and date alone fit many placements, so such a suggestion is
-    # never offered as the one-click answer.
+    # nearly identical name. Recruiter and date alone fit many placements.
     identifies: bool = False
+    by_reference: bool = False
+    # Offered as the one-click answer: the best suggestion, when it is the only one that
+    # identifies the reviewer (a client contact is on every placement for that client, and
+    # a candidate may have been placed twice) or it has the ATS's placement reference.
+    one_click: bool = False
 
 
 def similarity(a: str, b: str) -> float:
@@ -60,16 +65,21 @@ def suggest(review, limit: int = 5) -> list[Suggestion]:
     scored = [score(review, p, anchor) for p in pool]
     scored = [s for s in scored if s.score > 0]
     scored.sort(key=lambda s: (-s.score, -(s.placement.pk)))
+    if scored:
+        top = scored[0]
+        top.one_click = top.by_reference or (
+            top.identifies and sum(s.identifies for s in scored) == 1
+        )
     return scored[:limit]
 
 
 def score(review, placement: Placement, anchor) -> Suggestion:
-    points, why, identifies = 0, [], False
+    points, why, identifies, by_reference = 0, [], False, False
     email = review.reviewer_email.lower()
     if review.placement_ref and placement.external_ref == review.placement_ref:
         points += 100
         why.append(_("same placement reference"))
-        identifies = True
+        identifies = by_reference = True
     if email and email in (placement.candidate_email, placement.client_contact_email):
         points += 60
         why.append(_("reviewer's email"))
@@ -96,8 +106,9 @@ def score(review, placement: Placement, anchor) -> Suggestion:
     if best >= 0.6:
         points += round(15 * best)
         why.append(_("similar name"))
-        identifies = True
-    return Suggestion(placement, points, why, identifies)
+        # "Jane Smith" and "John Smith" are 0.8 alike: only a near-identical name says who.
+        identifies = identifies or best >= SAME_NAME
+    return Suggestion(placement, points, why, identifies, by_reference)
 
 
 def search(agency, query: str, limit: int | None = 20):

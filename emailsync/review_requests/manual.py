@@ -21,7 +21,7 @@ from emailsync.inbound import recipients as rules
 from emailsync.inbound.facts import AgencyFacts
 from emailsync.inbound.models import Trigger, TriggerRecipient
 
-from .models import AskedRecipient, ReviewRequest, Source, Suppression
+from .models import AskedRecipient, ReviewRequest, Source, Suppression, mailbox
 from .scheduling import send_time_for
 
 OUTCOME = TriggerRecipient.Outcome
@@ -218,15 +218,20 @@ def request_manually(
 
 
 def _in_given_order(people, by_email: dict) -> list[rules.Decision]:
-    """Each person's decision in the order given; a repeated address gets a `duplicate` one."""
+    """Each person's decision in the order given. The rules decide once per mailbox (jo+cv@
+    and jo@ are one person), so every other entry for that mailbox, the same address again or
+    another form of it, gets a `duplicate` one: everyone given is accounted for."""
+    chosen = {mailbox(email): decision for email, decision in by_email.items()}
     ordered, done = [], set()
     for p in people:
-        key = p.email.strip().lower()
-        if key in done:
-            ordered.append(rules.Decision(key, p.name.strip(), False, DUPLICATE))
-        elif key in by_email:
+        email = p.email.strip().lower()
+        key = mailbox(email)
+        decision = chosen.get(key)
+        if key in done or decision is None or decision.email != email:
+            ordered.append(rules.Decision(email, p.name.strip(), False, DUPLICATE))
+        else:
             done.add(key)
-            ordered.append(by_email[key])
+            ordered.append(decision)
     return ordered
 
 

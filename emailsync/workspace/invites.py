@@ -24,6 +24,7 @@ from emailsync.review_requests.models import (
     EmailSyncSettings,
     ReviewRequest,
     Source,
+    mailbox,
 )
 
 from .labels import recipient_reason
@@ -67,14 +68,22 @@ def edit(request: ReviewRequest, data: dict, by) -> ReviewRequest:
         if new_email != locked.email:
             facts = AgencyFacts.load(locked.agency_id)
             decision = decisions_for(facts, [Person(new_email, data["name"])], by.email, now)[0]
+            # Another form of the same mailbox (a tag fixed or dropped) is the same person:
+            # the ledger's entry for them is this request's own ask, kept as it is.
+            same_person = mailbox(new_email) == mailbox(locked.email)
+            if same_person and decision.reason == rules.RECENTLY_ASKED:
+                decision = rules.Decision(new_email, data["name"], True)
             window = timedelta(days=facts.settings.dedupe_days)
-            if decision.invite and not AskedRecipient.claim(
-                locked.agency_id, new_email, now, window
+            if (
+                decision.invite
+                and not same_person
+                and not AskedRecipient.claim(locked.agency_id, new_email, now, window)
             ):
                 decision = rules.Decision(new_email, data["name"], False, rules.RECENTLY_ASKED)
             if not decision.invite:
                 raise ValidationError({"email": recipient_reason(decision.reason)})
-            AskedRecipient.release(locked.agency_id, locked.email)
+            if not same_person:
+                AskedRecipient.release(locked.agency_id, locked.email)
             changed.append("email")
             locked.email = new_email
         locked.name = data["name"][:120]

@@ -228,6 +228,20 @@ def test_a_repeated_recipient_is_skipped_as_duplicate_and_keeps_the_first_role(a
     ]
 
 
+def test_another_form_of_the_same_mailbox_is_a_duplicate_too(api):
+    response = api.post(
+        "/api/v1/review-requests",
+        {"recipients": [{"email": "dan@people.test"}, {"email": "Dan+Work@people.test"}]},
+    )
+    assert response.status_code == 201, response.content
+    outcomes = [(r["email"], r["outcome"], r["reason"]) for r in response.json()["recipients"]]
+    assert outcomes == [
+        ("dan@people.test", "scheduled", None),
+        ("dan+work@people.test", "skipped", "duplicate"),
+    ]
+    assert TriggerRecipient.objects.count() == 2 and ReviewRequest.objects.count() == 1
+
+
 # --- 9. no lax coercion -------------------------------------------------------------------------
 
 

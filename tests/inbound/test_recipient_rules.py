@@ -85,6 +85,14 @@ def test_plus_tags_of_one_mailbox_are_one_recipient():
     ]
 
 
+def test_when_one_form_of_a_mailbox_bounced_another_form_listed_is_asked():
+    rules_now = {**BASE, "suppressed": {"dan+old@candidate.test"}}
+    [decision] = decide(
+        [Recipient("dan+old@candidate.test", "Dan"), Recipient("dan@candidate.test")], **rules_now
+    )
+    assert (decision.email, decision.name, decision.invite) == ("dan@candidate.test", "Dan", True)
+
+
 def test_a_tagged_address_suppressed_on_its_own_does_not_suppress_its_mailbox():
     # A bounce suppresses the address that bounced only (its system may refuse tags).
     rules_now = {**BASE, "suppressed": {"zoe+old@candidate.test"}}

@@ -40,15 +40,20 @@ def reference_strip_plus_tag(email: str) -> str:
     return f"{local.split('+', 1)[0]}@{domain}"
 
 
+def reference_plain_name(name):
+    name = name.strip()
+    if len(name) >= 2 and name[0] == name[-1] == "'":
+        name = name[1:-1].strip()
+    return name
+
+
 def reference_unique_recipients(addresses):
     """One per mailbox (the address without its plus tag), the first as written."""
     seen = {}
     for r in addresses:
         email = r.email.strip().lower()
         if email and reference_strip_plus_tag(email) not in seen:
-            name = r.name.strip()
-            if len(name) >= 2 and name[0] == name[-1] == "'":
-                name = name[1:-1].strip()
+            name = reference_plain_name(r.name)
             seen[reference_strip_plus_tag(email)] = rules.Recipient(email, name)
     return list(seen.values())
 
@@ -80,7 +85,21 @@ def reference_decide(
     cap,
 ):
     decisions = []
+    recipients = list(recipients)
     for r in reference_unique_recipients(recipients):
+        # The first form of a mailbox, unless that address alone is suppressed and a later
+        # form is not: then the first such form, with the first form's name if it has none.
+        if r.email in suppressed:
+            forms = []
+            for other in recipients:
+                email = other.email.strip().lower()
+                same = reference_strip_plus_tag(email) == reference_strip_plus_tag(r.email)
+                if email and same and email not in [e for e, _ in forms]:
+                    forms.append((email, reference_plain_name(other.name)))
+            for email, name in forms:
+                if email not in suppressed:
+                    r = rules.Recipient(email, name or r.name)
+                    break
         reason = reference_exclusion(
             r.email,
             sender=sender,

@@ -166,6 +166,23 @@ def test_edit_a_scheduled_invite_changes_what_goes_out(acme, admin):
     assert refused.status_code == 400 and b"belongs to your agency" in refused.content
 
 
+def test_an_invite_can_move_to_another_form_of_the_same_mailbox(acme, admin):
+    invite = scheduled_request(acme, acme.sam.profile, email="ivy+cv@example.org")
+    AskedRecipient.claim(acme.pk, invite.email, timezone.now(), timedelta(days=90))
+    data = {
+        "name": "Ivy",
+        "email": "ivy@example.org",
+        "recruiter": acme.sam.profile.pk,
+        "role": "candidate",
+        "personal_message": "",
+    }
+    assert admin.post(reverse("invite-edit", args=[invite.pk]), data).status_code == 302
+    invite.refresh_from_db()
+    assert invite.email == "ivy@example.org"
+    # Still one ask in the ledger, the same one, under the mailbox.
+    assert list(AskedRecipient.objects.values_list("email", flat=True)) == ["ivy@example.org"]
+
+
 def test_cancel_and_send_now_one_or_in_bulk(acme, admin):
     a, b, c = (scheduled_request(acme, None, email=f"{x}@people.test") for x in "abc")
     for rr in (a, b, c):

@@ -182,9 +182,35 @@ def test_recruiter_and_date_alone_are_never_the_one_click_answer(acme, admin, ma
     review = make_review(email="cara@candidate.test")
     placement(acme, recruiter=acme.sam.profile, start_date=date.today(), candidate_name="Oscar")
     [guess] = suggest(review)
-    assert not guess.identifies and guess.score > 0
+    assert not guess.identifies and not guess.one_click and guess.score > 0
     page = admin.get(reverse("review-verify", args=[review.pk])).content.decode()
     assert "Oscar" in page and "Verify with this placement" not in page
     placement(acme, candidate_email="cara@candidate.test", candidate_name="Cara Candidate")
     page = admin.get(reverse("review-verify", args=[review.pk])).content.decode()
     assert 'data-testid="verify-top">Verify with this placement' in page
+
+
+def test_a_client_contact_on_several_placements_gets_no_one_click_answer(acme, admin, make_review):
+    # The client contact's email is on every placement for that client: it says who is writing,
+    # not which placement the review is about.
+    review = make_review(email="boss@client.test", role="client", reviewer_name="Bo Boss")
+    for name in ("Ann", "Ben"):
+        placement(
+            acme,
+            candidate_name=name,
+            client_contact_email="boss@client.test",
+            recruiter=acme.sam.profile,
+            start_date=date.today(),
+        )
+    suggestions = suggest(review)
+    assert len(suggestions) == 2 and all(s.identifies for s in suggestions)
+    assert not any(s.one_click for s in suggestions)
+    page = admin.get(reverse("review-verify", args=[review.pk])).content.decode()
+    assert "Verify with this placement" not in page
+
+
+def test_a_similar_but_different_name_does_not_identify(acme, make_review):
+    review = make_review(email="jane@people.test", reviewer_name="Jane Smith")
+    placement(acme, candidate_name="John Smith", start_date=date.today())
+    [guess] = suggest(review)
+    assert "similar name" in ", ".join(guess.why) and not guess.one_click
