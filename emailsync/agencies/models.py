@@ -32,6 +32,31 @@ DOMAIN = RegexValidator(
 SHARED_MAIL_DOMAINS = frozenset(
     [
         "gmail.com",
+        "outlook.fr",
+        "outlook.de",
+        "outlook.es",
+        "outlook.it",
+        "hotmail.de",
+        "hotmail.es",
+        "hotmail.it",
+        "live.fr",
+        "live.de",
+        "yahoo.de",
+        "yahoo.es",
+        "yahoo.it",
+        "yahoo.com.au",
+        "gmx.at",
+        "gmx.ch",
+        "t-online.de",
+        "sky.com",
+        "virginmedia.com",
+        "comcast.net",
+        "verizon.net",
+        "att.net",
+        "orange.fr",
+        "free.fr",
+        "laposte.net",
+        "libero.it",
         "googlemail.com",
         "outlook.com",
         "outlook.co.uk",
@@ -395,14 +420,9 @@ class Invitation(models.Model):
         return f"{self.email} → {self.agency}"
 
     @classmethod
-    @transaction.atomic
     def issue(cls, agency: Agency, email: str, role: str, by: User) -> tuple["Invitation", str]:
         """Create an invitation; the raw token is returned once and only its hash is kept.
-        Inviting someone again replaces their open invitation: one pending row, one live link
-        (the new one)."""
-        cls.objects.filter(
-            agency=agency, email=email.strip().lower(), accepted_at=None, revoked_at=None
-        ).update(revoked_at=timezone.now())
+        Once it is sent, `replace_earlier` closes the open ones it replaces."""
         raw = secrets.token_urlsafe(32)
         invitation = cls.objects.create(
             agency=agency,
@@ -419,6 +439,17 @@ class Invitation(models.Model):
     def find(cls, raw_token: str) -> "Invitation | None":
         return (
             cls.objects.select_related("agency").filter(token_hash=token_digest(raw_token)).first()
+        )
+
+    def replace_earlier(self) -> int:
+        """Inviting someone again replaces their open invitation: one pending row, one live
+        link (this one). Called once this one is sent, so a failed send kills no link."""
+        return (
+            Invitation.objects.filter(
+                agency=self.agency, email=self.email, accepted_at=None, revoked_at=None
+            )
+            .exclude(pk=self.pk)
+            .update(revoked_at=timezone.now())
         )
 
     @property

@@ -80,6 +80,7 @@ def invite(request):
         [invitation.email],
         html_message=render_to_string("agencies/email/invitation.html", context),
     )
+    invitation.replace_earlier()
     messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
     return redirect("team")
 

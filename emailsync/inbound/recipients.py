@@ -108,7 +108,9 @@ _EXCHANGE_INTERNAL = re.compile(r"imcea[a-z]*-")
 
 @functools.lru_cache(maxsize=4096)  # a batch's recipients share a few domains
 def mail_domain(domain: str) -> bool:
-    """Whether `domain` (lower-case) can receive internet mail by its form."""
+    """Whether `domain` (lower-case) can receive internet mail by its form. A final dot (the
+    root; full-width in some input methods) names the same domain."""
+    domain = domain.rstrip(".\u3002\uff0e\uff61")
     if not domain.isascii():
         try:
             domain = domain.encode("idna").decode("ascii")

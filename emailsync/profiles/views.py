@@ -44,6 +44,9 @@ MARKUP_VERSION = "1"
 # Browsers ask again every time (a 304 on the ETag costs one query), so an admin who has just
 # verified a review sees it at once; shared caches in front may keep a page five minutes.
 PUBLIC_CACHE = {"public": True, "max_age": 0, "must_revalidate": True, "s_maxage": 300}
+# The widget shows on the agency's own site to every visitor, not to the admin who just
+# verified: a browser may keep it five minutes rather than ask again on every page view.
+WIDGET_CACHE = {"public": True, "max_age": 300}
 WIDGET_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "base-uri 'none'; form-action 'none'; frame-ancestors *"
@@ -410,7 +413,7 @@ def widget(request, agency_slug):
     response.headers["Content-Security-Policy"] = WIDGET_CSP
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     response.headers["X-Robots-Tag"] = "noindex"
-    return _public(response)
+    return _public(response, WIDGET_CACHE)
 
 
 _script_cache: dict[str, bytes] = {}

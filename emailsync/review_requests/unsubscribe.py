@@ -88,8 +88,11 @@ def process_unsubscribe_mail(local: str) -> str:
 
 
 def suppression_state(request: ReviewRequest) -> str:
-    reason = Suppression.for_address(request.email).values_list("reason", flat=True).first()
-    return reason or ""
+    """Why the request's address is suppressed, or ''. With two suppressions (its own and its
+    mailbox's), one the person cannot undo (a bounce, a complaint) is the one that counts."""
+    reasons = set(Suppression.for_address(request.email).values_list("reason", flat=True))
+    lasting = sorted(reasons - {Suppression.Reason.UNSUBSCRIBED})
+    return lasting[0] if lasting else ("unsubscribed" if reasons else "")
 
 
 @csrf_exempt

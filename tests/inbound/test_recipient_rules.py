@@ -35,6 +35,8 @@ TABLE = [
     ("boss@client..example", rules.UNDELIVERABLE),
     ("imceaex-_o=exchangelabs_cn=recipients_cn=abc-priya@eu.prod.outlook.com", rules.UNDELIVERABLE),
     ("zoë@exämple.org", ""),  # an IDN is an internet domain
+    ("zoe@example.org.", ""),  # the root's dot
+    ("zoe@example.org\u3002", ""),  # the same, typed with a full-width input method
     ("o'brien@client.example", ""),  # an apostrophe belongs in a local part
     ("gone@candidate.test", rules.SUPPRESSED),
     ("gone+jobs@candidate.test", rules.SUPPRESSED),  # one mailbox: the unsubscribe holds

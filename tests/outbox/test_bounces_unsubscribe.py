@@ -188,6 +188,15 @@ def test_unsubscribing_a_tagged_address_covers_the_mailbox_and_undo_lifts_both(a
     assert not Suppression.objects.exists()
 
 
+def test_a_complaint_about_the_mailbox_outranks_the_address_s_own_unsubscribe(acme, make_request):
+    from emailsync.review_requests.unsubscribe import suppression_state
+
+    request = sent_request(acme, make_request, email="cara+jobs@candidate.test")
+    Suppression.add("cara@candidate.test", Suppression.Reason.COMPLAINED)
+    Suppression.add("cara+jobs@candidate.test", Suppression.Reason.UNSUBSCRIBED)
+    assert suppression_state(request) == "complained"  # so the page offers no undo
+
+
 def test_a_bounce_of_a_tagged_address_suppresses_that_address_only(acme, make_request):
     # Mail systems that know no tags refuse jo+x@ while jo@ works.
     request = sent_request(acme, make_request, email="cara+jobs@candidate.test")
