@@ -156,14 +156,18 @@ def test_plus_tagged_sender_is_matched_to_the_recruiter(sync_agency, acme_key, d
     assert Trigger.objects.get().recruiter.display_name == "Sam Carter"
 
 
+def reasons_by_recipient(result) -> dict[str, str]:
+    """Each recipient of the result's trigger with its reason code ('' when invited)."""
+    rows = TriggerRecipient.objects.filter(trigger_id=result.trigger_id)
+    return dict(rows.values_list("email", "reason"))
+
+
 def test_suppressed_and_recent_recipients_are_skipped_with_reasons(sync_agency, acme_key, dns):
     Suppression.add("gone@candidate.test", Suppression.Reason.UNSUBSCRIBED)
     run(sync_agency, acme_key.sign(build(to=("a@candidate.test",))), dns)
     raw = acme_key.sign(build(to=("a@candidate.test", "gone@candidate.test", "b@candidate.test")))
     [result] = run(sync_agency, raw, dns)
-    outcomes = dict(
-        TriggerRecipient.objects.filter(trigger_id=result.trigger_id).values_list("email", "reason")
-    )
+    outcomes = reasons_by_recipient(result)
     assert outcomes == {
         "a@candidate.test": "recently_asked",
         "gone@candidate.test": "suppressed",
@@ -184,9 +188,7 @@ def test_a_plus_tag_is_the_same_person_for_unsubscribes_and_the_dedupe_window(
         )
     )
     [result] = run(sync_agency, raw, dns)
-    outcomes = dict(
-        TriggerRecipient.objects.filter(trigger_id=result.trigger_id).values_list("email", "reason")
-    )
+    outcomes = reasons_by_recipient(result)
     assert outcomes == {
         "zoe+jobs@candidate.test": "suppressed",
         "cara@candidate.test": "recently_asked",
