@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from emailsync.agencies.models import Agency
-from emailsync.review_requests.models import AskedRecipient
+from emailsync.review_requests.models import AskedRecipient, mailbox
 
 from . import batch_statement, recording
 from . import recipients as rules
@@ -198,10 +198,7 @@ def recruiter_for(facts: AgencyFacts, sender: str, structured: StructuredData) -
 
 def ledger_entries(claims) -> list[tuple[int, str, timedelta]]:
     """(agency id, mailbox, window) for each of `Batch.claims`: what the ledger is given."""
-    return [
-        (p.trigger.agency_id, rules.strip_plus_tag(p.decisions[i].email), window)
-        for p, i, window in claims
-    ]
+    return [(p.trigger.agency_id, mailbox(p.decisions[i].email), window) for p, i, window in claims]
 
 
 class Batch:
@@ -245,7 +242,7 @@ class Batch:
             sender = sender_of(headers)
             emails = {a.addr_spec.strip().lower() for a in (*headers.to, *headers.cc)}
             # The ledger goes by mailbox, and an unsubscribe may name either form.
-            emails.update([rules.strip_plus_tag(e) for e in emails])
+            emails.update([mailbox(e) for e in emails])
             for token in tokens:
                 wanted.tokens.add(token)
                 wanted.messages.add((token, key))
@@ -352,7 +349,7 @@ class Batch:
             for i, d in enumerate(plan.decisions):
                 if not d.invite:
                     continue
-                pair = (plan.trigger.agency_id, rules.strip_plus_tag(d.email))
+                pair = (plan.trigger.agency_id, mailbox(d.email))
                 if pair in seen:  # asked by an earlier message of this same batch
                     plan.decisions[i] = rules.Decision(d.email, d.name, False, rules.RECENTLY_ASKED)
                     continue
@@ -365,7 +362,7 @@ class Batch:
         won = AskedRecipient.claim_many(entries, self.now)
         for plan, i, _ in wanted:
             d = plan.decisions[i]
-            if (plan.trigger.agency_id, rules.strip_plus_tag(d.email)) not in won:
+            if (plan.trigger.agency_id, mailbox(d.email)) not in won:
                 plan.decisions[i] = rules.Decision(d.email, d.name, False, rules.RECENTLY_ASKED)
 
     # --- writing ------------------------------------------------------------------------
