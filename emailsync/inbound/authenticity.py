@@ -88,6 +88,15 @@ def organisational_domain(domain: str) -> str:
     return registrable or normalised
 
 
+def registrable(domain: str) -> bool:
+    """``domain`` is a registrable domain or under one (``acme.co.uk``, ``mail.acme.com``),
+    not a public suffix (``co.uk``, ``github.io``) or a name the list does not know."""
+    try:
+        return _public_suffix_list().privatesuffix(normalise_domain(domain)) is not None
+    except Exception:  # publicsuffixlist rejects some malformed names by raising
+        return False
+
+
 def aligned(a: str, b: str) -> bool:
     """Relaxed DMARC alignment: both domains share an organisational domain."""
     org_a, org_b = organisational_domain(a), organisational_domain(b)

@@ -16,14 +16,39 @@ from django.conf import settings
 from emailsync.agencies.models import Agency, AgencyDomain, SenderAddress, User
 from emailsync.review_requests.models import EmailSyncSettings
 
-from .authenticity import normalise_domain
+from .authenticity import normalise_domain, registrable
+
+
+class OwnDomains(frozenset):
+    """An agency's domains, and what lies under them: mail from `uk.acme.com` is `acme.com`'s
+    own (its people are colleagues, it may send triggers), as a DMARC policy for `acme.com`
+    covers its subdomains. Only a domain at or under a registrable one covers subdomains: an
+    agency domain that is itself a public suffix (`co.uk`) would otherwise take in strangers."""
+
+    def __new__(cls, domains=()):
+        own = super().__new__(cls, domains)
+        own.parents = frozenset(d for d in own if registrable(d))
+        return own
+
+    def __contains__(self, domain) -> bool:
+        if frozenset.__contains__(self, domain):
+            return True
+        parents = self.parents
+        if not parents or not isinstance(domain, str):
+            return False
+        _, dot, rest = domain.partition(".")
+        while dot:  # uk.acme.com: acme.com, then com
+            if rest in parents:
+                return True
+            _, dot, rest = rest.partition(".")
+        return False
 
 
 @dataclass
 class AgencyFacts:
     agency: Agency
     settings: EmailSyncSettings
-    domains: set[str]  # Unicode form, as headers give them
+    domains: OwnDomains  # Unicode form, as headers give them
     member_emails: set[str]  # login and sending addresses of active members
     admin_emails: set[str]
     senders: dict[str, int] = field(default_factory=dict)  # sending address -> profile id
@@ -79,7 +104,7 @@ class AgencyFacts:
             facts[agency_id] = cls(
                 sync.agency,
                 sync,
-                domains[agency_id],
+                OwnDomains(domains[agency_id]),
                 member_emails,
                 admin_emails,
                 senders[agency_id],
