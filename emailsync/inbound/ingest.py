@@ -186,9 +186,13 @@ def sender_of(headers: ParsedHeaders) -> str:
     return headers.from_addr.addr_spec if headers.from_addr else ""
 
 
-def recruiter_for(facts: AgencyFacts, sender: str, structured: StructuredData) -> int | None:
-    """Structured data may name the recruiter (an ATS sends as a shared address)."""
-    for candidate in (structured.recruiter_email, sender):
+def recruiter_for(
+    facts: AgencyFacts, sender: str, structured: StructuredData, on_behalf: str = ""
+) -> int | None:
+    """Structured data may name the recruiter (an ATS sends as a shared address). Failing
+    that, the From address; and when that is no one's (a shared mailbox), the Sender header,
+    which Outlook and Gmail set to the person who sent "on behalf of" it."""
+    for candidate in (structured.recruiter_email, sender, on_behalf):
         if candidate:
             profile = facts.senders.get(rules.strip_plus_tag(candidate.lower()))
             if profile:
@@ -291,7 +295,12 @@ class Batch:
             sender=sender[:320],
             placement_ref=structured.placement_ref or "",
             structured_problems=stored_problems(structured.problems),
-            recruiter_id=recruiter_for(facts, sender, structured),
+            recruiter_id=recruiter_for(
+                facts,
+                sender,
+                structured,
+                headers.sender_addr.addr_spec if headers.sender_addr else "",
+            ),
         )
         candidates = [
             rules.Recipient(a.addr_spec, a.display_name) for a in (*headers.to, *headers.cc)

@@ -579,3 +579,37 @@ def test_an_email_signed_with_both_key_types_passes_on_whichever_is_published(
     [result] = run(sync_agency, raw, FakeDns(*keys))
     assert result.status == "accepted"
     assert Trigger.objects.get().auth_method == "dkim_aligned"
+
+
+def test_a_shared_mailbox_sent_on_behalf_of_a_recruiter_credits_the_recruiter(
+    sync_agency, acme_key, dns
+):
+    # Outlook's "send on behalf of" (and Gmail's delegation): From is the shared mailbox,
+    # Sender the person who wrote the email.
+    raw = acme_key.sign(
+        build(
+            sender="Acme Jobs <jobs@acme.test>", extra_headers=[("Sender", "Sam <sam@acme.test>")]
+        )
+    )
+    [result] = run(sync_agency, raw, dns)
+    trigger = Trigger.objects.get(pk=result.trigger_id)
+    assert result.status == "accepted" and trigger.sender == "jobs@acme.test"
+    assert trigger.recruiter.display_name == "Sam Carter"
+    assert ReviewRequest.objects.get().recruiter == trigger.recruiter
+    assert not UnmappedSender.objects.exists()  # credited, so nothing for the admin to map
+
+
+def test_the_from_address_is_credited_before_the_sender_header(sync_agency, acme_key, dns):
+    raw = acme_key.sign(build(extra_headers=[("Sender", "Sam Office <office@acme.test>")]))
+    run(sync_agency, raw, dns)
+    assert Trigger.objects.get().recruiter.display_name == "Sam Carter"
+
+    stranger = acme_key.sign(
+        build(
+            sender="Acme Jobs <jobs@acme.test>",
+            extra_headers=[("Sender", "Someone <sam@elsewhere.test>")],
+        )
+    )
+    [result] = run(sync_agency, stranger, dns)
+    assert Trigger.objects.get(pk=result.trigger_id).recruiter is None
+    assert UnmappedSender.objects.get().email == "jobs@acme.test"
