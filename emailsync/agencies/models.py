@@ -209,6 +209,12 @@ class AgencyDomain(models.Model):
     def __str__(self) -> str:
         return self.domain
 
+    @property
+    def is_shared_mail_domain(self) -> bool:
+        """A public mailbox provider, added before such domains were refused: it counts for
+        nothing (the listener ignores it) until an admin removes it."""
+        return self.domain in SHARED_MAIL_DOMAINS
+
     @classmethod
     def add(cls, agency: Agency, domain: str) -> "AgencyDomain":
         domain = domain.strip().lower().rstrip(".")

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from emailsync.agencies.models import Agency, AgencyDomain, SenderAddress, User
+from emailsync.agencies.models import (
+    SHARED_MAIL_DOMAINS,
+    Agency,
+    AgencyDomain,
+    SenderAddress,
+    User,
+)
 from emailsync.review_requests.models import EmailSyncSettings
 
 from .authenticity import normalise_domain, registrable
@@ -83,7 +89,10 @@ class AgencyFacts:
         for agency_id, domain in AgencyDomain.objects.filter(agency_id__in=ids).values_list(
             "agency_id", "domain"
         ):
-            domains[agency_id].add(normalise_domain(domain))
+            # A public mailbox provider (kept from before they were refused) would make every
+            # stranger on it a colleague, and their mail the agency's: it counts for nothing.
+            if domain not in SHARED_MAIL_DOMAINS:
+                domains[agency_id].add(normalise_domain(domain))
         senders: dict[int, dict[str, int]] = {i: {} for i in ids}
         for agency_id, email, profile_id in SenderAddress.objects.filter(
             agency_id__in=ids
