@@ -1,4 +1,5 @@
 import zoneinfo
+from pathlib import Path
 
 from django import forms
 from django.conf import settings
@@ -12,7 +13,31 @@ from emailsync.throttling.models import Counter
 
 from .models import Agency, AgencyDomain, RecruiterProfile, SenderAddress, User
 
-TIME_ZONES = sorted(zoneinfo.available_timezones() - {"Factory", "localtime"})
+# The areas of the time zone database's place names (Europe/London); the rest are old or
+# technical names (GB, US/Pacific, Etc/GMT+5, EST5EDT).
+ZONE_AREAS = frozenset(
+    ["Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe"]
+    + ["Indian", "Pacific"]
+)
+
+
+def current_time_zones() -> list[str]:
+    """The time zones to offer: one per place, by today's name, from the database's own table
+    of them (zone.tab: Europe/Kyiv and Asia/Kolkata, not their old Europe/Kiev, Asia/Calcutta,
+    or US/Pacific and GB), plus UTC. Any name the database knows stays valid for an agency
+    that already has it (`validate_time_zone`)."""
+    known = zoneinfo.available_timezones()
+    for root in zoneinfo.TZPATH:
+        table = Path(root) / "zone.tab"
+        if table.is_file():
+            lines = table.read_text(encoding="utf-8").splitlines()
+            names = {line.split("\t")[2] for line in lines if line and not line.startswith("#")}
+            return sorted(names & known) + ["UTC"]
+    # Only the tzdata package's files, which carry no table: the place names, old ones too.
+    return sorted(t for t in known if t.partition("/")[0] in ZONE_AREAS) + ["UTC"]
+
+
+TIME_ZONES = current_time_zones()
 
 
 class LoginForm(AuthenticationForm):
@@ -159,6 +184,15 @@ class AgencySettingsForm(forms.ModelForm):
         model = Agency
         fields = ["name", "time_zone", "brand_colour", "logo", "website", "location"]
         widgets = {"brand_colour": forms.TextInput(attrs={"type": "color"})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        current = self.instance.time_zone
+        if current and current not in TIME_ZONES:  # an old name chosen before: still offered
+            self.fields["time_zone"].choices = [
+                (current, current),
+                *self.fields["time_zone"].choices,
+            ]
 
 
 class DomainForm(forms.Form):
