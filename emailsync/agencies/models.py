@@ -97,6 +97,11 @@ SHARED_MAIL_DOMAINS = frozenset(
         "126.com",
         "bigpond.com",
         "btinternet.com",
+        # Microsoft 365's shared parents: each tenant's own domain is acme.onmicrosoft.com
+        # (that one is fine), and as an agency's domain covers its subdomains, the parent
+        # would take in every tenant.
+        "onmicrosoft.com",
+        "mail.onmicrosoft.com",
     ]
 )
 

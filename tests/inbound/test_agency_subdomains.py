@@ -1,6 +1,7 @@
 """An agency's domain covers its subdomains: `uk.acme.test` is Acme's own mail."""
 
 import pytest
+from django.urls import reverse
 
 from emailsync.inbound.facts import OwnDomains
 from emailsync.inbound.models import Trigger, UnmappedSender
@@ -54,3 +55,13 @@ def test_only_a_registrable_domain_covers_its_subdomains():
     assert "stranger.co.uk" not in own and "someone.github.io" not in own
     assert "example" not in own and "" not in own and None not in own
     assert "acme.example.evil.test" not in own
+
+
+def test_microsoft_365s_shared_parent_domain_is_nobodys(admin_client, agency):
+    # A tenant's own onmicrosoft.com domain is the agency's; the parent is every tenant's.
+    from emailsync.agencies.models import AgencyDomain
+
+    AgencyDomain.add(agency, "acmerecruit.onmicrosoft.com")
+    refused = admin_client.post(reverse("add-domain"), {"domain": "onmicrosoft.com"})
+    assert refused.status_code == 400 and b"public mailbox provider" in refused.content
+    assert "onmicrosoft.com" not in agency.domain_names()
