@@ -37,7 +37,7 @@ urlpatterns = [
     path("app/api/", include(api_admin_urls)),
     path("api/v1/", api_urls),
     path("admin/", admin.site.urls),
-    path("anymail/", include("anymail.urls")),
+    path("anymail/", include("emailsync.api.esp_urls")),
     *unsubscribe_urls,
     *privacy_urls,
     *operations_urls,

@@ -4,7 +4,8 @@ SMTP listener.
 URLs (anymail's): /anymail/postmark/inbound/, /anymail/mailgun/inbound_mime/ (or inbound/),
 /anymail/amazon_ses/inbound/, /anymail/sendgrid/inbound/. anymail checks the shared
 ANYMAIL_WEBHOOK_SECRET (HTTP basic auth in the URL the ESP posts to) and, for Mailgun, the
-webhook signing key, before this receiver runs.
+webhook signing key, before this receiver runs; until the secret is set the URLs are closed
+(esp_urls.py).
 
 The raw MIME message is taken from the ESP's payload where it sends one (Postmark with "include
 raw email", Mailgun's MIME route, SES's SNS action, SendGrid's "send raw"), so DKIM verifies
@@ -93,7 +94,9 @@ def handle(event, esp_name: str, dnsfunc=None) -> list:
     if not recipients:
         log.info("inbound from %s for no agency address: ignored", esp_name)
         return []
-    evidence = gather_evidence(header, body, dnsfunc=dnsfunc)
+    # No MTA of ours saw this message, so none removed a forged Authentication-Results naming
+    # our front MTA (which the SMTP path may trust): here only our own DKIM check counts.
+    evidence = gather_evidence(header, body, dnsfunc=dnsfunc, trusted_authserv_ids=())
     source = "esp:" + esp_name.lower().replace(" ", "_")
     results = ingest(recipients, header, body, evidence, source=source)
     log.info(

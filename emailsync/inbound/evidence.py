@@ -58,8 +58,10 @@ def gather_evidence(
     dnsfunc=None,
     headers: ParsedHeaders | None = None,
     raw: bytes | None = None,
+    trusted_authserv_ids: Collection[str] | None = None,
 ) -> AuthEvidence:
-    """Verify the message's DKIM signatures and read trusted Authentication-Results."""
+    """Verify the message's DKIM signatures and read trusted Authentication-Results (those of
+    `trusted_authserv_ids`, by default the operator's front MTAs)."""
     dnsfunc = dnsfunc or configured_resolver()
     try:
         headers = headers or parse_headers(header)
@@ -67,9 +69,9 @@ def gather_evidence(
         if headers.has_dkim_signature:
             # The whole message as received when the adapter still has it (no copy to make).
             dkim = tuple(verify_dkim(raw if raw is not None else header + b"\r\n" + body, dnsfunc))
-        authres = parse_authentication_results(
-            headers.authentication_results, settings.EMAILSYNC_TRUSTED_AUTHSERV_IDS
-        )
+        if trusted_authserv_ids is None:
+            trusted_authserv_ids = settings.EMAILSYNC_TRUSTED_AUTHSERV_IDS
+        authres = parse_authentication_results(headers.authentication_results, trusted_authserv_ids)
         return AuthEvidence(dkim, authres)
     except NotCached:  # the caller asked for no DNS work here; it retries where it may wait
         raise

@@ -305,3 +305,35 @@ def test_agency_addresses_are_found_in_every_recipient_header_by_the_inbound_par
         "acme-abc@in.example.com"
     )  # a Delivered-To value: a bare address
     assert parse_address_values([]) == []
+
+
+def test_a_forged_authentication_results_header_counts_for_nothing_through_an_esp(
+    client, acme, settings
+):
+    # Our front MTA's authserv-id is trusted over SMTP, where that MTA removes forgeries; a
+    # message an ESP received never passed it, so the same header here is the sender's word.
+    settings.EMAILSYNC_TRUSTED_AUTHSERV_IDS = ["mx1.reviews.example"]
+    raw = build(
+        message_id=f"<{uuid.uuid4().hex}@mail.acme.test>",
+        extra_headers=[
+            ("Authentication-Results", "mx1.reviews.example; dmarc=pass header.from=acme.test")
+        ],
+    )
+    assert postmark(client, raw, acme).status_code == 200
+    trigger = Trigger.objects.get(agency=acme)
+    assert trigger.status == "quarantined" and trigger.reason == "sender_unauthenticated"
+    assert not ReviewRequest.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/anymail/postmark/inbound/", "/anymail/postmark/tracking/"])
+def test_without_a_webhook_secret_the_webhooks_are_closed(client, acme, key, settings, path):
+    from emailsync.review_requests.models import Suppression
+
+    settings.ANYMAIL = {}
+    payload = {"RecordType": "Bounce", "Type": "HardBounce", "Email": "cara@candidate.test"}
+    if path.endswith("inbound/"):
+        payload = {"OriginalRecipient": acme.bcc, "RawEmail": message(key).decode()}
+    response = client.post(path, json.dumps(payload), content_type="application/json")
+    assert response.status_code == 403
+    assert response.json()["error"] == "webhooks_not_configured"
+    assert not Trigger.objects.exists() and not Suppression.objects.exists()

@@ -1,0 +1,45 @@
+"""django-anymail's webhook URLs (inbound mail, delivery events), open only once the operator
+has set ANYMAIL_WEBHOOK_SECRET.
+
+anymail checks the secret when one is set, but with none it accepts every post and only warns:
+a stranger could then mark any address bounced (so it is never asked again, by any agency) or
+post a message as if an ESP had received it. Each view here refuses with 403 until the secret
+is set; the check runs per request, so a deployment that adds the secret needs no other change.
+"""
+
+import functools
+import logging
+
+from anymail import urls as anymail_urls
+from django.conf import settings
+from django.http import JsonResponse
+from django.urls import URLPattern
+
+log = logging.getLogger("emailsync.esp")
+
+
+def secret_configured() -> bool:
+    return bool((getattr(settings, "ANYMAIL", None) or {}).get("WEBHOOK_SECRET"))
+
+
+def requires_webhook_secret(view):
+    @functools.wraps(view)  # keeps anymail's csrf_exempt
+    def guarded(request, *args, **kwargs):
+        if not secret_configured():
+            log.warning("ESP webhook %s refused: ANYMAIL_WEBHOOK_SECRET is not set", request.path)
+            return JsonResponse(
+                {
+                    "error": "webhooks_not_configured",
+                    "detail": "ESP webhooks are off until ANYMAIL_WEBHOOK_SECRET is set.",
+                },
+                status=403,
+            )
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+urlpatterns = [
+    URLPattern(p.pattern, requires_webhook_secret(p.callback), p.default_args, p.name)
+    for p in anymail_urls.urlpatterns
+]
