@@ -1,8 +1,10 @@
+import contextlib
 import http.cookiejar
 import os
 import re
 import signal
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -269,3 +271,18 @@ def test_serve_refuses_ports_already_in_use_instead_of_announcing_itself():
             call_command("serve", "--port", str(port), "--no-smtp", "--no-worker")
         with pytest.raises(CommandError, match=r"already in use.*EMAILSYNC_SMTP_PORT"):
             call_command("serve", "--port", "0", "--smtp-port", str(port), "--no-worker")
+
+
+def test_access_and_request_logs_carry_no_tokens(shared):
+    wait_for_banner(shared)
+    token = "Zq7FakeTokenForTheLogTest123456"
+    for path in (f"/review/{token}/", f"/accounts/reset/Mw/abcdef-{token.lower()}/"):
+        with contextlib.suppress(urllib.error.HTTPError):  # an unknown link: 404
+            urllib.request.urlopen(shared.url + path)
+    deadline = time.monotonic() + 10
+    while "/review/Zq7…/" not in shared.output():
+        assert time.monotonic() < deadline, shared.output()[-3000:]
+        time.sleep(0.2)
+    output = shared.output()
+    assert token not in output and token.lower() not in output
+    assert "/accounts/reset/Mw/abc…/" in output

@@ -162,6 +162,8 @@ class Command(BaseCommand):
                 "10",
                 "--access-logfile",
                 "-",
+                "--logger-class",
+                "emailsync.operations.log_filters.RedactingLogger",
                 "--no-control-socket",
             ],
         )
