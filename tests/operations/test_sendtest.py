@@ -196,3 +196,23 @@ def test_the_closing_hint_names_the_demo_delay_only_for_the_demo(
         "--to", "a@example.org", "--smtp-port", str(listener.port),
     )  # fmt: skip
     assert "DATA → 250" in out and "demo agency" not in out
+
+
+def test_a_quarantined_trigger_is_not_reported_as_accepted(demo, listener, make_agency):
+    # An agency whose mail cannot be authenticated (unsigned, From domain not trusted): the
+    # listener still answers 250, having received it, but asks no one.
+    from emailsync.review_requests.models import EmailSyncSettings
+
+    other = make_agency(name="Unsigned Agency", domains=["unsigned.test"])
+    sync = EmailSyncSettings.for_agency(other)
+    sync.enabled, sync.trust_from_domain = True, False
+    sync.save()
+    with pytest.raises(CommandError, match="received the email but quarantined it"):
+        sendtest("--agency", other.slug, "--to", "a@example.org", "--smtp-port", str(listener.port))
+    assert Trigger.objects.get(agency=other).status == "quarantined"
+    assert not ReviewRequest.objects.filter(agency=other).exists()
+
+
+def test_an_accepted_trigger_still_says_accepted(demo, listener):
+    out = sendtest("--to", "sam.lee@example.com", "--smtp-port", str(listener.port))
+    assert "Accepted: a welcome email" in out and "quarantined" not in out

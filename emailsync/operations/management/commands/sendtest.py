@@ -9,6 +9,7 @@ it was refused. Nothing is sent to the To address itself.
 
 import email.utils
 import os
+import re
 import smtplib
 import uuid
 from email.headerregistry import Address
@@ -21,6 +22,7 @@ from django.core.validators import validate_email
 from django.db.utils import DatabaseError
 
 from emailsync.operations.management.commands.seed_demo import DEMO_SLUG
+from emailsync.workspace.labels import trigger_reason
 
 TEXT = """Hi {first},
 
@@ -65,6 +67,13 @@ def checked_address(value: str, option: str) -> str:
     return value.strip()
 
 
+def trigger_ids(reply: str) -> list[int]:
+    """The trigger ids in the listener's 250 ("OK: trigger 12, 13" or "already received as
+    trigger 12")."""
+    _, found, ids = reply.partition("trigger ")
+    return [int(n) for n in re.findall(r"\d+", ids)] if found else []
+
+
 def first_name(address: str) -> str:
     local = address.split("@", 1)[0]
     word = local.replace(".", " ").replace("_", " ").replace("-", " ").split()
@@ -107,6 +116,7 @@ class Command(BaseCommand):
         cc = [checked_address(a, "--cc") for a in options["cc"]]
         sender, bcc = options["sender"], options["bcc"]
         sender_name, agency_name = "", ""
+        self.agency_id = None  # known when the agency came from this database
         if not (sender and bcc):
             sender_name, agency_name, sender, bcc = self.from_database(
                 options["agency"], sender, bcc
@@ -140,6 +150,7 @@ class Command(BaseCommand):
                 if user is None:
                     raise CommandError(f"{agency.name} has no members to send as; use --from.")
                 sender = user.email
+            self.agency_id = agency.pk
             return (user.full_name if user else ""), agency.name, sender, bcc
         except DatabaseError as exc:
             raise CommandError(
@@ -200,6 +211,17 @@ class Command(BaseCommand):
         if code != 250:
             raise CommandError("The listener did not accept the email (see its reply above).")
         to = message["To"]
+        text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+        verdicts = self.verdicts(trigger_ids(text))
+        refused = [v for v in verdicts if v[1] != "accepted"]
+        if refused:
+            # Delivered, but not a trigger that asks anyone: 250 only says it was received.
+            for trigger_id, status, reason in refused:
+                self.stdout.write(f"  trigger {trigger_id}: {status}: {trigger_reason(reason)}")
+            raise CommandError(
+                f"The listener received the email but {refused[0][1]} it, so no review request "
+                "will be sent (the Email Sync page shows it, and what to change)."
+            )
         self.stdout.write(
             self.style.SUCCESS(f"Accepted: a welcome email from {sender} to {to}, BCC {bcc}.")
         )
@@ -210,6 +232,20 @@ class Command(BaseCommand):
                 f"worker sends the review request once the agency's delay has passed{delay}: "
                 "see the development outbox, /dev/outbox/ (the banner's `outbox` line)."
             )
+
+    def verdicts(self, ids: list[int]) -> list[tuple[int, str, str]]:
+        """(id, status, reason) of the triggers the listener named, when the agency came from
+        this command's database and so the listener's (with --from and --bcc there may be no
+        database here, or another one: then the 250 is all there is to go by)."""
+        if not ids or self.agency_id is None:
+            return []
+        from emailsync.inbound.models import Trigger
+
+        try:
+            found = Trigger.objects.filter(pk__in=ids, agency_id=self.agency_id)
+            return list(found.values_list("pk", "status", "reason"))
+        except DatabaseError:
+            return []
 
     def say(self, command: str, code: int, reply) -> None:
         text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
