@@ -140,3 +140,16 @@ def test_agency_delete_asks_first(make_agency, monkeypatch):
     monkeypatch.setattr("builtins.input", lambda prompt: "yes")
     call_command("agency", "delete", agency.slug, stdout=StringIO())
     assert not Agency.objects.filter(pk=agency.pk).exists()
+
+
+def test_without_a_terminal_the_commands_say_to_pass_yes(make_agency, monkeypatch):
+    def no_terminal(prompt):
+        raise EOFError  # what input() does with stdin at /dev/null, a pipe or cron
+
+    agency = make_agency()
+    monkeypatch.setattr("builtins.input", no_terminal)
+    with pytest.raises(CommandError, match="No terminal to confirm on: pass --yes"):
+        call_command("agency", "delete", agency.slug, stdout=StringIO())
+    with pytest.raises(CommandError, match="No terminal to confirm on: pass --yes"):
+        call_command("privacy", "erase", "someone@example.org", stdout=StringIO())
+    assert Agency.objects.filter(pk=agency.pk).exists()

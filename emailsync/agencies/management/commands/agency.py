@@ -13,6 +13,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from emailsync.agencies.models import Agency, User
+from emailsync.operations.prompts import confirmed
 
 
 def login_link(user: User) -> str:
@@ -157,13 +158,12 @@ class Command(BaseCommand):
         agency = Agency.objects.filter(slug=options["slug"]).first()
         if agency is None:
             raise CommandError(f"No agency with slug {options['slug']!r}.")
-        if not options["yes"]:
-            answer = input(
-                f"Delete {agency.name} ({agency.slug}) with all its reviews, requests, members "
-                "and settings? This cannot be undone. [y/N] "
-            )
-            if answer.strip().lower() not in ("y", "yes"):
-                raise CommandError("Nothing deleted.")
+        question = (
+            f"Delete {agency.name} ({agency.slug}) with all its reviews, requests, members and "
+            "settings? This cannot be undone."
+        )
+        if not options["yes"] and not confirmed(question):
+            raise CommandError("Nothing deleted.")
         result = delete_agency(agency)
         return {"slug": result["slug"], "deleted": True, "rows": result["deleted"]}
 

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 
+from emailsync.operations.prompts import confirmed
 from emailsync.privacy.people import erase_person, export_person, normalise
 
 
@@ -51,10 +52,9 @@ class Command(BaseCommand):
                 else:
                     self.stdout.write(f"{key}: {value}")
             return
-        if not options["yes"]:
-            answer = input(f"Erase everything held about {email}? This cannot be undone. [y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
-                raise CommandError("Nothing erased.")
+        question = f"Erase everything held about {email}? This cannot be undone."
+        if not options["yes"] and not confirmed(question):
+            raise CommandError("Nothing erased.")
         result = erase_person(email)
         if options["json"]:
             self.stdout.write(json.dumps(result, indent=2))
