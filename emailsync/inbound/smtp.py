@@ -15,16 +15,16 @@ import functools
 import logging
 import re
 import ssl
-import sys
 import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import psycopg
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, TLSSetupException, syntax
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from emailsync.review_requests.bounces import process_bounce, verify_bounce_local
 from emailsync.review_requests.models import EmailSyncSettings
@@ -204,19 +204,38 @@ def _commit_batch(items: list[Inbound]) -> list:
         results = ingest_batch(items)
         _recent.committed = time.monotonic()
         return results
-    except Exception:
-        if len(items) == 1:
-            log.exception("ingest failed; answering 451")
-            return [sys.exc_info()[1]]
+    except Exception as exc:
+        if len(items) == 1 or database_unavailable(exc):  # one by one would fail the same way
+            log_failure(f"batch of {len(items)} not written; answering 451", exc)
+            return [exc] * len(items)
         log.warning("batch of %d failed; retrying one by one", len(items), exc_info=True)
     results = []
     for item in items:
         try:
             results.append(ingest_batch([item])[0])
         except Exception as exc:  # that sender's MTA retries later
-            log.exception("ingest failed; answering 451")
+            log_failure("ingest failed; answering 451", exc)
             results.append(exc)
     return results
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """No connection to the database (down, unreachable, refusing): an outage, not a fault.
+    psycopg raises its base OperationalError for a connection that failed or was lost; a
+    deadlock or a serialization failure is a subclass of it, and a batch's business."""
+    if isinstance(exc, InterfaceError):
+        return True
+    return isinstance(exc, OperationalError) and type(exc.__cause__) is psycopg.OperationalError
+
+
+def log_failure(what: str, exc: BaseException) -> None:
+    """A database outage is one line per failure (sending servers retry every few minutes, and
+    a traceback each time would bury the log); anything else is a fault, with its traceback."""
+    if database_unavailable(exc):
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.warning("%s: database unavailable (%s)", what, reason)
+    else:
+        log.error("%s", what, exc_info=exc)
 
 
 class GroupCommitter:
@@ -377,8 +396,8 @@ class Handler:
                 entry = await asyncio.get_running_loop().run_in_executor(
                     self.state.lookups, self.state.addresses.load, parsed.token
                 )
-            except Exception:  # database unavailable: a transient failure, the MTA retries
-                log.exception("address lookup failed")
+            except Exception as exc:  # database unavailable: a transient failure, the MTA retries
+                log_failure("address lookup failed; answering 451", exc)
                 return "451 4.3.0 Temporary lookup failure, please try again later"
         now = time.time()
         if entry is None or not entry.accepts(now):

@@ -1,6 +1,7 @@
 """The listener as its own process: pre-forked children share the port and never outlive it."""
 
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -50,3 +51,34 @@ def test_killing_the_listener_takes_its_forks_with_it(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_with_the_database_down_the_listener_says_so_in_one_line_and_answers_451(tmp_path):
+    # PostgreSQL on a port where nothing listens: connection refused, as when it is down.
+    env = product_env(tmp_path)
+    env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{free_port()}/emailsync"
+    env["EMAILSYNC_INBOUND_DOMAIN"] = "in.emailsync.localhost"
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emailsync.cli", "smtpd", "--port", str(port), "--processes", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_port(port)
+        replies = []
+        for _ in range(3):  # a sending server retrying
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+                smtp.ehlo("mta.example.org")
+                smtp.mail("sam@acme.test")
+                replies.append(smtp.rcpt("acme-abcdefghjkmnpqrs@in.emailsync.localhost"))
+        assert all(code == 451 for code, _ in replies), replies
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    assert "database not reachable (" in output, output
+    failures = [line for line in output.splitlines() if "address lookup failed" in line]
+    assert len(failures) == 3 and all("database unavailable (" in line for line in failures)
+    assert "Traceback" not in output, output

@@ -3,6 +3,8 @@ import io
 import socket
 import threading
 
+import pytest
+
 from emailsync.inbound.management.commands.smtpd import listening_socket
 
 
@@ -35,6 +37,7 @@ def test_accepted_connections_have_nagle_off():
     assert seen and seen[0] != 0
 
 
+@pytest.mark.django_db(transaction=True)  # the command checks the database first
 def test_the_listener_sets_its_startup_objects_aside_before_serving(monkeypatch):
     """Full garbage-collector passes must not walk Django and every module each time: the
     command freezes what exists at startup, then serves."""

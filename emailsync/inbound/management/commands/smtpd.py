@@ -22,12 +22,25 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from emailsync.inbound.smtp import ListenerState, protocol_factory, tls_context
 from emailsync.operations.management.commands.serve import die_with_parent
 
 log = logging.getLogger("emailsync.smtpd")
+
+
+def warn_if_database_unreachable() -> None:
+    """Say so at once when the database cannot be reached (a wrong DATABASE_URL, the server
+    down). The listener still starts and answers 451 until it can, as it would if the
+    database went away later: sending servers retry, and nothing is lost."""
+    try:
+        connections["default"].ensure_connection()
+    except DatabaseError as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.warning("database not reachable (%s): mail is answered 451 until it is", reason)
+    finally:
+        connections.close_all()  # each process, fork or not, opens its own when mail comes
 
 
 class Command(BaseCommand):
@@ -81,6 +94,7 @@ class Command(BaseCommand):
             f"{', STARTTLS' if tls else ''}"
         )
         self.stdout.flush()
+        warn_if_database_unreachable()
         # The cap is per listener process: the kernel does not spread connections evenly, so a
         # shared total would refuse sessions on one process while another sits idle.
         per_process = options["max_sessions"]
