@@ -45,6 +45,9 @@ class AuthVerdict:
     passed: bool
     method: str  # one of the constants above, or "" when not passed
     detail: str  # for the admin: what we saw, or what is missing
+    # Failed only because DNS did not answer for a signature that would have counted (aligned
+    # with From, or a trusted signer's): asking again later may pass.
+    temporary: bool = False
 
 
 @functools.cache
@@ -113,7 +116,12 @@ def judge(
         return AuthVerdict(
             True, TRUSTED_FROM_DOMAIN, "accepted on the From domain alone (agency setting)"
         )
-    return AuthVerdict(False, "", describe_failure(from_domain, evidence))
+    temporary = any(
+        r.error == "dns_error"
+        and (aligned(r.domain, from_domain) or any(within(r.domain, t) for t in trusted_signers))
+        for r in evidence.dkim
+    )
+    return AuthVerdict(False, "", describe_failure(from_domain, evidence), temporary)
 
 
 def describe_dkim(result: DkimResult) -> str:

@@ -38,6 +38,10 @@ from .structured import StructuredData, extract, stored_problems
 log = logging.getLogger("emailsync.inbound")
 
 MAX_AGE = timedelta(days=7)
+# A signature whose key DNS did not return (timeout, SERVFAIL) is asked again: the sending
+# server is told to retry (451 4.4.3) while the email is younger than this. An outage that
+# lasts longer ends in quarantine, where the admin sees it and can release the email.
+DNS_RETRY_WINDOW = timedelta(hours=12)
 IGNORED_PRECEDENCE = {"bulk", "list", "junk"}
 
 # Trigger-level reason codes (recipient-level ones live in recipients.py).
@@ -72,11 +76,14 @@ class Inbound:
 @dataclass(frozen=True)
 class IngestResult:
     agency_id: int
-    trigger_id: int
+    trigger_id: int | None  # None when nothing was recorded (retry_later)
     created: bool
     status: str
     reason: str = ""
     requests: int = 0
+    # Nothing was recorded for this agency: DNS did not answer for the signature that would
+    # have decided it, so the sender should try again later (see DNS_RETRY_WINDOW).
+    retry_later: bool = False
 
 
 @dataclass
@@ -95,6 +102,7 @@ class Plan:
     duplicate_of: "Plan | None" = None
     existing: tuple | None = None  # (pk, status, reason) of an earlier delivery
     requests: int = 0
+    retry_later: bool = False  # decided on nothing: DNS failed for the deciding signature
 
 
 def ingest(
@@ -220,7 +228,7 @@ class Batch:
             entries = []
         # else betting that no one takes these ledger entries before the write, which takes
         # them itself: a lost bet raises LostClaim, having written nothing.
-        new = [p for p in plans if self.is_new(p)]
+        new = [p for p in plans if self.is_new(p) and not p.retry_later]
         ended = self.setup_tests_ended(new)
         recording.write(new, self.now, entries, ended)
         if ended:  # other listener processes notice within EMAILSYNC_LISTENER_CACHE_SECONDS
@@ -314,6 +322,9 @@ class Batch:
         verdict, failure = authentication(facts, sender, message.evidence)
         trigger.auth_method, trigger.auth_detail = verdict.method, verdict.detail[:300]
         plan.quarantined, trigger.reason = bool(failure), failure
+        plan.retry_later = verdict.temporary and bool(
+            headers.date and headers.date > self.now - DNS_RETRY_WINDOW
+        )
         if (
             facts.settings.in_setup_test(self.now)
             and rules.strip_plus_tag(sender) in facts.admin_emails
@@ -328,7 +339,7 @@ class Batch:
         for plan in plans:
             if (plan.trigger.agency_id, plan.trigger.sender) in self.known.blocked:
                 plan.trigger.status, plan.trigger.reason = Trigger.Status.BLOCKED, "sender_blocked"
-                plan.quarantined = plan.setup_test = False
+                plan.quarantined = plan.setup_test = plan.retry_later = False
 
     def evaluate_recipients(self, plans: list[Plan]) -> None:
         live = [p for p in plans if self.is_new(p) and (not p.trigger.reason or p.quarantined)]
@@ -390,6 +401,10 @@ class Batch:
     @staticmethod
     def result(plan: Plan) -> IngestResult:
         agency_id = plan.trigger.agency_id
+        if plan.existing is None and (plan.duplicate_of or plan).retry_later:
+            return IngestResult(
+                agency_id, None, False, "deferred", "dns_temporary", retry_later=True
+            )
         if plan.existing is not None:
             return IngestResult(agency_id, plan.existing[0], False, *plan.existing[1:])
         if plan.duplicate_of is not None:

@@ -460,6 +460,9 @@ class Handler:
             return "451 4.3.0 Temporary failure, please try again later"
         if not results:
             return "550 5.1.1 This Email Sync address is no longer in use"
+        if any(r.retry_later for r in results):
+            # Whatever was recorded for other agencies is "already received" on the retry.
+            return "451 4.4.3 Temporary DNS failure checking the DKIM signature, try again later"
         ids = ", ".join(str(r.trigger_id) for r in results)
         if all(not r.created for r in results):
             return f"250 2.0.0 OK: already received as trigger {ids}"

@@ -4,6 +4,7 @@ RawEmail, Mailgun's MIME route (form fields, signed with the webhook signing key
 SNS notification with the base64 message, SendGrid's Inbound Parse with "send raw"."""
 
 import base64
+import email.utils
 import hashlib
 import hmac
 import json
@@ -337,3 +338,22 @@ def test_without_a_webhook_secret_the_webhooks_are_closed(client, acme, key, set
     assert response.status_code == 403
     assert response.json()["error"] == "webhooks_not_configured"
     assert not Trigger.objects.exists() and not Suppression.objects.exists()
+
+
+def test_a_dns_outage_makes_the_esp_post_again(acme, key, monkeypatch):
+    import dkim
+    from django.test import Client
+
+    def outage(name, timeout=5):
+        raise dkim.DnsTimeoutError("SERVFAIL")
+
+    monkeypatch.setattr("emailsync.api.esp.DNSFUNC", outage)
+    raw = key.sign(
+        build(
+            message_id=f"<{uuid.uuid4().hex}@mail.acme.test>",
+            date=email.utils.formatdate(localtime=False),
+        )
+    )
+    response = postmark(Client(raise_request_exception=False), raw, acme)
+    assert response.status_code >= 500  # the ESP retries, as a sending server retries a 451
+    assert not Trigger.objects.exists()
