@@ -120,7 +120,10 @@ def purge_in_chunks(queryset) -> int:
 
 def purge(now: datetime) -> dict:
     """Retention: trigger records after EMAILSYNC_TRIGGER_RETENTION_DAYS, setup-test subjects
-    after seven days, finished outbox rows after the same retention."""
+    after seven days, finished outbox rows after the same retention, and members' expired
+    sign-in sessions (Django leaves them in the database until something deletes them)."""
+    from django.contrib.sessions.models import Session
+
     from emailsync.inbound.models import Trigger
 
     days = getattr(settings, "EMAILSYNC_TRIGGER_RETENTION_DAYS", 90)
@@ -140,7 +143,21 @@ def purge(now: datetime) -> dict:
     emails = purge_in_chunks(
         OutboundEmail.objects.filter(status__in=finished, created_at__lt=cutoff)
     )
-    return {"subjects_blanked": subjects, "triggers_purged": triggers, "emails_purged": emails}
+    sessions = 0
+    if settings.SESSION_ENGINE in DATABASE_SESSIONS:
+        sessions = purge_in_chunks(Session.objects.filter(expire_date__lt=now))
+    return {
+        "subjects_blanked": subjects,
+        "triggers_purged": triggers,
+        "emails_purged": emails,
+        "sessions_purged": sessions,
+    }
+
+
+DATABASE_SESSIONS = {
+    "django.contrib.sessions.backends.db",
+    "django.contrib.sessions.backends.cached_db",
+}
 
 
 @dataclass(frozen=True)

@@ -189,3 +189,19 @@ def test_a_failing_job_does_not_stop_the_others(acme, monkeypatch):
     results = jobs.run_due("w", timezone.now(), timedelta(minutes=5))
     assert results["expiry"] == {"error": "RuntimeError"} and "reminders" in results
     assert "boom" in PeriodicJob.objects.get(name="expiry").last_error
+
+
+def test_retention_deletes_expired_sign_in_sessions(acme):
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+
+    from emailsync.outbox.jobs import purge
+
+    now = timezone.now()
+    expired, live = SessionStore(), SessionStore()
+    for store in (expired, live):
+        store["member"] = "x"
+        store.create()
+    Session.objects.filter(pk=expired.session_key).update(expire_date=now - timedelta(days=1))
+    assert purge(now)["sessions_purged"] == 1
+    assert list(Session.objects.values_list("pk", flat=True)) == [live.session_key]
