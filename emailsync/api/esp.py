@@ -38,10 +38,6 @@ MAX_RECIPIENTS = 20
 DNSFUNC = None  # DKIM key lookups: None is the configured resolver (tests inject a fake)
 
 
-class TemporaryFailure(Exception):
-    """The message is to be posted again later; nothing was recorded for it yet."""
-
-
 def raw_message(event, esp_name: str) -> tuple[bytes, bool]:
     """The message as received, and whether it is the ESP's original bytes."""
     esp = event.esp_event
@@ -103,9 +99,6 @@ def handle(event, esp_name: str, dnsfunc=None) -> list:
     evidence = gather_evidence(header, body, dnsfunc=dnsfunc, trusted_authserv_ids=())
     source = "esp:" + esp_name.lower().replace(" ", "_")
     results = ingest(recipients, header, body, evidence, source=source)
-    if any(r.retry_later for r in results):
-        # anymail answers 5xx and the ESP posts again later, as a sending server retries a 451.
-        raise TemporaryFailure("DNS did not answer for the DKIM key; the ESP will retry")
     log.info(
         "inbound from %s (%s): %s",
         esp_name,

@@ -3,8 +3,10 @@ has set ANYMAIL_WEBHOOK_SECRET.
 
 anymail checks the secret when one is set, but with none it accepts every post and only warns:
 a stranger could then mark any address bounced (so it is never asked again, by any agency) or
-post a message as if an ESP had received it. Each view here refuses with 403 until the secret
-is set; the check runs per request, so a deployment that adds the secret needs no other change.
+post a message as if an ESP had received it. Each view here refuses with 503 until the secret
+is set: an ESP keeps retrying a 503 (Postmark gives up at once on a 403), so mail posted while
+the operator sets the secret up is delivered afterwards. The check runs per request, so a
+deployment that adds the secret needs no other change.
 """
 
 import functools
@@ -32,7 +34,7 @@ def requires_webhook_secret(view):
                     "error": "webhooks_not_configured",
                     "detail": "ESP webhooks are off until ANYMAIL_WEBHOOK_SECRET is set.",
                 },
-                status=403,
+                status=503,
             )
         return view(request, *args, **kwargs)
 

@@ -180,8 +180,13 @@ class CachedTxtResolver:
             )
         except dns.resolver.NXDOMAIN:
             return None
-        except dns.exception.DNSException as error:  # timeout, SERVFAIL: try again later
+        except (dns.exception.Timeout, dns.resolver.NoNameservers) as error:
+            # Timeout or SERVFAIL: DNS did not answer, which may pass (the listener asks the
+            # sending server to retry). Anything else dnspython raises is about the name itself
+            # (a selector that is no valid DNS label): no key, whenever we ask.
             raise dkim.DnsTimeoutError(str(error)) from error
+        except dns.exception.DNSException:
+            return None
         for rdata in answer.rrset or ():
             return b"".join(rdata.strings)
         return None
@@ -221,8 +226,11 @@ class _DnsWatcher:
             record = self._dnsfunc(name, timeout=timeout)
         except NotCached:
             raise
-        except Exception:
+        except (dkim.DnsTimeoutError, OSError):  # DNS did not answer, or the network is down
             self.error = "dns_error"
+            raise
+        except Exception:  # a name no resolver can ask for (a junk selector), or a fault
+            self.error = "key_not_found"
             raise
         if not record:
             self.error = "key_not_found"

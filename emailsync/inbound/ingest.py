@@ -42,6 +42,7 @@ MAX_AGE = timedelta(days=7)
 # server is told to retry (451 4.4.3) while the email is younger than this. An outage that
 # lasts longer ends in quarantine, where the admin sees it and can release the email.
 DNS_RETRY_WINDOW = timedelta(hours=12)
+CLOCK_SKEW = timedelta(minutes=15)  # how far ahead a sending server's clock may be
 IGNORED_PRECEDENCE = {"bulk", "list", "junk"}
 
 # Trigger-level reason codes (recipient-level ones live in recipients.py).
@@ -103,6 +104,7 @@ class Plan:
     existing: tuple | None = None  # (pk, status, reason) of an earlier delivery
     requests: int = 0
     retry_later: bool = False  # decided on nothing: DNS failed for the deciding signature
+    credited_by_sender: bool = False  # the recruiter came from the Sender header
 
 
 def ingest(
@@ -194,13 +196,9 @@ def sender_of(headers: ParsedHeaders) -> str:
     return headers.from_addr.addr_spec if headers.from_addr else ""
 
 
-def recruiter_for(
-    facts: AgencyFacts, sender: str, structured: StructuredData, on_behalf: str = ""
-) -> int | None:
-    """Structured data may name the recruiter (an ATS sends as a shared address). Failing
-    that, the From address; and when that is no one's (a shared mailbox), the Sender header,
-    which Outlook and Gmail set to the person who sent "on behalf of" it."""
-    for candidate in (structured.recruiter_email, sender, on_behalf):
+def recruiter_for(facts: AgencyFacts, *addresses: str) -> int | None:
+    """The recruiter of the first address that is one of the agency's recruiters'."""
+    for candidate in addresses:
         if candidate:
             profile = facts.senders.get(rules.strip_plus_tag(candidate.lower()))
             if profile:
@@ -303,12 +301,8 @@ class Batch:
             sender=sender[:320],
             placement_ref=structured.placement_ref or "",
             structured_problems=stored_problems(structured.problems),
-            recruiter_id=recruiter_for(
-                facts,
-                sender,
-                structured,
-                headers.sender_addr.addr_spec if headers.sender_addr else "",
-            ),
+            # Structured data may name the recruiter (an ATS sends as a shared address).
+            recruiter_id=recruiter_for(facts, structured.recruiter_email, sender),
         )
         candidates = [
             rules.Recipient(a.addr_spec, a.display_name) for a in (*headers.to, *headers.cc)
@@ -322,9 +316,12 @@ class Batch:
         verdict, failure = authentication(facts, sender, message.evidence)
         trigger.auth_method, trigger.auth_detail = verdict.method, verdict.detail[:300]
         plan.quarantined, trigger.reason = bool(failure), failure
-        plan.retry_later = verdict.temporary and bool(
-            headers.date and headers.date > self.now - DNS_RETRY_WINDOW
-        )
+        if not failure and trigger.recruiter_id is None and headers.sender_addr:
+            # From is the agency's but no one's (a shared mailbox): the Sender header names
+            # the person who sent "on behalf of" it (Outlook, Gmail delegation). Only for mail
+            # that is provably the agency's; From stays an unknown sender an admin can map.
+            trigger.recruiter_id = recruiter_for(facts, headers.sender_addr.addr_spec)
+            plan.credited_by_sender = trigger.recruiter_id is not None
         if (
             facts.settings.in_setup_test(self.now)
             and rules.strip_plus_tag(sender) in facts.admin_emails
@@ -332,7 +329,23 @@ class Batch:
             plan.setup_test = trigger.is_setup_test = True
             trigger.subject = (headers.subject or "")[:300]
             trigger.subject_expires_at = self.now + timedelta(days=SETUP_SUBJECT_DAYS)
+        plan.retry_later = verdict.temporary and self.may_retry(message, headers, plan)
         return plan
+
+    def may_retry(self, message: Inbound, headers: ParsedHeaders, plan: Plan) -> bool:
+        """Whether a trigger that failed only because DNS did not answer may be asked again
+        rather than quarantined: over SMTP (a sending server retries for days; an ESP gives up
+        within minutes or hours, so its posts are quarantined as before), not a setup test (its
+        window would have closed by the retry, turning the admin's test into a real email),
+        and while the email is young by its Date, which must not lie in the future (a sender
+        could otherwise keep it unanswered for ever)."""
+        date = headers.date
+        return (
+            message.source == "smtp"
+            and not plan.setup_test
+            and date is not None
+            and self.now - DNS_RETRY_WINDOW < date <= self.now + CLOCK_SKEW
+        )
 
     def block(self, plans: list[Plan]) -> None:
         """Senders an admin blocked: recorded, never acted on."""

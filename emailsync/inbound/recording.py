@@ -206,7 +206,7 @@ def unmapped_sender(plan) -> str:
     sender = rules.strip_plus_tag(trigger.sender) if trigger.sender else ""
     if (
         not sender
-        or trigger.recruiter_id is not None
+        or (trigger.recruiter_id is not None and not plan.credited_by_sender)
         or trigger.reason == "header_defects"
         or sender.rpartition("@")[2] not in plan.facts.domains
     ):

@@ -124,6 +124,13 @@ class RateLimiter:
         now = now or time.monotonic()
         self._window(agency_id, now).append(now)
 
+    def refund(self, agency_id: int) -> None:
+        """Take back one count: a message answered "try again later" before anything was
+        recorded, so its retries do not use up the agency's hour."""
+        events = self._events.get(agency_id)
+        if events:
+            events.pop()
+
 
 def fresh_connection() -> None:
     """Drop a broken or expired connection before database work on a listener thread (never
@@ -225,7 +232,12 @@ def database_unavailable(exc: BaseException) -> bool:
     deadlock or a serialization failure is a subclass of it, and a batch's business."""
     if isinstance(exc, InterfaceError):
         return True
-    return isinstance(exc, OperationalError) and type(exc.__cause__) is psycopg.OperationalError
+    cause = exc.__cause__
+    return isinstance(exc, OperationalError) and (
+        type(cause) is psycopg.OperationalError
+        # Connection exceptions (08…), and the server shutting down or starting (57P01-03).
+        or (getattr(cause, "sqlstate", None) or "").startswith(("08", "57P0"))
+    )
 
 
 def log_failure(what: str, exc: BaseException) -> None:
@@ -462,6 +474,9 @@ class Handler:
             return "550 5.1.1 This Email Sync address is no longer in use"
         if any(r.retry_later for r in results):
             # Whatever was recorded for other agencies is "already received" on the retry.
+            for result in results:
+                if result.retry_later and result.agency_id in shares:
+                    limiter.refund(result.agency_id)
             return "451 4.4.3 Temporary DNS failure checking the DKIM signature, try again later"
         ids = ", ".join(str(r.trigger_id) for r in results)
         if all(not r.created for r in results):

@@ -335,12 +335,14 @@ def test_without_a_webhook_secret_the_webhooks_are_closed(client, acme, key, set
     if path.endswith("inbound/"):
         payload = {"OriginalRecipient": acme.bcc, "RawEmail": message(key).decode()}
     response = client.post(path, json.dumps(payload), content_type="application/json")
-    assert response.status_code == 403
+    assert response.status_code == 503
     assert response.json()["error"] == "webhooks_not_configured"
     assert not Trigger.objects.exists() and not Suppression.objects.exists()
 
 
-def test_a_dns_outage_makes_the_esp_post_again(acme, key, monkeypatch):
+def test_a_dns_outage_through_an_esp_is_quarantined_not_deferred(acme, key, monkeypatch):
+    # An ESP stops posting again within minutes (SES) or hours (Mailgun, Postmark), before a
+    # deferral would end: the email is kept in quarantine, where the admin can release it.
     import dkim
     from django.test import Client
 
@@ -355,5 +357,6 @@ def test_a_dns_outage_makes_the_esp_post_again(acme, key, monkeypatch):
         )
     )
     response = postmark(Client(raise_request_exception=False), raw, acme)
-    assert response.status_code >= 500  # the ESP retries, as a sending server retries a 451
-    assert not Trigger.objects.exists()
+    assert response.status_code == 200
+    trigger = Trigger.objects.get()
+    assert trigger.status == "quarantined" and "(dns_error)" in trigger.auth_detail

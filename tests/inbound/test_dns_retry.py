@@ -84,3 +84,54 @@ def test_the_listener_answers_451_4_4_3_then_250_once_dns_is_back(sync_agency, a
     finally:
         listener.stop()
     assert Trigger.objects.get().status == "accepted"
+
+
+def test_a_setup_test_is_never_deferred(sync_agency, acme_key):
+    # By the retry its window would have closed, making the admin's test a real email.
+    from emailsync.agencies.models import User
+
+    admin = User.objects.create_user(
+        email="ada@acme.test", password="x" * 12, full_name="Ada", agency=sync_agency,
+        role=User.Role.ADMIN,
+    )  # fmt: skip
+    sync_agency.email_sync.setup_test_until = timezone.now() + timedelta(minutes=30)
+    sync_agency.email_sync.save()
+    raw = acme_key.sign(build(sender=f"Ada <{admin.email}>", date=dated(0.1)))
+    [result] = run(sync_agency, raw, OutageDns(acme_key))
+    assert not result.retry_later and result.status == "quarantined"
+    assert Trigger.objects.get().is_setup_test and not ReviewRequest.objects.exists()
+
+
+def test_a_date_in_the_future_is_not_deferred(sync_agency, acme_key):
+    raw = acme_key.sign(build(date=dated(-24 * 30)))  # thirty days ahead
+    [result] = run(sync_agency, raw, OutageDns(acme_key))
+    assert not result.retry_later and result.status == "quarantined"
+
+
+def test_a_selector_no_resolver_can_ask_for_is_no_outage(sync_agency, acme_key):
+    # A 64-character label is refused before any query: a forger's junk, not DNS being down.
+    from emailsync.inbound.authenticity import CachedTxtResolver
+
+    junk = SigningKey("acme.test", selector="s" * 64)
+    resolver = CachedTxtResolver(nameservers=["127.0.0.1:9"], timeout=1)
+    [result] = run(sync_agency, junk.sign(build(date=dated(0.1))), resolver)
+    assert not result.retry_later and result.status == "quarantined"
+    assert "(key_not_found)" in Trigger.objects.get().auth_detail
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deferred_attempts_do_not_use_up_the_agencys_hourly_limit(sync_agency, acme_key):
+    sync_agency.email_sync.rate_limit_per_hour = 1
+    sync_agency.email_sync.save()
+    dns = OutageDns(acme_key)
+    listener = RunningListener(dnsfunc=dns)
+    try:
+        raw = acme_key.sign(build(date=dated(0.1)))
+        for _ in range(3):  # the sending server retrying through the outage
+            code, text = listener.send(raw, [sync_agency.bcc])
+            assert code == 451 and text.startswith("4.4.3"), text
+        dns.up = True
+        code, text = listener.send(raw, [sync_agency.bcc])
+        assert code == 250, text
+    finally:
+        listener.stop()

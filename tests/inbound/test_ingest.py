@@ -596,7 +596,16 @@ def test_a_shared_mailbox_sent_on_behalf_of_a_recruiter_credits_the_recruiter(
     assert result.status == "accepted" and trigger.sender == "jobs@acme.test"
     assert trigger.recruiter.display_name == "Sam Carter"
     assert ReviewRequest.objects.get().recruiter == trigger.recruiter
-    assert not UnmappedSender.objects.exists()  # credited, so nothing for the admin to map
+    # The shared address itself is still unknown: the admin sees it and may map it.
+    assert UnmappedSender.objects.get().email == "jobs@acme.test"
+
+
+def test_a_forged_sender_header_credits_no_one(sync_agency, acme_key, dns):
+    # A stranger's email, quarantined: nothing about it is believed, Sender included.
+    raw = build(sender="Eve <eve@stranger.test>", extra_headers=[("Sender", "sam@acme.test")])
+    [result] = run(sync_agency, raw, dns)
+    assert result.status == "quarantined"
+    assert Trigger.objects.get(pk=result.trigger_id).recruiter is None
 
 
 def test_the_from_address_is_credited_before_the_sender_header(sync_agency, acme_key, dns):
