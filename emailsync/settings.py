@@ -354,15 +354,19 @@ LOGGING = {
         "tokens_out_of_paths": {"()": "emailsync.operations.log_filters.TokensOutOfPaths"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["tokens_out_of_paths"],
+        },
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
-        "django.server": {"level": "WARNING", "filters": ["tokens_out_of_paths"]},
+        "django.server": {"level": "WARNING"},
         # Django's own handlers for "django" (a console one while DEBUG is on) printed every
         # record a second time beside the root's: one handler, the root's, for everything.
         "django": {"handlers": [], "level": "INFO"},
-        "django.request": {"filters": ["permission_denied", "tokens_out_of_paths"]},
+        "django.request": {"filters": ["permission_denied"]},
         # aiosmtpd logs every command at INFO (recipient addresses with their tokens) and every
         # DATA line at DEBUG (message content): never below WARNING, whatever LOG_LEVEL says.
         "mail.log": {"level": "WARNING"},

@@ -24,23 +24,24 @@ class PermissionDeniedWithoutTraceback(logging.Filter):
         return True
 
 
-# A path segment or query value of 20 or more URL-safe characters with a digit, a capital or
-# an underscore: every token we issue (`secrets.token_urlsafe`, Django's reset tokens). A slug
-# (lower-case words and hyphens) is left readable.
-_SEGMENT = re.compile(r"(?<=[/=])[A-Za-z0-9_-]{20,}(?=[/?&#;\s\"']|$)")
-_SECRET_SIGN = re.compile(r"[0-9A-Z_]")
+# The routes whose next path segment is a secret, and that segment: 20 or more URL-safe
+# characters (every token we issue is longer; `terms`, `done` and `set-password` are not
+# tokens). A slash may be written %2F (a `next=` value). Nothing else is touched, so slugs
+# and ids stay readable.
+_SLASH = r"(?:/|%2[Ff])"
+_TOKEN_IN_PATH = re.compile(
+    rf"({_SLASH}(?:review|unsubscribe|invitations|privacy{_SLASH}confirm"
+    rf"|reset{_SLASH}[A-Za-z0-9_-]+){_SLASH})([A-Za-z0-9_-]{{3}})[A-Za-z0-9_-]{{17,}}"
+)
 
 
 def redact_paths(text: str) -> str:
-    def shorten(match: re.Match) -> str:
-        segment = match.group(0)
-        return segment[:3] + "…" if _SECRET_SIGN.search(segment) else segment
-
-    return _SEGMENT.sub(shorten, text)
+    return _TOKEN_IN_PATH.sub(r"\1\2…", text)
 
 
 class TokensOutOfPaths(logging.Filter):
-    """Django's request warnings ("Not Found: /review/<token>/") with the token shortened."""
+    """Every record with a link's token shortened: Django's request and CSRF warnings
+    ("Not Found: /review/<token>/"), and anything else that names a path (on the handler)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
@@ -51,15 +52,13 @@ class TokensOutOfPaths(logging.Filter):
 
 
 class RedactingLogger(GunicornLogger):
-    """gunicorn's logger (`--logger-class`), whose access lines shorten tokens in the request
-    line, the path, the query string and the Referer (a reviewer's next page names the link
-    they came from)."""
-
-    REDACTED_ATOMS = ("r", "U", "q", "f")
+    """gunicorn's logger (`--logger-class`), whose access lines shorten tokens wherever an
+    access-log format could put them: the request line, path, query string, Referer (a
+    reviewer's next page names the link they came from), and any header or environ atom."""
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
-        for key in self.REDACTED_ATOMS:
-            if isinstance(atoms.get(key), str):
-                atoms[key] = redact_paths(atoms[key])
+        for key, value in atoms.items():
+            if isinstance(value, str):
+                atoms[key] = redact_paths(value)
         return atoms
