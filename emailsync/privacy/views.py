@@ -28,12 +28,28 @@ HONEYPOT = "website"
 
 
 class RequestForm(forms.Form):
-    email = forms.EmailField(label=gettext_lazy("Your email address"), max_length=320)
+    email = forms.EmailField(
+        label=gettext_lazy("Your email address"),
+        max_length=320,
+        error_messages={
+            "required": gettext_lazy("Enter the email address the review request went to."),
+            "invalid": gettext_lazy("Enter an email address like name@example.com."),
+        },
+    )
     action = forms.ChoiceField(
         label=gettext_lazy("What would you like?"),
         choices=DataRequest.Action.choices,
         widget=forms.RadioSelect,
+        error_messages={"required": gettext_lazy("Choose a copy of your data, or erasure.")},
     )
+
+    def focus_first_error(self) -> None:
+        """Put the cursor (and a screen reader) on the first field to fix."""
+        for name in self.fields:
+            if name in self.errors:
+                self.fields[name].widget.attrs["autofocus"] = True
+                return
+
     website = forms.CharField(required=False, label=gettext_lazy("Leave this empty"))
 
 
@@ -41,7 +57,9 @@ def _page(request, template, context=None, status=200):
     response = render(request, template, context or {}, status=status)
     add_never_cache_headers(response)
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    response.headers["Referrer-Policy"] = "no-referrer"  # the token must not leak onwards
+    # The token must not leak to another site; "no-referrer" would also make browsers send
+    # `Origin: null` with the page's own form, which the CSRF check refuses (every POST a 403).
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -64,6 +82,7 @@ def request_form(request):
             if not data[HONEYPOT]:
                 send_link(data["email"], data["action"])
             return _page(request, "privacy/sent.html")
+        form.focus_first_error()
         return _page(request, "privacy/request.html", {"form": form}, status=400)
     return _page(request, "privacy/request.html", {"form": form})
 
