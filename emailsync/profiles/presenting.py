@@ -191,7 +191,7 @@ _CARD = (
     '    <span class="badge">{badge}</span>\n'
     '    <time datetime="{date_iso}" class="muted">{date_text}</time>\n'
     "  </header>\n"
-    '  <p class="pf-text">{text}</p>\n'
+    '  <p class="pf-text" dir="auto">{text}</p>\n'
     "  {about}\n"
     "  {reply}\n"
     '  <p class="pf-report"><a href="{report_url}" rel="nofollow">{report}</a></p>\n'
@@ -201,7 +201,7 @@ _ABOUT = '\n  <p class="muted pf-about">{about}\n    {recruiter}</p>\n  '
 _REPLY = (
     '\n  <div class="pf-reply">\n'
     '    <p class="pf-reply-head">{head}</p>\n'
-    '    <p class="pf-text">{text}</p>\n'
+    '    <p class="pf-text" dir="auto">{text}</p>\n'
     "  </div>\n  "
 )
 

@@ -32,6 +32,12 @@ def normalise_text(value: str) -> str:
 
 
 class ReviewForm(forms.Form):
+    # As on the page, so the error summary lists problems in the order they are met.
+    field_order = [
+        "rating", "text", "role", "recommend", "reviewer_name", "display_name_choice", "email",
+        "consent",
+    ]  # fmt: skip
+
     rating = forms.TypedChoiceField(
         label=_("Your rating"),
         choices=RATINGS,

@@ -97,6 +97,9 @@ def render_form(request, form, agency, recruiter, *, action, status=200, **extra
         recruiter,
         form=form,
         action=action,
+        # The error summary links these to their box itself (focus lands ready to type); the
+        # others, choices, to their group.
+        typed_fields=("text", "reviewer_name", "email", "consent"),
         name_previews=form.name_previews(extra.pop("fallback_name", "")),
         **extra,
     )

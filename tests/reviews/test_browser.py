@@ -278,3 +278,28 @@ def test_the_accessibility_check_does_find_problems(phone, live_server):
     )
     problems = axe_problems(phone)
     assert any(p.startswith("label ") for p in problems), problems
+
+
+def test_the_error_summary_leads_to_each_field_in_page_order(phone, emailed_link):
+    link, _ = emailed_link()
+    phone.goto(link)
+    phone.get_by_role("button", name="Send my review").click()
+    phone.wait_for_load_state()
+    summary = phone.locator("#error-summary a")
+    targets = [summary.nth(i).get_attribute("href") for i in range(summary.count())]
+    # Problems in the order the form asks its questions.
+    assert targets[:3] == ["#field-rating", "#id_text", "#field-role"], targets
+    # Following a link puts the focus where the answer goes: the box itself, ready to type.
+    phone.locator('#error-summary a[href="#id_text"]').click()
+    assert phone.evaluate("document.activeElement.id") == "id_text"
+    phone.locator('#error-summary a[href="#field-rating"]').click()
+    assert phone.evaluate("document.activeElement.id") == "field-rating"
+
+
+def test_the_live_count_counts_an_emoji_as_the_server_does(phone, emailed_link):
+    link, _ = emailed_link()
+    phone.goto(link)
+    box = phone.get_by_role("textbox", name="Your review", exact=True)
+    box.fill("a" * 27 + "👍👍")  # 29 characters to the server, 31 UTF-16 units
+    assert phone.locator("#text-count").inner_text() == "29 characters – 1 more to go"
+    assert box.get_attribute("dir") == "auto"  # an Arabic or Hebrew review reads right to left

@@ -11,7 +11,7 @@
 
   // Count what the server counts: one character per line break, surrounding space trimmed.
   function measured(text) {
-    return text.replace(/\r\n?/g, "\n").replace(/[ \t]+\n/g, "\n").replace(/\n{3,}/g, "\n\n").trim().length;
+    return Array.from(text.replace(/\r\n?/g, "\n").replace(/[ \t]+\n/g, "\n").replace(/\n{3,}/g, "\n\n").trim()).length;
   }
 
   var text = document.getElementById("id_text");
