@@ -317,9 +317,15 @@ def test_after_24_hours_the_review_is_read_only(client, sent_request, answers):
 def test_a_verified_review_cannot_be_changed_even_inside_the_window(client, sent_request, answers):
     rr = sent_request()
     client.post(form_url(rr), answers())
+    html = client.get(form_url(rr)).content.decode()
+    assert "until the agency verifies it" in html  # the window's other end, said up front
     Review.objects.update(status=Review.Status.VERIFIED)
     client.post(reverse("review-edit", args=[rr.token]), answers(rating="1"))
     assert Review.objects.get().rating == 4
+    # The reviewer learns why: it has been verified and published.
+    html = client.get(form_url(rr)).content.decode()
+    assert "has verified it, and it is published" in html
+    assert "It can no longer be changed here" in html
 
 
 # Expiry and closed links ----------------------------------------------------------------------
