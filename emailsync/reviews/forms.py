@@ -141,11 +141,13 @@ class ReviewForm(forms.Form):
     def name_previews(self, fallback_name: str = "") -> dict[str, str]:
         """How each display choice would look, for the labels (JS keeps them live)."""
         name = " ".join((self["reviewer_name"].value() or fallback_name or "").split())
-        if not name:
-            return {"full": _("Your full name"), "initial": _("Your first name and initial")}
-        return {
+        blank = {"full": _("Your full name"), "initial": _("Your first name and initial")}
+        if not name:  # the labels say what each choice is; no "(full name)" hint beside them
+            return {**blank, "named": False, "blank": blank}
+        shown = {
             choice: shown_name(name, choice) for choice in (DisplayName.FULL, DisplayName.INITIAL)
         }
+        return {**shown, "named": True, "blank": blank}
 
 
 class RecruiterLinkForm(ReviewForm):

@@ -303,3 +303,16 @@ def test_the_live_count_counts_an_emoji_as_the_server_does(phone, emailed_link):
     box.fill("a" * 27 + "👍👍")  # 29 characters to the server, 31 UTF-16 units
     assert phone.locator("#text-count").inner_text() == "29 characters – 1 more to go"
     assert box.get_attribute("dir") == "auto"  # an Arabic or Hebrew review reads right to left
+
+
+def test_the_name_choices_read_plainly_until_a_name_is_typed(phone, emailed_link):
+    link, _ = emailed_link(name="")
+    phone.goto(link)
+    full = phone.locator("label.rv-choice", has=phone.locator('input[value="full"]'))
+    assert (
+        " ".join(full.inner_text().split()) == "Your full name"
+    )  # not "Your full name (full name)"
+    phone.locator("#id_reviewer_name").fill("Cara Candidate")
+    assert " ".join(full.inner_text().split()) == "Cara Candidate (full name)"
+    phone.locator("#id_reviewer_name").fill("")
+    assert " ".join(full.inner_text().split()) == "Your full name"

@@ -57,10 +57,12 @@
   var full = form.querySelector('[data-preview="full"]');
   var initial = form.querySelector('[data-preview="initial"]');
   if (name && full && initial) {
-    var blankFull = full.textContent, blankInitial = initial.textContent;
+    var hints = form.querySelectorAll("[data-hint]");
     name.addEventListener("input", function () {
       var parts = name.value.trim().split(/\s+/).filter(Boolean);
-      if (!parts.length) { full.textContent = blankFull; initial.textContent = blankInitial; return; }
+      // With no name the labels say what each choice is; with one, the name as shown, hinted.
+      for (var i = 0; i < hints.length; i++) hints[i].hidden = !parts.length;
+      if (!parts.length) { full.textContent = full.dataset.blank; initial.textContent = initial.dataset.blank; return; }
       full.textContent = parts.join(" ");
       initial.textContent = parts.length > 1
         ? parts[0] + " " + parts[parts.length - 1].charAt(0).toUpperCase() + "."
