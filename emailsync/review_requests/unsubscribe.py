@@ -119,7 +119,8 @@ def unsubscribe_view(http_request, token: str):
         http_request,
         "review_requests/unsubscribe.html",
         {
-            "agency": review_request.agency,
+            "brand": review_request.agency,  # the reviewer pages' look: the agency's name, logo
+            "address": review_request.email,
             "token": review_request.token,
             "state": state,
             "done": done,

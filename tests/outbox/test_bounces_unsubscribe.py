@@ -164,6 +164,10 @@ def test_confirm_then_undo_from_the_same_page(acme, make_request):
     client = Client(enforce_csrf_checks=True)
     page = client.post(f"/unsubscribe/{request.token}/", {"action": "unsubscribe"})
     assert "You are unsubscribed" in page.content.decode() and "Undo" in page.content.decode()
+    # The reviewer pages' frame: whose request it was, which address, and where their data is.
+    html = page.content.decode()
+    assert f'<span class="rv-agency">{acme.name}</span>' in html
+    assert request.email in html and 'href="/privacy/"' in html
     assert Suppression.objects.count() == 1
     undone = client.post(f"/unsubscribe/{request.token}/", {"action": "undo"})
     assert not Suppression.objects.exists()
