@@ -134,3 +134,12 @@ def test_reviewer_and_public_pages_link_to_the_form(client, db):
     assert reverse("privacy-request") == URL
     for path in (reverse("review-terms"), reverse("profiles-directory")):
         assert f'href="{URL}"'.encode() in client.get(path).content, path
+
+
+def test_the_confirmation_email_says_who_we_are(client, person):
+    # The person may never have heard of Email Sync: only of the agency that asked them.
+    ask(client)
+    row = OutboundEmail.objects.get(template="privacy_confirm")
+    _subject, text, html = render_parts(row.template, row.context)
+    for part in (text, html):
+        assert "Email Sync collects reviews for recruitment agencies" in part
