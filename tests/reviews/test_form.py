@@ -325,6 +325,7 @@ def test_a_verified_review_cannot_be_changed_even_inside_the_window(client, sent
     # The reviewer learns why: it has been verified and published.
     html = client.get(form_url(rr)).content.decode()
     assert "has verified it, and it is published" in html
+    assert f'href="/agencies/{rr.agency.slug}/"' in html  # where it can be seen
     assert "It can no longer be changed here" in html
 
 
