@@ -40,16 +40,19 @@ def test_accepted_connections_have_nagle_off():
 @pytest.mark.django_db(transaction=True)  # the command checks the database first
 def test_the_listener_sets_its_startup_objects_aside_before_serving(monkeypatch):
     """Full garbage-collector passes must not walk Django and every module each time: the
-    command freezes what exists at startup, then serves."""
+    command freezes what exists at startup, then serves. What it loads lazily and every email
+    needs (the Public Suffix List) is loaded first."""
     import gc
 
     from django.core.management import call_command
 
+    from emailsync.inbound import authenticity
     from emailsync.inbound.management.commands import smtpd
 
-    frozen_when_serving, thresholds_when_serving = [], []
+    frozen_when_serving, thresholds_when_serving, suffixes_when_serving = [], [], []
 
     def run(coroutine):
+        suffixes_when_serving.append(authenticity._public_suffix_list.cache_info().currsize)
         frozen_when_serving.append(gc.get_freeze_count())
         thresholds_when_serving.append(gc.get_threshold())
         coroutine.close()  # the listener itself is tested elsewhere
@@ -59,6 +62,7 @@ def test_the_listener_sets_its_startup_objects_aside_before_serving(monkeypatch)
     monkeypatch.setattr(smtpd, "listening_socket", lambda *args: unused)
     thresholds = gc.get_threshold()
     gc.unfreeze()
+    authenticity._public_suffix_list.cache_clear()
     try:
         call_command("smtpd", "--port", "0", "--processes", "1", stdout=io.StringIO())
     finally:
@@ -68,3 +72,5 @@ def test_the_listener_sets_its_startup_objects_aside_before_serving(monkeypatch)
     assert frozen_when_serving and frozen_when_serving[0] > 10_000
     # Young objects collected every 10,000 net allocations rather than Python's 700.
     assert thresholds_when_serving == [(10_000, 10, 10)]
+    # The Public Suffix List is parsed before the first email, not during its batch.
+    assert suffixes_when_serving == [1]

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 
+from emailsync.inbound import authenticity
 from emailsync.inbound.smtp import ListenerState, protocol_factory, tls_context
 from emailsync.operations.management.commands.serve import die_with_parent
 
@@ -98,6 +99,8 @@ class Command(BaseCommand):
         # The cap is per listener process: the kernel does not spread connections evenly, so a
         # shared total would refuse sessions on one process while another sits idle.
         per_process = options["max_sessions"]
+        # Before forking, so the listener processes share the parsed list.
+        authenticity.load_public_suffix_list()
         set_startup_objects_aside()
         if processes == 1:
             asyncio.run(serve(sock, tls, per_process, options["max_size"], 1))
