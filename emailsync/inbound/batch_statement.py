@@ -18,7 +18,7 @@ from emailsync.agencies.models import Agency
 from emailsync.review_requests.models import AskedRecipient, EmailSyncSettings, ReviewRequest
 
 from .models import Trigger, TriggerRecipient, UnmappedSender
-from .rows import Table, hot_cursor, json_document
+from .rows import Table, array_literal, hot_cursor, json_document
 
 TRIGGERS = Table(Trigger)
 RECIPIENTS = Table(TriggerRecipient)
@@ -62,20 +62,20 @@ def write_in_one_statement(
         raise ValueError("one dedupe window per agency")
     unmapped = sorted((unmapped or {}).items())  # one order: no deadlocks
     params = {
-        "agencies": sorted({p.trigger.agency_id for p in plans}),
+        "agencies": array_literal(sorted({p.trigger.agency_id for p in plans})),
         "triggers": json_document(triggers),
         "requests": json_document(REQUESTS.json_rows(requests, moments=moments)),
         "recipients": json_document(RECIPIENTS.json_rows(recipients, moments)),
         "now": now,
-        "claim_agencies": [a for a, _ in pairs],
-        "claim_emails": [e for _, e in pairs],
+        "claim_agencies": array_literal([a for a, _ in pairs]),
+        "claim_emails": array_literal([e for _, e in pairs]),
         "claims": len(pairs),
-        "window_agencies": [a for a, _ in cutoffs],
-        "cutoffs": [c for _, c in cutoffs],
-        "unmapped_agencies": [a for (a, _), _ in unmapped],
-        "unmapped_emails": [e for (_, e), _ in unmapped],
-        "unmapped_counts": [n for _, n in unmapped],
-        "setup_tests": list(setup_tests_ended),
+        "window_agencies": array_literal([a for a, _ in cutoffs]),
+        "cutoffs": array_literal([c for _, c in cutoffs]),
+        "unmapped_agencies": array_literal([a for (a, _), _ in unmapped]),
+        "unmapped_emails": array_literal([e for (_, e), _ in unmapped]),
+        "unmapped_counts": array_literal([n for _, n in unmapped]),
+        "setup_tests": array_literal(list(setup_tests_ended)),
     }
     try:
         with hot_cursor() as cursor:

@@ -126,7 +126,9 @@ def one_statement(lock: bool = True) -> str:
 
     def values(model, columns: tuple[str, ...], match: str) -> str:
         selected = ", ".join(map(quote, columns))
-        return _json_rows(selected, f"{quote(model._meta.db_table)} WHERE {quote(match)} = ANY(%b)")
+        return _json_rows(
+            selected, f"{quote(model._meta.db_table)} WHERE {quote(match)} = ANY((%b)::varchar[])"
+        )
 
     # The batch's agencies, locked against deletion until its commit (in id order, one lock
     # order for every batch). The rows a batch writes carry no foreign-key constraints to the
@@ -142,7 +144,7 @@ def one_statement(lock: bool = True) -> str:
     locked = (
         "(SELECT coalesce(json_agg(g.id), '[]') FROM ("  # noqa: S608
         f"SELECT id FROM {agencies} WHERE id IN (SELECT agency_id FROM "
-        f"{quote(InboundAddress._meta.db_table)} WHERE token = ANY(%b)) "
+        f"{quote(InboundAddress._meta.db_table)} WHERE token = ANY((%b)::varchar[])) "
         f"ORDER BY id{' FOR KEY SHARE' if lock else ''}) AS g)"
     )
     return "SELECT " + ",\n  ".join(
@@ -166,15 +168,18 @@ ASKED_COLUMNS = ("agency_id", "email", "last_asked_at")
 def read_in_one_statement(wanted: Wanted, hashes: dict[str, str]) -> dict[str, list]:
     def split(pairs):
         ordered = sorted(pairs)
-        return [t for t, _ in ordered], [v for _, v in ordered]
+        return rows.array_literal([t for t, _ in ordered]), rows.array_literal(
+            [v for _, v in ordered]
+        )
 
+    tokens = rows.array_literal(sorted(wanted.tokens))
     params = [
-        sorted(wanted.tokens),
+        tokens,
         *split(wanted.messages),
         *split(wanted.senders),
-        sorted(hashes),
+        rows.array_literal(sorted(hashes)),
         *split(wanted.recipients),
-        sorted(wanted.tokens),
+        tokens,
     ]
     with rows.hot_cursor() as cursor:
         cursor.execute(
