@@ -309,6 +309,8 @@ class Batch:
         ]
         plan = Plan(index, facts, headers, structured, trigger, candidates)
         trigger.reason = ignore_reason(headers, self.now, structured)
+        if trigger.reason == "header_defects":
+            trigger.header_defects = stored_problems(dict.fromkeys(headers.defects))
         if not trigger.reason and not facts.settings.enabled:
             trigger.reason = "email_sync_off"
         if trigger.reason:

@@ -125,6 +125,9 @@ class Trigger(models.Model):
     auth_detail = models.CharField(max_length=300, blank=True)
     placement_ref = models.CharField(max_length=100, blank=True)
     structured_problems = models.CharField(max_length=200, blank=True)
+    # For a trigger skipped as `header_defects`: the codes of what could not be read (headers.py,
+    # e.g. `to_no_domain`), so support can say which header; never what the header said.
+    header_defects = models.CharField(max_length=200, blank=True)
     is_setup_test = models.BooleanField(default=False)
     subject = models.CharField(
         max_length=300, blank=True, help_text=_("Kept only for setup tests, for seven days.")

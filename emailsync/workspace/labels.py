@@ -42,6 +42,32 @@ TRIGGER = {
     "no_recipients": _("Every recipient was excluded by the rules."),
 }
 
+# What could not be read in a trigger skipped as `header_defects` (codes of inbound/headers.py:
+# the header, then the problem). Which header and what kind of problem, never its content.
+HEADER_NAMES = {"from": "From", "to": "To", "cc": "Cc"}
+HEADER_PROBLEMS = {
+    "missing": _("the header is missing."),
+    "duplicated": _("the header appears more than once."),
+    "multiple": _("it names more than one sender."),
+    "no_mailbox": _("it names no single mailbox (only a group, for example)."),
+    "parse_defect": _("an address is not well-formed (a missing > or quote, for example)."),
+    "no_domain": _("an address has no domain after the @."),
+    "no_local_part": _("an address has nothing before the @."),
+    "control_char": _("it contains control characters (line breaks or NUL) inside a value."),
+    "invalid_utf8": _("it contains text that is not valid UTF-8."),
+    "idna_invalid": _("an address has an international domain name that is not valid."),
+    "too_long": _("the header is too long to read safely."),
+    "unparseable": _("the header could not be parsed."),
+}
+HEADER_BLOCK = {
+    "headers_malformed": _(
+        "The header block is malformed: a line that is not a header, or a carriage return "
+        "without a line feed, which mail systems read differently."
+    ),
+    "headers_truncated": _("The header block is too large to read."),
+    "headers_unparseable": _("The header block could not be parsed."),
+}
+
 # Problems with the structured data an ATS template put in the email (docs/STRUCTURED_DATA.md).
 # They describe the problem only: the email's content is never shown.
 STRUCTURED = {
@@ -207,6 +233,21 @@ def structured_problem(code: str) -> str:
 def structured_problems(stored: str) -> list[tuple[str, str]]:
     """(code, words) for each problem a trigger stored with its structured data."""
     return [(code, structured_problem(code)) for code in problem_codes(stored)]
+
+
+def header_defect(code: str) -> str:
+    """`to_no_domain` -> "To: an address has no domain after the @." """
+    if code in HEADER_BLOCK:
+        return str(HEADER_BLOCK[code])
+    header, _sep, problem = code.partition("_")
+    if header in HEADER_NAMES and problem in HEADER_PROBLEMS:
+        return f"{HEADER_NAMES[header]}: {HEADER_PROBLEMS[problem]}"
+    return code
+
+
+def header_defects(stored: str) -> list[tuple[str, str]]:
+    """(code, words) for each header defect a skipped trigger stored."""
+    return [(code, header_defect(code)) for code in problem_codes(stored)]
 
 
 def action_label(code: str) -> str:

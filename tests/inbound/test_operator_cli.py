@@ -103,3 +103,20 @@ def test_triggers_list_structured_data_problems_never_the_data(sync_agency, acme
     text = StringIO()
     call_command("triggers", sync_agency.slug, stdout=text)
     assert "structured data: structured_invalid_json" in text.getvalue()
+
+
+def test_triggers_say_which_header_could_not_be_read_never_what_it_said(sync_agency, acme_key, dns):
+    from emailsync.inbound.evidence import gather_evidence
+    from emailsync.inbound.headers import split_message
+
+    raw = acme_key.sign(build(to=("cara@candidate.test",)))
+    raw = raw.replace(b"To: cara@candidate.test", b'To: "Cara-Secret-Name <cara@candidate.test')
+    header, body = split_message(raw)
+    [result] = ingest([sync_agency.bcc], header, body, gather_evidence(header, body, dns))
+    assert result.reason == "header_defects"
+    [trigger] = run_json("triggers", sync_agency.slug)
+    assert trigger["header_defects"] == ["to_parse_defect", "to_no_domain"]
+    text = StringIO()
+    call_command("triggers", sync_agency.slug, stdout=text)
+    assert "unreadable headers: to_parse_defect, to_no_domain" in text.getvalue()
+    assert "Secret" not in json.dumps(trigger) + text.getvalue()

@@ -353,6 +353,36 @@ def test_activity_shows_and_exports_structured_data_problems_to_their_agency_onl
     assert set(STRUCTURED) == set(PROBLEMS)
 
 
+def test_activity_says_which_header_of_a_skipped_email_could_not_be_read(acme, admin):
+    trigger = quarantined_trigger(acme, recipients=("a@people.test",))
+    trigger.status, trigger.reason = Trigger.Status.SKIPPED, "header_defects"
+    trigger.header_defects = "to_parse_defect,to_no_domain,headers_malformed"
+    trigger.save()
+    page = admin.get(reverse("activity-log")).content.decode()
+    record = page.split(f'data-trigger="{trigger.pk}"')[1].split("</section>")[0]
+    assert "To: an address is not well-formed" in record
+    assert "To: an address has no domain after the @." in record
+    assert "The header block is malformed" in record and "<code>to_no_domain</code>" in record
+
+
+def test_every_header_defect_the_parser_reports_has_words():
+    """The codes are read off headers.py itself, so a new one without wording fails here."""
+    import re
+    from pathlib import Path
+
+    from emailsync.inbound import headers
+    from emailsync.workspace.labels import header_defect
+
+    source = Path(headers.__file__).read_text()
+    fixed = set(re.findall(r'"((?:from|headers)_[a-z0-9_]+)"', source))
+    per_header = set(re.findall(r"\{code\}_([a-z0-9_]+)", source))
+    assert {"headers_malformed", "headers_unparseable", "from_missing"} <= fixed
+    assert {"no_domain", "invalid_utf8"} <= per_header
+    codes = fixed | {f"{h}_{kind}" for h in ("from", "to", "cc") for kind in per_header}
+    unworded = [code for code in sorted(codes) if header_defect(code) == code]
+    assert unworded == []
+
+
 def test_dashboard_draws_svg_charts(acme, admin, make_review, django_assert_max_num_queries):
     make_review(rating=4)
     make_review(email="x@people.test", rating=2, status="verified", verified_at=timezone.now())

@@ -21,6 +21,11 @@ def structured_problems(stored):
 
 
 @register.filter
+def header_defects(stored):
+    return labels.header_defects(stored)
+
+
+@register.filter
 def action_label(code):
     return labels.action_label(code)
 

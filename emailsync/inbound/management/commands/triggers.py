@@ -26,6 +26,8 @@ def trigger_json(trigger: Trigger) -> dict:
         "placement_ref": trigger.placement_ref,
         # Codes of docs/STRUCTURED_DATA.md ("When something is wrong"); [] when none.
         "structured_problems": problem_codes(trigger.structured_problems),
+        # Codes of emailsync/inbound/headers.py when the reason is header_defects; [] otherwise.
+        "header_defects": problem_codes(trigger.header_defects),
         "recipients": [
             {
                 "email": r.email,
@@ -67,6 +69,8 @@ class Command(BaseCommand):
                 f"{row['received_at']}  #{row['id']}  {row['sender']}  "
                 f"{row['status']} {row['reason']}"
             )
+            if row["header_defects"]:
+                self.stdout.write(f"    unreadable headers: {', '.join(row['header_defects'])}")
             if row["structured_problems"]:
                 self.stdout.write(f"    structured data: {', '.join(row['structured_problems'])}")
             for r in row["recipients"]:
