@@ -65,7 +65,16 @@ def write_in_one_statement(
         "agencies": array_literal(sorted({p.trigger.agency_id for p in plans})),
         "triggers": json_document(triggers),
         "requests": json_document(REQUESTS.json_rows(requests, moments=moments)),
-        "recipients": json_document(RECIPIENTS.json_rows(recipients, moments)),
+        # Each recipient names its parents by position (from 0) in its own link columns.
+        "recipients": json_document(
+            RECIPIENTS.json_rows(
+                [
+                    {**row, "trigger_id": row["trigger"], "review_request_id": row["request"]}
+                    for row in recipients
+                ],
+                moments,
+            )
+        ),
         "now": now,
         "claim_agencies": array_literal([a for a, _ in pairs]),
         "claim_emails": array_literal([e for _, e in pairs]),
@@ -92,16 +101,18 @@ def write_in_one_statement(
 
 # `gate` locks the batch's agencies (in id order, one lock order for every batch) before
 # anything is written: every write reads `open`, which has its one row only if every agency
-# is still there. Each new trigger and request takes its id from its sequence once
-# (MATERIALIZED) and keeps its position in the document (ORDINALITY, from 1); recipients name
-# their parents by position (from 0). The documents are `json`, not `jsonb`: each is read
-# once, in order, so PostgreSQL's binary form was conversion for nothing (ingest_ab on
-# PostgreSQL: B/A 1.057, 1.023-1.092; docs/PERFORMANCE.md, stop 26). Every JSON row carries
-# every column, typed by the table's own row type. Each ledger entry the upsert inserts, or
-# moves on because its last ask is older than its agency's cut-off, is one won; `verdict`
-# fails the statement unless all were. The statement returns one row whatever happened, so
-# `verdict` is always evaluated; the new triggers' ids come as one array. Every array
-# parameter may be empty; the text is the same for any batch.
+# is still there. Each document is read once, whole, by json_populate_recordset, every value
+# typed by the table's own row type (every JSON row carries every column); reading it element
+# by element, then each element again as a record, cost PostgreSQL about twice the parsing
+# (docs/PERFORMANCE.md, stop 29). Each new trigger and request takes its id from its sequence
+# once (MATERIALIZED) and keeps its position in the document (ORDINALITY, from 1); recipients
+# name their parents by position (from 0) in their own link columns. The documents are
+# `json`, not `jsonb`: each is read once, in order, so PostgreSQL's binary form was conversion
+# for nothing (ingest_ab on PostgreSQL: B/A 1.057, 1.023-1.092; docs/PERFORMANCE.md, stop 26).
+# Each ledger entry the upsert inserts, or moves on because its last ask is older than its
+# agency's cut-off, is one won; `verdict` fails the statement unless all were. The statement
+# returns one row whatever happened, so `verdict` is always evaluated; the new triggers' ids
+# come as one array. Every array parameter may be empty; the text is the same for any batch.
 ONE_STATEMENT = """
 WITH gate AS MATERIALIZED (
         SELECT count(*) AS agencies FROM (
@@ -110,26 +121,25 @@ WITH gate AS MATERIALIZED (
     open AS MATERIALIZED (
         SELECT 1 FROM gate WHERE agencies = cardinality(%(agencies)b::bigint[])),
     new_triggers AS MATERIALIZED (
-        SELECT nextval(pg_get_serial_sequence('{triggers}', 'id')::regclass) AS id, row, ord
-        FROM open, json_array_elements(%(triggers)b::json) WITH ORDINALITY AS given(row, ord)),
+        SELECT nextval(pg_get_serial_sequence('{triggers}', 'id')::regclass) AS new_id, r.*
+        FROM open, json_populate_recordset(NULL::"{triggers}", %(triggers)b::json)
+            WITH ORDINALITY AS r),
     new_requests AS MATERIALIZED (
-        SELECT nextval(pg_get_serial_sequence('{requests}', 'id')::regclass) AS id, row, ord
-        FROM open, json_array_elements(%(requests)b::json) WITH ORDINALITY AS given(row, ord)),
+        SELECT nextval(pg_get_serial_sequence('{requests}', 'id')::regclass) AS new_id, r.*
+        FROM open, json_populate_recordset(NULL::"{requests}", %(requests)b::json)
+            WITH ORDINALITY AS r),
     written_triggers AS (
         INSERT INTO "{triggers}" (id, {trigger_columns})
-        SELECT n.id, {trigger_values}
-        FROM new_triggers n, json_populate_record(NULL::"{triggers}", n.row) AS r),
+        SELECT r.new_id, {trigger_values} FROM new_triggers r),
     written_requests AS (
         INSERT INTO "{requests}" (id, {request_columns})
-        SELECT n.id, {request_values}
-        FROM new_requests n, json_populate_record(NULL::"{requests}", n.row) AS r),
+        SELECT r.new_id, {request_values} FROM new_requests r),
     written_recipients AS (
         INSERT INTO "{recipients}" (trigger_id, review_request_id, {recipient_columns})
-        SELECT t.id, q.id, {recipient_values}
-        FROM json_array_elements(%(recipients)b::json) AS given(row)
-        JOIN new_triggers t ON t.ord = (given.row->>'trigger')::bigint + 1
-        LEFT JOIN new_requests q ON q.ord = (given.row->>'request')::bigint + 1,
-        json_populate_record(NULL::"{recipients}", given.row) AS r),
+        SELECT t.new_id, q.new_id, {recipient_values}
+        FROM json_populate_recordset(NULL::"{recipients}", %(recipients)b::json) AS r
+        JOIN new_triggers t ON t.ordinality = r.trigger_id + 1
+        LEFT JOIN new_requests q ON q.ordinality = r.review_request_id + 1),
     claimed AS (
         INSERT INTO "{asked}" (agency_id, email, last_asked_at)
         SELECT a, e, %(now)b FROM open,
@@ -156,7 +166,7 @@ WITH gate AS MATERIALIZED (
                 AND (SELECT count(*) FROM claimed) < %(claims)b::integer
             THEN emailsync_refuse_batch('a dedupe-ledger entry was taken meanwhile')
             ELSE 0 END AS refused)
-SELECT (SELECT refused FROM verdict), ARRAY(SELECT id FROM new_triggers ORDER BY ord)
+SELECT (SELECT refused FROM verdict), ARRAY(SELECT new_id FROM new_triggers ORDER BY ordinality)
 """
 
 
