@@ -35,6 +35,10 @@ class Suggestion:
     # identifies the reviewer (a client contact is on every placement for that client, and
     # a candidate may have been placed twice) or it has the ATS's placement reference.
     one_click: bool = False
+    # The address of someone else whose candidate review is already verified with this
+    # placement: a placement has one candidate, so this reviewer is probably another person
+    # with a similar name (clients may be several: a hiring manager and HR).
+    candidate_reviewed_by: str = ""
 
 
 def similarity(a: str, b: str) -> float:
@@ -65,12 +69,38 @@ def suggest(review, limit: int = 5) -> list[Suggestion]:
     scored = [score(review, p, anchor) for p in pool]
     scored = [s for s in scored if s.score > 0]
     scored.sort(key=lambda s: (-s.score, -(s.placement.pk)))
+    if review.role == "candidate":
+        note_candidates_reviewed(review, scored[:limit])
     if scored:
         top = scored[0]
-        top.one_click = top.by_reference or (
-            top.identifies and sum(s.identifies for s in scored) == 1
+        top.one_click = not top.candidate_reviewed_by and (
+            top.by_reference or (top.identifies and sum(s.identifies for s in scored) == 1)
         )
     return scored[:limit]
+
+
+def note_candidates_reviewed(review, suggestions: list[Suggestion]) -> None:
+    """Mark the placements a different person's candidate review is already verified with."""
+    from emailsync.reviews.models import Review  # reviews depend on placements, not back
+
+    if not suggestions:
+        return
+    verified = (
+        Review.objects.filter(
+            agency_id=review.agency_id,
+            placement__in=[s.placement for s in suggestions],
+            status=Review.Status.VERIFIED,
+            role="candidate",
+        )
+        .exclude(reviewer_email__iexact=review.reviewer_email)
+        .order_by("verified_at", "pk")
+        .values_list("placement_id", "reviewer_email")
+    )
+    reviewed_by: dict[int, str] = {}
+    for placement_id, email in verified:
+        reviewed_by.setdefault(placement_id, email)
+    for suggestion in suggestions:
+        suggestion.candidate_reviewed_by = reviewed_by.get(suggestion.placement.pk, "")
 
 
 def score(review, placement: Placement, anchor) -> Suggestion:

@@ -214,3 +214,30 @@ def test_a_similar_but_different_name_does_not_identify(acme, make_review):
     placement(acme, candidate_name="John Smith", start_date=date.today())
     [guess] = suggest(review)
     assert "similar name" in ", ".join(guess.why) and not guess.one_click
+
+
+def test_a_placement_whose_candidate_already_reviewed_it_is_not_the_one_click_answer(
+    acme, admin, make_review
+):
+    """Two candidates with nearly the same name: the placement already verified with the first
+    one's review is still listed for the second, with a warning, never as the one-click
+    answer. A client review is not held back: a placement may have several client reviewers."""
+    taken = placement(acme, candidate_name="Jon Smith", recruiter=acme.sam.profile)
+    first = make_review(email="jon@people.test", reviewer_name="Jon Smith")
+    first.verify(taken, by=acme.admins().get())
+    second = make_review(email="john@people.test", reviewer_name="John Smith")
+    [guess] = suggest(second)
+    assert guess.identifies and guess.candidate_reviewed_by == "jon@people.test"
+    assert not guess.one_click
+    page = admin.get(reverse("review-verify", args=[second.pk])).content.decode()
+    assert "Already verified with a candidate review from jon@people.test" in page
+    assert "Verify with this placement" not in page
+
+    # The same person reviewing again (a second request) is not warned about themselves.
+    again = make_review(email="JON@people.test", reviewer_name="Jon Smith")
+    [own] = suggest(again)
+    assert own.candidate_reviewed_by == "" and own.one_click
+
+    client = make_review(email="hr@client.test", reviewer_name="Jon Smith", role="client")
+    [for_client] = suggest(client)
+    assert for_client.candidate_reviewed_by == ""
