@@ -17,7 +17,6 @@ import re
 import ssl
 import threading
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -33,7 +32,7 @@ from emailsync.review_requests.unsubscribe import (
     verify_unsubscribe_local,
 )
 
-from . import rows, smtp_data, wal_checkpoints
+from . import flood_limit, rows, smtp_data, wal_checkpoints
 from .addresses import parse_recipient, redact
 from .authenticity import NotCached
 from .evidence import configured_resolver, gather_evidence
@@ -101,37 +100,6 @@ class AddressBook:
         return entry
 
 
-class RateLimiter:
-    """Messages per agency per hour, counted in this listener process (a sliding window).
-
-    RCPT asks whether there is room; a message is counted once, per agency, when its DATA
-    arrives. So RCPTs that never become a message (a transaction reset, a repeated address)
-    cannot use up an agency's hour, as they could when every RCPT counted."""
-
-    def __init__(self):
-        self._events: dict[int, deque] = {}
-
-    def _window(self, agency_id: int, now: float) -> deque:
-        events = self._events.setdefault(agency_id, deque())
-        while events and events[0] <= now - 3600:
-            events.popleft()
-        return events
-
-    def has_room(self, agency_id: int, limit: int, now: float | None = None) -> bool:
-        return len(self._window(agency_id, now or time.monotonic())) < limit
-
-    def count(self, agency_id: int, now: float | None = None) -> None:
-        now = now or time.monotonic()
-        self._window(agency_id, now).append(now)
-
-    def refund(self, agency_id: int) -> None:
-        """Take back one count: a message answered "try again later" before anything was
-        recorded, so its retries do not use up the agency's hour."""
-        events = self._events.get(agency_id)
-        if events:
-            events.pop()
-
-
 def fresh_connection() -> None:
     """Drop a broken or expired connection before database work on a listener thread (never
     inside a transaction, where closing would lose it).
@@ -156,6 +124,11 @@ RETURN_PATHS = {
     "bounce": (verify_bounce_local, process_bounce),
     "unsubscribe": (verify_unsubscribe_local, lambda local, raw: process_unsubscribe_mail(local)),
 }
+
+
+def count_recorded(agency_id: int, limit: int) -> int:
+    fresh_connection()
+    return flood_limit.recorded_in_last_hour(agency_id, limit)
 
 
 def handle_return_mail(returns, raw: bytes) -> None:
@@ -338,7 +311,8 @@ class ListenerState:
         self, *, max_sessions: int = 100, dnsfunc=None, address_ttl=None, processes: int = 1
     ):
         self.addresses = AddressBook(address_ttl)
-        self.limiter = RateLimiter()
+        self.limiter = flood_limit.FloodLimit()
+        self._flood_reads: dict[int, asyncio.Future] = {}
         self.committer = GroupCommitter()
         self.lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="smtpd-lookup")
         self.max_sessions = max_sessions
@@ -362,6 +336,28 @@ class ListenerState:
         return await asyncio.get_running_loop().run_in_executor(
             self.lookups, prepare, rcpts, raw, header, body, resolver
         )
+
+    def read_flood_count(self, agency_id: int, limit: int) -> asyncio.Future:
+        """Read how many triggers every listener recorded for the agency in the last hour
+        (one reading at a time per agency); the limiter has it when the future is done."""
+        pending = self._flood_reads.get(agency_id)
+        if pending is not None:
+            return pending
+        read_at = self.limiter.reading_started(agency_id)
+        pending = asyncio.get_running_loop().run_in_executor(
+            self.lookups, count_recorded, agency_id, limit
+        )
+        self._flood_reads[agency_id] = pending
+
+        def done(future: asyncio.Future) -> None:
+            self._flood_reads.pop(agency_id, None)
+            failed = future.cancelled() or future.exception() is not None
+            if failed and not future.cancelled():
+                log_failure("flood-limit count not read", future.exception())
+            self.limiter.reading_done(agency_id, read_at, None if failed else future.result())
+
+        pending.add_done_callback(done)
+        return pending
 
     async def aclose(self):
         await self.committer.aclose()
@@ -421,14 +417,21 @@ class Handler:
                     "its admin can switch it on"
                 )
             return "550 5.1.1 This Email Sync address does not exist or is no longer in use"
-        share = max(1, entry.rate_limit_per_hour // self.state.processes)
-        if not self.state.limiter.has_room(entry.agency_id, share):
+        agency_id, limit = entry.agency_id, entry.rate_limit_per_hour
+        share = max(1, limit // self.state.processes)
+        limiter = self.state.limiter
+        if limiter.unread(agency_id):  # the agency's first email here: count the others' first
+            with contextlib.suppress(Exception):  # logged; a flood limit never refuses mail
+                await self.state.read_flood_count(agency_id, limit)
+        elif limiter.due(agency_id):
+            self.state.read_flood_count(agency_id, limit)  # in the background
+        if not limiter.has_room(agency_id, share, limit):
             return "450 4.7.1 Too many messages for this address, please try again later"
         envelope.rcpt_tos.append(address)
         shares = getattr(envelope, "rate_shares", None)
         if shares is None:
             shares = envelope.rate_shares = {}
-        shares[entry.agency_id] = share
+        shares[agency_id] = (share, limit)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session: Session, envelope: Envelope):
@@ -455,7 +458,7 @@ class Handler:
         # RCPT together cannot all be let through past the limit.
         shares = getattr(envelope, "rate_shares", {})
         limiter = self.state.limiter
-        if not all(limiter.has_room(agency, share) for agency, share in shares.items()):
+        if not all(limiter.has_room(agency, *limits) for agency, limits in shares.items()):
             return "450 4.7.1 Too many messages for this address, please try again later"
         for agency_id in shares:
             limiter.count(agency_id)

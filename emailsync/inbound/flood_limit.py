@@ -1,0 +1,111 @@
+"""An agency's hourly flood limit ("Emails accepted per hour"), held across every listener.
+
+Each listener process counts the messages it accepts in memory, the moment their DATA arrives,
+so a burst is refused at once (`450 4.7.1`) without asking the database. On its own that count
+is per process, and with listeners on several hosts an agency could get the limit accepted on
+each. So a process also reads how many triggers the agency has recorded in the last hour, by
+every listener: before the agency's first message here, and then again in the background at
+most every `REFRESH_SECONDS` while it keeps sending. An agency has room while what was recorded
+at that reading, plus what this process accepted since, is under its limit; what other
+listeners accepted since the reading is seen at the next one, so listeners on N hosts can
+together overshoot by what they accept in those few seconds, not by N times the limit.
+
+RCPT asks whether there is room; a message is counted once, per agency, when its DATA arrives.
+So RCPTs that never become a message (a transaction reset, a repeated address) cannot use up
+an agency's hour, as they could when every RCPT counted.
+"""
+
+import time
+from collections import deque
+from datetime import timedelta
+
+from django.utils import timezone
+
+from .models import Trigger
+
+WINDOW = 3600.0  # seconds: the limit is per hour, a sliding window
+REFRESH_SECONDS = 10.0
+
+
+class FloodLimit:
+    def __init__(self, refresh_seconds: float = REFRESH_SECONDS):
+        self.refresh_seconds = refresh_seconds
+        self._events: dict[int, deque] = {}  # agency -> monotonic times of messages accepted here
+        self._recorded: dict[int, tuple[float, int]] = {}  # agency -> (read at, triggers then)
+        self._reading: set[int] = set()
+
+    def _window(self, agency_id: int, now: float) -> deque:
+        events = self._events.setdefault(agency_id, deque())
+        while events and events[0] <= now - WINDOW:
+            events.popleft()
+        return events
+
+    def has_room(
+        self, agency_id: int, share: int, limit: int | None = None, now: float | None = None
+    ) -> bool:
+        """Room for one more message: under this process's `share` of the limit, and, once the
+        database has been read, under `limit` counting every listener's triggers."""
+        now = now or time.monotonic()
+        events = self._window(agency_id, now)
+        if len(events) >= share:
+            return False
+        reading = self._recorded.get(agency_id)
+        if limit is None or reading is None or now - reading[0] >= WINDOW:
+            return True
+        read_at, recorded = reading
+        since = 0
+        for moment in reversed(events):  # oldest first: count back from the newest
+            if moment <= read_at:
+                break
+            since += 1
+        return recorded + since < limit
+
+    def count(self, agency_id: int, now: float | None = None) -> None:
+        now = now or time.monotonic()
+        self._window(agency_id, now).append(now)
+
+    def refund(self, agency_id: int) -> None:
+        """Take back one count: a message answered "try again later" before anything was
+        recorded, so its retries do not use up the agency's hour."""
+        events = self._events.get(agency_id)
+        if events:
+            events.pop()
+
+    # --- the shared count ---------------------------------------------------------------
+
+    def unread(self, agency_id: int, now: float | None = None) -> bool:
+        """No usable reading of the database for this agency yet (or only one over an hour
+        old): its next message waits for one."""
+        reading = self._recorded.get(agency_id)
+        return reading is None or (now or time.monotonic()) - reading[0] >= WINDOW
+
+    def due(self, agency_id: int, now: float | None = None) -> bool:
+        """Time to read the database again (in the background), and no reading under way."""
+        if agency_id in self._reading:
+            return False
+        reading = self._recorded.get(agency_id)
+        return reading is None or (now or time.monotonic()) - reading[0] >= self.refresh_seconds
+
+    def reading_started(self, agency_id: int) -> float:
+        self._reading.add(agency_id)
+        return time.monotonic()
+
+    def reading_done(self, agency_id: int, read_at: float, recorded: int | None) -> None:
+        """The database's count as of `read_at`; None when it could not be read (the old
+        reading, if any, stands: a flood limit is no reason to refuse mail)."""
+        self._reading.discard(agency_id)
+        if recorded is not None:
+            self._recorded[agency_id] = (read_at, recorded)
+
+
+def recorded_in_last_hour(agency_id: int, limit: int) -> int:
+    """Emails the agency's BCC address received in the last hour, as triggers, by every
+    listener: counted up to `limit` (past it the answer is the same). Manual and API
+    requests are triggers too but came through no listener."""
+    since = timezone.now() - timedelta(seconds=WINDOW)
+    return (
+        Trigger.objects.filter(agency_id=agency_id, received_at__gte=since)
+        .exclude(source__in=Trigger.ASKED_DIRECTLY)
+        .values("pk")[:limit]
+        .count()
+    )
