@@ -126,8 +126,10 @@ class Trigger(models.Model):
     placement_ref = models.CharField(max_length=100, blank=True)
     structured_problems = models.CharField(max_length=200, blank=True)
     # For a trigger skipped as `header_defects`: the codes of what could not be read (headers.py,
-    # e.g. `to_no_domain`), so support can say which header; never what the header said.
-    header_defects = models.CharField(max_length=200, blank=True)
+    # e.g. `to_no_domain`), so support can say which header; never what the header said. The
+    # database default lets the version before it, still running while migrations apply
+    # (docs/DEPLOY.md), keep inserting triggers.
+    header_defects = models.CharField(max_length=200, blank=True, default="", db_default="")
     is_setup_test = models.BooleanField(default=False)
     subject = models.CharField(
         max_length=300, blank=True, help_text=_("Kept only for setup tests, for seven days.")
