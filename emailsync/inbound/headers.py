@@ -494,7 +494,11 @@ def _normalise(mailbox, code: str, defects: list[str]) -> Address | None:
         return None
     if _INJECTION_CHARS.search(display_name):
         defects.append(f"{code}_control_char")
-    if "\ufffd" in local or "\ufffd" in domain:
+    if "\ufffd" in local or "\ufffd" in domain or _SURROGATES.search(local + domain):
+        # U+FFFD: 8-bit bytes that are not UTF-8. A lone surrogate: an RFC 2047 word inside
+        # the address whose bytes did not decode, kept by the parser as surrogate escapes; no
+        # database can store it, and hashing it for the lookups raised, so every retry of the
+        # email failed (451) for ever.
         defects.append(f"{code}_invalid_utf8")
         return None
     if not domain:
@@ -557,7 +561,7 @@ def _display_name(text: str) -> str:
     name = _clean(text)
     if "=?" in name:
         name = _LEFTOVER_WORD.sub(_decode_word, name)
-    if "\ufffd" in name or _LEFTOVER_WORD.search(name):
+    if "\ufffd" in name or _SURROGATES.search(name) or _LEFTOVER_WORD.search(name):
         return ""
     return name
 

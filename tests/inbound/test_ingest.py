@@ -270,6 +270,28 @@ def test_doubled_line_endings_cannot_hide_the_rest_of_the_header_block(sync_agen
     assert not ReviewRequest.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "to",
+    [
+        b"Bob <=?utf-8?b?/w==?=@candidate.test>, cara@candidate.test",
+        b"bob@=?utf-8?b?/w==?=.test, cara@candidate.test",
+    ],
+)
+def test_an_address_with_an_undecodable_encoded_word_is_a_header_defect_not_a_retry(
+    sync_agency, acme_key, dns, to
+):
+    """The address parser kept the undecodable bytes as lone surrogates, which no database
+    stores and hashing could not encode: the batch raised before any rule, so the sending
+    server was told to retry (451) on every attempt, for ever."""
+    raw = build(to=("cara@candidate.test",))
+    raw = raw.replace(b"To: cara@candidate.test", b"To: " + to)
+    [result] = run(sync_agency, acme_key.sign(raw), dns)
+    assert result.status == "skipped" and result.reason == "header_defects"
+    trigger = Trigger.objects.get()
+    assert "to_invalid_utf8" in trigger.header_defects.split(",")
+    assert not ReviewRequest.objects.exists()
+
+
 def test_old_email_is_ignored(sync_agency, acme_key, dns):
     raw = acme_key.sign(build(date="Mon, 05 Jan 2026 10:00:00 +0000"))
     [result] = run(sync_agency, raw, dns)
