@@ -354,6 +354,7 @@ class Batch:
         for plan in plans:
             if (plan.trigger.agency_id, plan.trigger.sender) in self.known.blocked:
                 plan.trigger.status, plan.trigger.reason = Trigger.Status.BLOCKED, "sender_blocked"
+                plan.trigger.header_defects = ""  # they were the reason no longer given
                 plan.quarantined = plan.setup_test = plan.retry_later = False
 
     def evaluate_recipients(self, plans: list[Plan]) -> None:

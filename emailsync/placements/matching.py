@@ -35,9 +35,11 @@ class Suggestion:
     # identifies the reviewer (a client contact is on every placement for that client, and
     # a candidate may have been placed twice) or it has the ATS's placement reference.
     one_click: bool = False
-    # The address of someone else whose candidate review is already verified with this
-    # placement: a placement has one candidate, so this reviewer is probably another person
-    # with a similar name (clients may be several: a hiring manager and HR).
+    # Someone else's candidate review is already verified with this placement: a placement
+    # has one candidate, so this reviewer is probably another person with a similar name
+    # (clients may be several: a hiring manager and HR). `_by` is that reviewer's address,
+    # "" when their data was erased.
+    candidate_reviewed: bool = False
     candidate_reviewed_by: str = ""
 
 
@@ -73,7 +75,7 @@ def suggest(review, limit: int = 5) -> list[Suggestion]:
         note_candidates_reviewed(review, scored[:limit])
     if scored:
         top = scored[0]
-        top.one_click = not top.candidate_reviewed_by and (
+        top.one_click = not top.candidate_reviewed and (
             top.by_reference or (top.identifies and sum(s.identifies for s in scored) == 1)
         )
     return scored[:limit]
@@ -97,10 +99,12 @@ def note_candidates_reviewed(review, suggestions: list[Suggestion]) -> None:
         .values_list("placement_id", "reviewer_email")
     )
     reviewed_by: dict[int, str] = {}
-    for placement_id, email in verified:
-        reviewed_by.setdefault(placement_id, email)
+    for placement_id, email in verified:  # an erased reviewer's address is blank
+        reviewed_by[placement_id] = reviewed_by.get(placement_id) or email
     for suggestion in suggestions:
-        suggestion.candidate_reviewed_by = reviewed_by.get(suggestion.placement.pk, "")
+        placement_id = suggestion.placement.pk
+        suggestion.candidate_reviewed = placement_id in reviewed_by
+        suggestion.candidate_reviewed_by = reviewed_by.get(placement_id, "")
 
 
 def score(review, placement: Placement, anchor) -> Suggestion:

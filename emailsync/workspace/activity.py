@@ -14,7 +14,7 @@ from emailsync.inbound.models import Trigger, TriggerRecipient
 from emailsync.placements.csvio import Echo, safe_cell
 
 from .forms import ActivityFilterForm
-from .labels import recipient_reason, structured_problems, trigger_reason
+from .labels import header_defects, recipient_reason, structured_problems, trigger_reason
 
 
 def filtered(request):
@@ -73,6 +73,7 @@ def activity_export(request):
             "outcome",
             "reason",
             "trigger__structured_problems",
+            "trigger__header_defects",
         )
     )
 
@@ -95,6 +96,8 @@ def activity_export(request):
                 "reason_text",
                 "structured_problems",
                 "structured_problems_text",
+                "header_defects",
+                "header_defects_text",
             ]
         )
         for (
@@ -110,8 +113,10 @@ def activity_export(request):
             outcome,
             reason,
             stored_problems,
+            stored_defects,
         ) in rows.iterator(chunk_size=2000):
             problems = structured_problems(stored_problems)
+            defects = header_defects(stored_defects)
             yield writer.writerow(
                 [
                     safe_cell(v)
@@ -131,6 +136,8 @@ def activity_export(request):
                         recipient_reason(reason),
                         ",".join(code for code, _words in problems),
                         " ".join(words for _code, words in problems),
+                        ",".join(code for code, _words in defects),
+                        " ".join(words for _code, words in defects),
                     )
                 ]
             )

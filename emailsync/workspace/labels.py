@@ -53,7 +53,7 @@ HEADER_PROBLEMS = {
     "parse_defect": _("an address is not well-formed (a missing > or quote, for example)."),
     "no_domain": _("an address has no domain after the @."),
     "no_local_part": _("an address has nothing before the @."),
-    "control_char": _("it contains control characters (line breaks or NUL) inside a value."),
+    "control_char": _("it contains control characters (a line break or NUL, for example)."),
     "invalid_utf8": _("it contains text that is not valid UTF-8."),
     "idna_invalid": _("an address has an international domain name that is not valid."),
     "too_long": _("the header is too long to read safely."),

@@ -81,3 +81,14 @@ def test_a_json_document_reads_as_the_standard_librarys_would():
     assert isinstance(document, str)
     assert "zoë" in document  # non-ASCII as itself, not escaped
     assert json.loads(document) == json.loads(json.dumps(batch, ensure_ascii=False)) == batch
+
+
+def test_the_batch_statements_stay_short_enough_for_psycopg_to_remember_their_conversion():
+    """psycopg converts a statement's placeholders once and caches the result only for texts
+    up to 4,096 bytes (batch_statement.one_statement says what it costs past that)."""
+    from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
+
+    from emailsync.inbound import batch_statement, known
+
+    for text in (batch_statement.one_statement(), known.one_statement(True)):
+        assert len(text.encode()) <= MAX_CACHED_STATEMENT_LENGTH

@@ -292,6 +292,21 @@ def test_an_address_with_an_undecodable_encoded_word_is_a_header_defect_not_a_re
     assert not ReviewRequest.objects.exists()
 
 
+def test_a_blocked_senders_unreadable_email_is_recorded_as_blocked_only(sync_agency, acme_key, dns):
+    from emailsync.inbound.models import BlockedSender
+
+    BlockedSender.objects.create(agency=sync_agency, email="sam@acme.test")
+    raw = build(to=("cara@candidate.test",))
+    raw = raw.replace(b"To: cara@candidate.test", b'To: "Cara <cara@candidate.test')
+    [result] = run(sync_agency, acme_key.sign(raw), dns)
+    trigger = Trigger.objects.get()
+    assert (result.status, trigger.reason, trigger.header_defects) == (
+        "blocked",
+        "sender_blocked",
+        "",
+    )
+
+
 def test_old_email_is_ignored(sync_agency, acme_key, dns):
     raw = acme_key.sign(build(date="Mon, 05 Jan 2026 10:00:00 +0000"))
     [result] = run(sync_agency, raw, dns)

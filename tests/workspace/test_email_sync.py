@@ -363,6 +363,10 @@ def test_activity_says_which_header_of_a_skipped_email_could_not_be_read(acme, a
     assert "To: an address is not well-formed" in record
     assert "To: an address has no domain after the @." in record
     assert "The header block is malformed" in record and "<code>to_no_domain</code>" in record
+    export = admin.get(reverse("activity-export"))
+    [row] = csv.DictReader(b"".join(export.streaming_content).decode("utf-8-sig").splitlines())
+    assert row["header_defects"] == "to_parse_defect,to_no_domain,headers_malformed"
+    assert "To: an address has no domain after the @." in row["header_defects_text"]
 
 
 def test_every_header_defect_the_parser_reports_has_words():

@@ -227,7 +227,8 @@ def test_a_placement_whose_candidate_already_reviewed_it_is_not_the_one_click_an
     first.verify(taken, by=acme.admins().get())
     second = make_review(email="john@people.test", reviewer_name="John Smith")
     [guess] = suggest(second)
-    assert guess.identifies and guess.candidate_reviewed_by == "jon@people.test"
+    assert guess.identifies and guess.candidate_reviewed
+    assert guess.candidate_reviewed_by == "jon@people.test"
     assert not guess.one_click
     page = admin.get(reverse("review-verify", args=[second.pk])).content.decode()
     assert "Already verified with a candidate review from jon@people.test" in page
@@ -236,8 +237,26 @@ def test_a_placement_whose_candidate_already_reviewed_it_is_not_the_one_click_an
     # The same person reviewing again (a second request) is not warned about themselves.
     again = make_review(email="JON@people.test", reviewer_name="Jon Smith")
     [own] = suggest(again)
-    assert own.candidate_reviewed_by == "" and own.one_click
+    assert not own.candidate_reviewed and own.one_click
 
     client = make_review(email="hr@client.test", reviewer_name="Jon Smith", role="client")
     [for_client] = suggest(client)
-    assert for_client.candidate_reviewed_by == ""
+    assert not for_client.candidate_reviewed
+
+
+def test_an_erased_candidate_review_still_holds_its_placement_back(acme, admin, make_review):
+    """Erasure blanks a verified review's address but keeps the review: its placement is
+    still taken, and the dialog says so without the address."""
+    from emailsync.privacy.people import erase_person
+
+    taken = placement(acme, candidate_name="Jon Smith", recruiter=acme.sam.profile)
+    first = make_review(email="jon@people.test", reviewer_name="Jon Smith")
+    first.verify(taken, by=acme.admins().get())
+    erase_person("jon@people.test")
+    second = make_review(email="john@people.test", reviewer_name="John Smith")
+    [guess] = suggest(second)
+    assert guess.candidate_reviewed and guess.candidate_reviewed_by == ""
+    assert not guess.one_click
+    page = admin.get(reverse("review-verify", args=[second.pk])).content.decode()
+    assert "its reviewer's data was erased" in page
+    assert "Verify with this placement" not in page
