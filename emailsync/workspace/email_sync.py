@@ -158,7 +158,7 @@ def rotate(request):
 
 
 def setup_test_state(request, sync, now) -> dict:
-    """The newest test email from this admin since the test started, if any."""
+    """The newest test email from this admin while the test ran, if any."""
     started = (
         sync.setup_test_until - timedelta(minutes=SETUP_TEST_MINUTES)
         if sync.setup_test_until
@@ -169,7 +169,11 @@ def setup_test_state(request, sync, now) -> dict:
     mine = {request.user.email.lower()} | {
         s.lower() for s in request.user.profile.senders.values_list("email", flat=True)
     }
-    since = Trigger.emails(request.agency).filter(received_at__gte=started)
+    # Up to the test's end: the email that ended it moved `setup_test_until` to its arrival,
+    # and the admin's real emails after it are not the test.
+    since = Trigger.emails(request.agency).filter(
+        received_at__gte=started, received_at__lte=sync.setup_test_until
+    )
     trigger = (
         since.filter(Q(is_setup_test=True) | Q(sender__in=mine))
         .prefetch_related("recipients__review_request")

@@ -4,6 +4,7 @@ senders, the DNS check, "get help" with diagnostics but no content, the activity
 export, and the dashboard."""
 
 import csv
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -107,6 +108,33 @@ def test_a_waiting_setup_test_says_when_someone_else_s_email_arrived_and_can_be_
     assert 'data-state="idle"' in stopped and "Start setup test" in stopped
     assert not EmailSyncSettings.for_agency(acme).in_setup_test()
     assert AuditEntry.objects.filter(action="email_sync.setup_test_stopped").exists()
+
+
+def test_the_admins_real_emails_after_a_test_are_not_shown_as_its_result(acme, admin):
+    """The test email ends the test (its arrival becomes the test's end); the admin's next
+    emails, to real candidates, replaced it in the panel as if they were the test."""
+    admin.post(reverse("setup-test-start"), HTTP_HX_REQUEST="true")
+    arrived = timezone.now()
+    Trigger.objects.create(
+        agency=acme,
+        message_id_hash="test",
+        sender=acme.admin.email,
+        status="accepted",
+        is_setup_test=True,
+        subject="My setup test",
+        received_at=arrived,
+    )
+    EmailSyncSettings.objects.filter(agency=acme).update(setup_test_until=arrived)
+    real = Trigger.objects.create(
+        agency=acme,
+        message_id_hash="real",
+        sender=acme.admin.email,
+        status="accepted",
+        received_at=arrived + timedelta(minutes=5),
+    )
+    TriggerRecipient.objects.create(trigger=real, email="renee@people.test", outcome="invited")
+    panel = admin.get(reverse("setup-test-status"), HTTP_HX_REQUEST="true").content.decode()
+    assert "My setup test" in panel and "renee@people.test" not in panel
 
 
 def test_no_setup_test_while_email_sync_is_off(acme, admin):
