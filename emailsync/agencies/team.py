@@ -9,12 +9,16 @@ from django.contrib.auth import update_session_auth_hash
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
+
+from emailsync.inbound.models import UnmappedSender, credit_earlier
 
 from .access import admin_required, agency_object, member_required
 from .forms import (
@@ -105,15 +109,23 @@ def member(request, member_id):
     if request.method == "POST":
         sender_form = SenderAddressForm(request.POST, agency=request.agency)
         if sender_form.is_valid():
-            SenderAddress.objects.create(
-                agency=request.agency, profile=profile, email=sender_form.cleaned_data["email"]
-            )
+            email = sender_form.cleaned_data["email"]
+            credited = add_sending_address(request, profile, email)
             request.agency.record(
-                request.user,
-                "member.sender_added",
-                person.email,
-                address=sender_form.cleaned_data["email"],
+                request.user, "member.sender_added", person.email, address=email, requests=credited
             )
+            if credited:
+                messages.success(
+                    request,
+                    ngettext(
+                        "%(email)s added; %(n)s earlier request from it is now credited to "
+                        "%(name)s.",
+                        "%(email)s added; %(n)s earlier requests from it are now credited to "
+                        "%(name)s.",
+                        credited,
+                    )
+                    % {"email": email, "n": credited, "name": profile.display_name},
+                )
             return redirect("member", member_id=person.pk)
     return render(
         request,
@@ -126,6 +138,20 @@ def member(request, member_id):
         },
         status=400 if sender_form.errors else 200,
     )
+
+
+@transaction.atomic
+def add_sending_address(request, profile: RecruiterProfile, email: str) -> int:
+    """The address becomes the recruiter's, with what it already sent: an unknown sender the
+    Email Sync page listed is mapped (and leaves that list), and earlier triggers from it (one
+    released from quarantine, say) credit them. Returns how many requests were credited."""
+    unknown = UnmappedSender.objects.filter(
+        agency=request.agency, email__iexact=email, mapped_to__isnull=True
+    ).first()
+    if unknown is not None:
+        return unknown.map_to(profile, by=request.user)
+    SenderAddress.objects.create(agency=request.agency, profile=profile, email=email)
+    return credit_earlier(request.agency.pk, email, profile)[0]
 
 
 @admin_required

@@ -212,40 +212,17 @@ class UnmappedSender(models.Model):
 
     @transaction.atomic
     def map_to(self, profile: RecruiterProfile, by=None) -> int:
-        """Make this address one of the recruiter's and credit them with what it already sent:
-        its triggers, their review requests and the reviews already given for those (the
-        recruiter's public rating is recomputed). Returns how many review requests were
-        credited."""
+        """Make this address one of the recruiter's (moving it if another recruiter had it:
+        the admin's latest word on whose it is) and credit them with what it already sent.
+        Returns how many review requests were credited."""
         from emailsync.agencies.models import SenderAddress
-        from emailsync.profiles import aggregates
-        from emailsync.reviews.models import Review
 
         if profile.agency_id != self.agency_id:
             raise ValueError("A sender can only be mapped to a recruiter of the same agency.")
-        SenderAddress.objects.get_or_create(
-            agency_id=self.agency_id, email=self.email, defaults={"profile": profile}
+        SenderAddress.objects.update_or_create(
+            agency_id=self.agency_id, email=self.email.lower(), defaults={"profile": profile}
         )
-        triggers = Trigger.objects.filter(
-            agency_id=self.agency_id, sender__iexact=self.email, recruiter__isnull=True
-        )
-        request_ids = TriggerRecipient.objects.filter(
-            trigger__in=triggers, review_request__isnull=False
-        ).values_list("review_request_id", flat=True)
-        uncredited = list(
-            ReviewRequest.objects.select_for_update()
-            .filter(pk__in=list(request_ids), recruiter__isnull=True)
-            .values_list("pk", flat=True)
-        )
-        credited = ReviewRequest.objects.filter(pk__in=uncredited, recruiter__isnull=True).update(
-            recruiter=profile
-        )
-        # A queryset update sends no signals: the aggregates are refreshed here.
-        reviews = Review.objects.filter(
-            review_request_id__in=uncredited, recruiter__isnull=True
-        ).update(recruiter=profile)
-        if reviews:
-            aggregates.refresh(self.agency_id, {profile.pk})
-        triggers.update(recruiter=profile)
+        credited, reviews = credit_earlier(self.agency_id, self.email, profile)
         self.mapped_to = profile
         self.save(update_fields=["mapped_to"])
         self.agency.record(
@@ -257,6 +234,38 @@ class UnmappedSender(models.Model):
             reviews=reviews,
         )
         return credited
+
+
+@transaction.atomic
+def credit_earlier(agency_id: int, email: str, profile: RecruiterProfile) -> tuple[int, int]:
+    """Credit `profile` with what `email` sent before it was known to be theirs: its triggers
+    that credit no one, their review requests and the reviews already given for those (the
+    recruiter's public rating is recomputed). Returns (requests, reviews) credited."""
+    from emailsync.profiles import aggregates
+    from emailsync.reviews.models import Review
+
+    triggers = Trigger.objects.filter(
+        agency_id=agency_id, sender__iexact=email, recruiter__isnull=True
+    )
+    request_ids = TriggerRecipient.objects.filter(
+        trigger__in=triggers, review_request__isnull=False
+    ).values_list("review_request_id", flat=True)
+    uncredited = list(
+        ReviewRequest.objects.select_for_update()
+        .filter(pk__in=list(request_ids), recruiter__isnull=True)
+        .values_list("pk", flat=True)
+    )
+    credited = ReviewRequest.objects.filter(pk__in=uncredited, recruiter__isnull=True).update(
+        recruiter=profile
+    )
+    # A queryset update sends no signals: the aggregates are refreshed here.
+    reviews = Review.objects.filter(
+        review_request_id__in=uncredited, recruiter__isnull=True
+    ).update(recruiter=profile)
+    if reviews:
+        aggregates.refresh(agency_id, {profile.pk})
+    triggers.update(recruiter=profile)
+    return credited, reviews
 
 
 class BlockedSender(models.Model):

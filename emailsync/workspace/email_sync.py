@@ -300,7 +300,11 @@ def unmapped_map(request, unmapped_id):
     credited = sender.map_to(form.cleaned_data["recruiter"], by=request.user)
     messages.success(
         request,
-        _("%(email)s now belongs to %(name)s; %(n)s earlier requests credited.")
+        ngettext(
+            "%(email)s now belongs to %(name)s; %(n)s earlier request credited.",
+            "%(email)s now belongs to %(name)s; %(n)s earlier requests credited.",
+            credited,
+        )
         % {
             "email": sender.email,
             "name": form.cleaned_data["recruiter"].display_name,

@@ -278,6 +278,63 @@ def test_mapping_a_sender_credits_the_reviews_already_given_and_the_rating(
     assert (rating.count, rating.total) == (1, 5)
 
 
+def uncredited_request_from(acme, sender: str, email: str = "lukasz@people.test"):
+    trigger = Trigger.objects.create(
+        agency=acme, message_id_hash=f"from-{sender}", sender=sender, status="accepted"
+    )
+    request = ReviewRequest.objects.create(
+        agency=acme, email=email, send_after=timezone.now(), deadline=timezone.now()
+    )
+    TriggerRecipient.objects.create(
+        trigger=trigger, email=email, outcome="invited", review_request=request
+    )
+    return trigger, request
+
+
+def test_an_address_added_on_the_team_page_is_mapped_and_credits_what_it_sent(acme, admin):
+    """Adding the address to a member on the Team page left it under "Unknown senders" and its
+    earlier requests uncredited; mapping it there too then split it between two people."""
+    from emailsync.agencies.models import SenderAddress
+    from emailsync.inbound.models import UnmappedSender
+
+    trigger, request = uncredited_request_from(acme, "kate.ng@acme.test")
+    unknown = UnmappedSender.objects.create(agency=acme, email="kate.ng@acme.test")
+    page = admin.post(
+        reverse("member", args=[acme.sam.pk]), {"email": "Kate.Ng@acme.test"}, follow=True
+    )
+    assert "1 earlier request from it is now credited to Sam Carter" in page.content.decode()
+    request.refresh_from_db()
+    trigger.refresh_from_db()
+    unknown.refresh_from_db()
+    assert request.recruiter == trigger.recruiter == unknown.mapped_to == acme.sam.profile
+    assert "kate.ng@acme.test" not in admin.get(reverse("email-sync")).content.decode()
+    assert SenderAddress.objects.get(email="kate.ng@acme.test").profile == acme.sam.profile
+
+
+def test_an_address_outside_the_domains_added_after_a_release_credits_its_requests(acme, admin):
+    """A quarantined email released before its address was added: the leak email's advice."""
+    _, request = uncredited_request_from(acme, "tom@gmail.example", "lea@people.test")
+    admin.post(reverse("member", args=[acme.sam.pk]), {"email": "tom@gmail.example"})
+    request.refresh_from_db()
+    assert request.recruiter == acme.sam.profile
+
+
+def test_mapping_an_address_another_recruiter_has_moves_it(acme, admin):
+    from emailsync.agencies.models import RecruiterProfile, SenderAddress, User
+    from emailsync.inbound.models import UnmappedSender
+
+    priya = User.objects.create_user(
+        email="priya@acme.test", password="x" * 12, full_name="Priya Nair", agency=acme
+    )
+    SenderAddress.objects.create(
+        agency=acme, profile=RecruiterProfile.for_user(priya), email="kate.ng@acme.test"
+    )
+    unknown = UnmappedSender.objects.create(agency=acme, email="kate.ng@acme.test")
+    admin.post(reverse("unmapped-map", args=[unknown.pk]), {"recruiter": acme.sam.profile.pk})
+    [address] = SenderAddress.objects.filter(email="kate.ng@acme.test")
+    assert address.profile == acme.sam.profile
+
+
 def test_dns_check_reports_what_is_missing(acme, admin, monkeypatch):
     import dns.resolver
 
