@@ -215,8 +215,8 @@ def back_to_board(request):
 @require_http_methods(["GET", "POST"])
 def verify(request, review_id):
     review = review_for_admin(request, review_id)
-    if request.method == "GET":
-        return verify_page(request, review)
+    if request.method == "GET":  # the board's Reject button opens the reject form at once
+        return verify_page(request, review, open_reject=request.GET.get("reject") == "1")
     placement = agency_object(request, Placement, pk=as_id(request.POST.get("placement_id")))
     try:
         review.verify(placement, by=request.user)

@@ -260,3 +260,14 @@ def test_an_erased_candidate_review_still_holds_its_placement_back(acme, admin, 
     page = admin.get(reverse("review-verify", args=[second.pk])).content.decode()
     assert "its reviewer's data was erased" in page
     assert "Verify with this placement" not in page
+
+
+def test_the_boards_reject_button_opens_the_reject_form(acme, admin, make_review):
+    review = make_review()
+    board = admin.get(reverse("agency-reviews")).content.decode()
+    link = reverse("review-verify", args=[review.pk]) + "?reject=1#reject"
+    assert f'href="{link}"' in board
+    opened = admin.get(link.split("#")[0]).content.decode()
+    assert '<details class="reject" id="reject" open>' in opened
+    plain = admin.get(reverse("review-verify", args=[review.pk])).content.decode()
+    assert '<details class="reject" id="reject">' in plain
