@@ -225,7 +225,9 @@ def reply_to_for(request: ReviewRequest, admin_emails: dict[int, str]) -> str:
     return ""
 
 
-def wording(role: str, agency: str, recruiter: str, first_name: str, reminder: bool) -> dict:
+def wording(
+    role: str, agency: str, recruiter: str, first_name: str, reminder: bool, message_by: str = ""
+) -> dict:
     """The sentences of a review request, translated. Built in Python rather than with
     {% blocktranslate %} in three templates: the same words serve subject, text and HTML, and
     rendering stays cheap enough for the worker to keep pace with the mail server."""
@@ -297,7 +299,11 @@ def wording(role: str, agency: str, recruiter: str, first_name: str, reminder: b
             else ""
         ),
         "intro": intro % names,
-        "writes": (_("%(recruiter)s writes:") if recruiter else _("%(agency)s writes:")) % names,
+        "writes": (
+            _("%(author)s at %(agency)s writes:") % {**names, "author": message_by}
+            if message_by
+            else (_("%(recruiter)s writes:") if recruiter else _("%(agency)s writes:")) % names
+        ),
         "rate": _("How would you rate them?"),
         "rate_text": _("How would you rate them, from 1 to 5 stars?"),
         "button": _("Write your review"),
@@ -349,7 +355,12 @@ def request_context(row: OutboundEmail, request: ReviewRequest) -> dict:
         "expiry_days": EXPIRY.days,
         "is_reminder": is_reminder,
         "wording": wording(
-            request.role, agency_name, recruiter, first_name(request.name), is_reminder
+            request.role,
+            agency_name,
+            recruiter,
+            first_name(request.name),
+            is_reminder,
+            header_text(request.message_by),
         ),
         "public_url": settings.EMAILSYNC_PUBLIC_URL,
     }

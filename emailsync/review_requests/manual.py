@@ -87,6 +87,7 @@ def create_request(
     now,
     send_now: bool = False,
     personal_message: str = "",
+    message_by: str = "",
 ) -> ReviewRequest:
     """The review request, as recording.write makes them (its email is queued when it falls
     due: outbox/due_requests.py)."""
@@ -102,9 +103,19 @@ def create_request(
             now=now,
             send_after=now if send_now else send_time_for(facts.settings, now),
             personal_message=personal_message,
+            message_by=message_by,
         )
     )
     return request
+
+
+def message_author(by, recruiter) -> str:
+    """Who a personal message is signed with when it is not the recruiter's own: the name of
+    the member who wrote it (empty for the recruiter themselves, and for the API, whose
+    messages are the agency's system speaking for the recruiter)."""
+    if by is None or (recruiter is not None and recruiter.user_id == by.pk):
+        return ""
+    return by.full_name or by.email
 
 
 def claim(facts: AgencyFacts, decisions: list[rules.Decision], now) -> list[rules.Decision]:
@@ -195,6 +206,7 @@ def request_manually(
                     now=now,
                     send_now=send_now,
                     personal_message=personal_message,
+                    message_by=message_author(by, recruiter),
                 )
             TriggerRecipient.objects.create(
                 trigger=trigger,

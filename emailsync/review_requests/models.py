@@ -233,6 +233,9 @@ class ReviewRequest(models.Model):
     )
     placement_ref = models.CharField(max_length=100, blank=True)
     personal_message = models.TextField(blank=True, max_length=1000)
+    # Who wrote the personal message, when it was not the recruiter it is sent for (an admin
+    # asking on their behalf): the email must not put one person's words in another's mouth.
+    message_by = models.CharField(max_length=120, blank=True, default="", db_default="")
     token = models.CharField(max_length=48, unique=True, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
     status_reason = models.CharField(max_length=300, blank=True)
@@ -284,6 +287,7 @@ class ReviewRequest(models.Model):
         now,
         send_after,
         personal_message: str = "",
+        message_by: str = "",
     ) -> dict:
         """The fields of a new scheduled request, the same for every way of asking: due by
         the 72-hour promise, with a fresh unguessable token."""
@@ -298,6 +302,7 @@ class ReviewRequest(models.Model):
             "recruiter_id": recruiter_id,
             "placement_ref": placement_ref or "",
             "personal_message": personal_message,
+            "message_by": message_by[:120] if personal_message else "",
             "created_at": now,
             "send_after": send_after,
             "deadline": now + PROMISE,

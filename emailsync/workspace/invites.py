@@ -15,10 +15,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
+from emailsync.agencies.models import RecruiterProfile
 from emailsync.inbound import recipients as rules
 from emailsync.inbound.facts import AgencyFacts
 from emailsync.outbox.models import OutboundEmail
-from emailsync.review_requests.manual import Person, decisions_for
+from emailsync.review_requests.manual import Person, decisions_for, message_author
 from emailsync.review_requests.models import (
     AskedRecipient,
     EmailSyncSettings,
@@ -89,8 +90,17 @@ def edit(request: ReviewRequest, data: dict, by) -> ReviewRequest:
         locked.name = data["name"][:120]
         locked.role = data["role"]
         locked.recruiter = data["recruiter"]
+        if "personal_message" in changed:  # whoever wrote the new words signs them
+            author = message_author(by, data["recruiter"])
+            locked.message_by = author if data["personal_message"] else ""
+        elif "recruiter" in changed and locked.personal_message and not locked.message_by:
+            # The words stay those of the recruiter who wrote them, not the new one's.
+            previous = RecruiterProfile.objects.filter(pk=request.recruiter_id).first()
+            locked.message_by = previous.display_name if previous else ""
         locked.personal_message = data["personal_message"]
-        locked.save(update_fields=["email", "name", "role", "recruiter", "personal_message"])
+        locked.save(
+            update_fields=["email", "name", "role", "recruiter", "personal_message", "message_by"]
+        )
         OutboundEmail.objects.filter(review_request=locked, status=QUEUED).update(
             to_email=locked.email, to_name=locked.name
         )

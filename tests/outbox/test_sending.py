@@ -164,6 +164,38 @@ def test_branding_personal_message_and_escaping(sink, acme, make_request):
     assert "Acme Recruitment" in html and 'alt="' not in html  # no logo: the name instead
 
 
+def test_a_message_an_admin_wrote_for_a_recruiter_is_signed_by_the_admin(sink, acme):
+    """The email said "Sam Carter writes:" above words Sam never wrote."""
+    from emailsync.review_requests.manual import Person, request_manually
+
+    admin = acme.admins().get()
+    admin.full_name = "Alex Admin"
+    admin.save()
+    request_manually(
+        acme,
+        [Person("noemie@candidate.test", "Noémie")],
+        by=admin,
+        recruiter=acme.sam,
+        personal_message="Merci Noémie !",
+        send_now=True,
+    )
+    request_manually(
+        acme,
+        [Person("olga@candidate.test", "Olga")],
+        by=acme.sam.user,
+        recruiter=acme.sam,
+        personal_message="Thank you, Olga.",
+        send_now=True,
+    )
+    Worker().run_once()
+    texts = {}
+    for received in sink.received:
+        texts[received.rcpt_tos[0]] = text_and_html(received.message)[0]
+    assert "Alex Admin at Acme Recruitment writes:" in texts["noemie@candidate.test"]
+    assert "Sam Carter writes:" not in texts["noemie@candidate.test"]
+    assert "Sam Carter writes:" in texts["olga@candidate.test"]
+
+
 def test_names_cannot_inject_headers(sink, acme, make_request):
     acme.sam.display_name = "Bob\r\nBcc: x@evil.test"
     acme.sam.save()

@@ -166,6 +166,29 @@ def test_edit_a_scheduled_invite_changes_what_goes_out(acme, admin):
     assert refused.status_code == 400 and b"belongs to your agency" in refused.content
 
 
+def test_words_an_admin_adds_to_a_recruiters_invite_are_signed_by_the_admin(acme, admin):
+    invite = scheduled_request(acme, acme.sam.profile)
+    data = {
+        "name": invite.name,
+        "email": invite.email,
+        "recruiter": acme.sam.profile.pk,
+        "role": "candidate",
+        "personal_message": "Thank you from all of us.",
+    }
+    assert admin.post(reverse("invite-edit", args=[invite.pk]), data).status_code == 302
+    invite.refresh_from_db()
+    assert invite.message_by == (acme.admin.full_name or acme.admin.email)
+    # Sam's own words moved to another recruiter stay Sam's.
+    own = scheduled_request(acme, acme.sam.profile, email="own@example.org")
+    own.personal_message = "It was a pleasure."
+    own.save()
+    moved = {**data, "email": own.email, "personal_message": own.personal_message}
+    moved["recruiter"] = acme.admin.profile.pk
+    assert admin.post(reverse("invite-edit", args=[own.pk]), moved).status_code == 302
+    own.refresh_from_db()
+    assert own.recruiter == acme.admin.profile and own.message_by == "Sam Carter"
+
+
 def test_an_invite_can_move_to_another_form_of_the_same_mailbox(acme, admin):
     invite = scheduled_request(acme, acme.sam.profile, email="ivy+cv@example.org")
     AskedRecipient.claim(acme.pk, invite.email, timezone.now(), timedelta(days=90))
