@@ -31,7 +31,11 @@ def filtered(request):
         q = data["q"].strip().lower()
         triggers = triggers.filter(
             Q(sender__icontains=q)
-            | Q(pk__in=TriggerRecipient.objects.filter(email__icontains=q).values("trigger_id"))
+            | Q(
+                pk__in=TriggerRecipient.objects.filter(
+                    Q(email__icontains=q) | Q(name__icontains=q)
+                ).values("trigger_id")
+            )
         )
     return form, triggers
 
@@ -50,7 +54,12 @@ def activity_log(request):
     return render(
         request,
         "workspace/activity/log.html",
-        {"form": form, "page": page, "query": query.urlencode()},
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "filtering": any(value.strip() for value in query.values()),
+        },
     )
 
 

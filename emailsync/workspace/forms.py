@@ -370,3 +370,10 @@ class ActivityFilterForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["status"].choices = [("", _("Any outcome")), *Trigger.Status.choices]
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", _("The To date is before the From date."))
+        return data

@@ -400,6 +400,19 @@ def test_activity_log_lists_every_recipient_and_exports(acme, admin):
     assert len(lines) == 3 and "a@people.test" in lines[1] and "quarantined" in lines[1]
 
 
+def test_activity_filters_say_when_nothing_matches_and_refuse_a_backward_range(acme, admin):
+    trigger = quarantined_trigger(acme, recipients=("renee@people.test",))
+    TriggerRecipient.objects.filter(trigger=trigger).update(name="Renée O'Connor")
+    by_name = admin.get(reverse("activity-log"), {"q": "o'connor"})
+    assert list(by_name.context["page"]) == [trigger]
+    none = admin.get(reverse("activity-log"), {"q": "nobody@nowhere.example"}).content.decode()
+    assert "Nothing matches these filters." in none and "Run the setup test" not in none
+    backward = admin.get(reverse("activity-log"), {"since": "2026-05-02", "until": "2026-05-01"})
+    assert "The To date is before the From date." in backward.content.decode()
+    blank = admin.get(reverse("activity-log"), {"q": "", "status": ""}).content.decode()
+    assert "Nothing matches" not in blank
+
+
 def test_activity_shows_and_exports_structured_data_problems_to_their_agency_only(
     acme, admin, client, make_agency
 ):
