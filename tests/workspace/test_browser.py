@@ -251,3 +251,11 @@ def test_activity_and_email_sync_fit_a_phone(signed_in, acme):
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, (path, overflow)
+    # Each outcome is one word on one line ("Held in quarantine" stays whole too).
+    page.goto(page.base + "/app/activity/")
+    lines = page.evaluate(
+        """[...document.querySelectorAll('.recipients td:nth-child(2)')].map(td => {
+            const range = document.createRange(); range.selectNodeContents(td);
+            return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size; })"""
+    )
+    assert lines and all(n == 1 for n in lines), lines
