@@ -170,7 +170,7 @@ def current_alert(agency) -> LeakAlert | None:
     makes it stale (the new address has no alert), so the notice goes away by itself."""
     return (
         LeakAlert.objects.filter(agency=agency, address__retired_at=None, dismissed_at__isnull=True)
-        .select_related("address")
+        .select_related("address", "trigger")
         .first()
     )
 

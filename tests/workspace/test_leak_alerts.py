@@ -212,6 +212,17 @@ def test_admins_see_the_notice_on_email_sync_and_the_dashboard(acme, admin, cloc
         assert b"Rotate address" in body and b"csrfmiddlewaretoken" in body
 
 
+def test_the_notice_says_what_became_of_the_email(acme, admin, clock):
+    trigger = send_to_bcc(acme, "mallory@stranger.example", clock)
+    work(clock)
+    assert b"The email is in quarantine." in admin.get(reverse("email-sync")).content
+    admin.post(reverse("trigger-release", args=[trigger.pk]))
+    for page in ("email-sync", "dashboard"):
+        body = admin.get(reverse(page)).content.decode()
+        assert "You released it from quarantine, so its recipients were asked." in body
+        assert "The email is in quarantine." not in body
+
+
 def test_recruiters_neither_see_the_notice_nor_rotate_nor_dismiss(acme, clock):
     send_to_bcc(acme, "mallory@stranger.example", clock)
     work(clock)
