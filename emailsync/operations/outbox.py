@@ -25,7 +25,7 @@ class DevelopmentOutboxBackend(BaseEmailBackend):
             rows.append(
                 DevelopmentMessage(
                     sender=readable(mime.get("From", message.from_email)),
-                    recipients=", ".join(message.recipients()),
+                    recipients=", ".join(readable(r) for r in message.recipients()),
                     subject=readable(mime.get("Subject", ""))[:400],
                     raw=mime.as_string(),
                 )

@@ -19,9 +19,10 @@ def test_kept_mail_reads_back_with_its_unicode_intact():
 def test_the_list_shows_names_and_subjects_decoded():
     message = EmailMultiAlternatives(
         "Would you review José at Zoë's Agency?", "hi", "José García <jose@example.test>",
-        ["b@example.test"],
+        ["=?utf-8?b?Sm9zw6kgw4FsdmFyZXo=?= <b@example.test>"],
     )  # fmt: skip
     DevelopmentOutboxBackend().send_messages([message])
     kept = DevelopmentMessage.objects.get()
     assert kept.sender == "José García <jose@example.test>"
+    assert kept.recipients == "José Álvarez <b@example.test>"  # as the worker encodes names
     assert kept.subject == "Would you review José at Zoë's Agency?"
