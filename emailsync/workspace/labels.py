@@ -250,5 +250,50 @@ def header_defects(stored: str) -> list[tuple[str, str]]:
     return [(code, header_defect(code)) for code in problem_codes(stored)]
 
 
+# What an audit entry's stored detail says, for the keys worth a line (others, such as ids and
+# hashes, are for support and stay out of the page).
+AUDIT_DETAILS = {
+    "address": _("address"),
+    "recruiter": _("recruiter"),
+    "role": _("role"),
+    "fields": _("changed"),
+    "reason": _("reason"),
+    "placement": _("placement"),
+    "placement_ref": _("placement reference"),
+}
+# Counts that say what an action credited, for the actions that credit.
+CREDITED = {"requests": _("requests credited"), "reviews": _("reviews credited")}
+CREDITING_ACTIONS = {"member.sender_added", "email_sync.sender_mapped"}
+ASKING_ACTIONS = {"reviews.manual_request", "reviews.api_request"}
+
+
+def audit_subject(action: str, subject: str) -> str:
+    """The entry's subject as a person reads it: a manual request's "1/3" is who was asked."""
+    if action in ASKING_ACTIONS:
+        invited, slash, total = subject.partition("/")
+        if slash and invited.isdigit() and total.isdigit():
+            return _("%(invited)s of %(total)s people asked") % {
+                "invited": invited,
+                "total": total,
+            }
+    return subject
+
+
+def audit_details(action: str, detail: dict) -> str:
+    """The detail worth showing, as "label: value" pairs."""
+    shown = dict(AUDIT_DETAILS)
+    if action in CREDITING_ACTIONS:
+        shown.update(CREDITED)
+    parts = []
+    for key, label in shown.items():
+        value = (detail or {}).get(key)
+        if value in (None, "", [], 0):
+            continue
+        if isinstance(value, list | tuple):
+            value = ", ".join(str(v) for v in value)
+        parts.append(f"{label}: {value}")
+    return " · ".join(parts)
+
+
 def action_label(code: str) -> str:
     return str(ACTIONS.get(code, code))

@@ -235,3 +235,18 @@ def test_audit_log_reads_in_words(admin_client, agency, add_member):
     admin_client.post(reverse("change-role", args=[member.pk]), {"role": "admin"})
     page = admin_client.get(reverse("audit-log")).content.decode()
     assert "member.role_changed" not in page and member.email in page
+
+
+@pytest.mark.django_db
+def test_audit_log_says_which_address_to_whom_and_who_was_asked(admin_client, agency, add_member):
+    member = add_member(agency)
+    admin_client.post(reverse("member", args=[member.pk]), {"email": "tom@gmail.example"})
+    agency.record(None, "reviews.manual_request", "1/3", trigger=7, recruiter="Sam Carter")
+    agency.record(
+        None, "email_sync.sender_mapped", "kate@x.test", recruiter="Sam Carter", requests=2
+    )
+    page = admin_client.get(reverse("audit-log")).content.decode()
+    assert "address: tom@gmail.example" in page
+    assert "1 of 3 people asked" in page and "recruiter: Sam Carter" in page
+    assert "requests credited: 2" in page
+    assert "trigger: 7" not in page  # ids are for support, not the page

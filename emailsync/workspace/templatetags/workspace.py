@@ -26,6 +26,16 @@ def header_defects(stored):
 
 
 @register.filter
+def audit_subject(entry):
+    return labels.audit_subject(entry.action, entry.subject)
+
+
+@register.filter
+def audit_details(entry):
+    return labels.audit_details(entry.action, entry.detail)
+
+
+@register.filter
 def action_label(code):
     return labels.action_label(code)
 
