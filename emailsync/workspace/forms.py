@@ -273,7 +273,11 @@ class EmailSyncSettingsForm(forms.ModelForm):
             "trust_from_domain": _("Trust the From domain alone"),
             "rate_limit_per_hour": _("Emails accepted per hour"),
         }
-        help_texts = {"business_end": _("23:59 means until midnight.")}
+        help_texts = {
+            "business_end": _(
+                "The last minute of the day (23:59, or 11:59 PM) means until midnight."
+            )
+        }
         widgets = {
             "business_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             "business_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),

@@ -413,6 +413,26 @@ def test_activity_filters_say_when_nothing_matches_and_refuse_a_backward_range(a
     assert "Nothing matches" not in blank
 
 
+def test_activity_names_the_recruiter_a_manual_request_was_for(acme, admin):
+    from emailsync.review_requests.manual import Person, request_manually
+
+    request_manually(
+        acme, [Person("ann@people.test", "Ann")], by=acme.admin, recruiter=acme.sam.profile
+    )
+    page = admin.get(reverse("activity-log")).content.decode()
+    assert f"Manual request by {acme.admin.email}, for Sam Carter" in page
+
+
+def test_the_status_line_says_a_passed_setup_test_sent_its_request_at_once(acme, admin):
+    Trigger.objects.create(
+        agency=acme, message_id_hash="t", sender=acme.admin.email, status="accepted",
+        is_setup_test=True,
+    )  # fmt: skip
+    page = admin.get(reverse("email-sync")).content.decode()
+    assert "Setup test passed: its request was sent at once" in page
+    assert "Requests scheduled" not in page.split("Last email received")[1].split("</dd>")[0]
+
+
 def test_activity_shows_and_exports_structured_data_problems_to_their_agency_only(
     acme, admin, client, make_agency
 ):
