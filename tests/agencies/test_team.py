@@ -250,3 +250,12 @@ def test_audit_log_says_which_address_to_whom_and_who_was_asked(admin_client, ag
     assert "1 of 3 people asked" in page and "recruiter: Sam Carter" in page
     assert "requests credited: 2" in page
     assert "trigger: 7" not in page  # ids are for support, not the page
+
+
+@pytest.mark.django_db
+def test_a_members_name_opens_them_where_the_manage_column_is_off_screen(
+    admin_client, agency, add_member
+):
+    member = add_member(agency)
+    page = admin_client.get(reverse("team")).content.decode()
+    assert f'<a href="{reverse("member", args=[member.pk])}">{member.full_name}</a>' in page

@@ -243,6 +243,27 @@ def test_activity_and_email_sync_fit_a_phone(signed_in, acme):
         acme,
         recipients=("christopher.montgomery-fitzgerald@international-recruitment.example",),
     )
+    # A setup test that arrived, with a long unbroken verdict, in the panel.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from emailsync.inbound.models import Trigger
+    from emailsync.review_requests.models import EmailSyncSettings
+
+    EmailSyncSettings.objects.filter(agency=acme).update(
+        setup_test_until=timezone.now() + timedelta(minutes=20)
+    )
+    Trigger.objects.create(
+        agency=acme,
+        message_id_hash="setup",
+        sender=acme.admins().get().email,
+        status="quarantined",
+        reason="sender_unauthenticated",
+        is_setup_test=True,
+        auth_detail="dkim=fail;d=mail.international-recruitment.example;s=selector2024;"
+        "reason=body_hash_mismatch",
+    )
     page = signed_in
     page.set_viewport_size({"width": 375, "height": 800})
     for path in ("/app/activity/", "/app/email-sync/", "/app/team/", "/app/audit/"):
