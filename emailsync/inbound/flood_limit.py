@@ -33,6 +33,7 @@ class FloodLimit:
         self._events: dict[int, deque] = {}  # agency -> monotonic times of messages accepted here
         self._recorded: dict[int, tuple[float, int]] = {}  # agency -> (read at, triggers then)
         self._reading: set[int] = set()
+        self._failed: dict[int, float] = {}  # agency -> when a reading last failed
 
     def _window(self, agency_id: int, now: float) -> deque:
         events = self._events.setdefault(agency_id, deque())
@@ -76,15 +77,23 @@ class FloodLimit:
     def unread(self, agency_id: int, now: float | None = None) -> bool:
         """No usable reading of the database for this agency yet (or only one over an hour
         old): its next message waits for one."""
+        now = now or time.monotonic()
+        if self._failed_lately(agency_id, now):  # no waiting on a database that is not there
+            return False
         reading = self._recorded.get(agency_id)
-        return reading is None or (now or time.monotonic()) - reading[0] >= WINDOW
+        return reading is None or now - reading[0] >= WINDOW
+
+    def _failed_lately(self, agency_id: int, now: float) -> bool:
+        failed = self._failed.get(agency_id)
+        return failed is not None and now - failed < self.refresh_seconds
 
     def due(self, agency_id: int, now: float | None = None) -> bool:
         """Time to read the database again (in the background), and no reading under way."""
-        if agency_id in self._reading:
+        now = now or time.monotonic()
+        if agency_id in self._reading or self._failed_lately(agency_id, now):
             return False
         reading = self._recorded.get(agency_id)
-        return reading is None or (now or time.monotonic()) - reading[0] >= self.refresh_seconds
+        return reading is None or now - reading[0] >= self.refresh_seconds
 
     def reading_started(self, agency_id: int) -> float:
         self._reading.add(agency_id)
@@ -94,7 +103,10 @@ class FloodLimit:
         """The database's count as of `read_at`; None when it could not be read (the old
         reading, if any, stands: a flood limit is no reason to refuse mail)."""
         self._reading.discard(agency_id)
-        if recorded is not None:
+        if recorded is None:
+            self._failed[agency_id] = time.monotonic()  # tried again after a few seconds
+        else:
+            self._failed.pop(agency_id, None)
             self._recorded[agency_id] = (read_at, recorded)
 
 
@@ -106,6 +118,7 @@ def recorded_in_last_hour(agency_id: int, limit: int) -> int:
     return (
         Trigger.objects.filter(agency_id=agency_id, received_at__gte=since)
         .exclude(source__in=Trigger.ASKED_DIRECTLY)
+        .order_by()  # counted, not listed: no sort before the limit
         .values("pk")[:limit]
         .count()
     )

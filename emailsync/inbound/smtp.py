@@ -343,10 +343,15 @@ class ListenerState:
         pending = self._flood_reads.get(agency_id)
         if pending is not None:
             return pending
+        loop = asyncio.get_running_loop()
+        try:
+            pending = loop.run_in_executor(self.lookups, count_recorded, agency_id, limit)
+        except RuntimeError as exc:  # the executor is shut down: the listener is stopping
+            log_failure("flood-limit count not read", exc)
+            pending = loop.create_future()
+            pending.set_result(None)
+            return pending
         read_at = self.limiter.reading_started(agency_id)
-        pending = asyncio.get_running_loop().run_in_executor(
-            self.lookups, count_recorded, agency_id, limit
-        )
         self._flood_reads[agency_id] = pending
 
         def done(future: asyncio.Future) -> None:
@@ -422,7 +427,9 @@ class Handler:
         limiter = self.state.limiter
         if limiter.unread(agency_id):  # the agency's first email here: count the others' first
             with contextlib.suppress(Exception):  # logged; a flood limit never refuses mail
-                await self.state.read_flood_count(agency_id, limit)
+                # Shielded: other sessions wait on the same reading, and this session being
+                # cancelled (its client gone) must not cancel it under them.
+                await asyncio.shield(self.state.read_flood_count(agency_id, limit))
         elif limiter.due(agency_id):
             self.state.read_flood_count(agency_id, limit)  # in the background
         if not limiter.has_room(agency_id, share, limit):

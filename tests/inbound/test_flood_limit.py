@@ -81,3 +81,57 @@ def test_a_count_the_database_cannot_give_refuses_nothing(
         code, _ = listener.send(acme_key.sign(build()), [sync_agency.bcc])
     assert code == 250 and Trigger.objects.count() == 1
     assert "flood-limit count not read" in caplog.text
+
+
+def test_a_failed_reading_is_not_waited_for_again_at_once():
+    """With the database down, each RCPT would otherwise wait for a new reading to fail."""
+    limit = FloodLimit(refresh_seconds=10.0)
+    read_at = limit.reading_started(7)
+    limit.reading_done(7, read_at, recorded=None)
+    assert not limit.unread(7) and not limit.due(7)
+    assert limit.has_room(7, share=10, limit=1)  # local counting only, meanwhile
+    later = read_at + 11.0
+    assert limit.unread(7, now=later) and limit.due(7, now=later)
+
+
+@pytest.mark.django_db
+def test_a_session_going_away_does_not_cancel_the_reading_others_wait_for(sync_agency, monkeypatch):
+    """Sessions for an agency not yet read here share one reading; one client disconnecting
+    (its handler cancelled) cancelled it under the others, and their connections dropped."""
+    import asyncio
+    import time
+
+    from aiosmtpd.smtp import Envelope, Session
+
+    from emailsync.inbound.addresses import parse_recipient
+    from emailsync.inbound.smtp import AddressEntry, Handler, ListenerState
+
+    def slow_count(agency_id, limit):
+        time.sleep(0.3)
+        return 0
+
+    monkeypatch.setattr(smtp_module, "count_recorded", slow_count)
+
+    async def two_sessions():
+        state = ListenerState(address_ttl=60.0)
+        token = parse_recipient(sync_agency.bcc).token
+        entry = AddressEntry(sync_agency.pk, True, None, 600)
+        state.addresses._cache[token] = (time.monotonic() + 60, entry)
+        handler = Handler(state)
+        loop = asyncio.get_running_loop()
+        tasks = [
+            asyncio.create_task(
+                handler.handle_RCPT(None, Session(loop), Envelope(), sync_agency.bcc, [])
+            )
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0.05)
+        tasks[0].cancel()
+        try:
+            return await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            state.lookups.shutdown(wait=True)
+
+    gone, waiting = asyncio.run(two_sessions())
+    assert isinstance(gone, asyncio.CancelledError)
+    assert waiting == "250 2.1.5 OK"
