@@ -110,9 +110,14 @@ def member(request, member_id):
         sender_form = SenderAddressForm(request.POST, agency=request.agency)
         if sender_form.is_valid():
             email = sender_form.cleaned_data["email"]
-            credited = add_sending_address(request, profile, email)
+            credited, mapped = add_sending_address(request, profile, email)
             request.agency.record(
-                request.user, "member.sender_added", person.email, address=email, requests=credited
+                request.user,
+                "member.sender_added",
+                person.email,
+                address=email,
+                # A mapped unknown sender has its own entry, with what it credited.
+                **({} if mapped else {"requests": credited}),
             )
             if credited:
                 messages.success(
@@ -141,17 +146,18 @@ def member(request, member_id):
 
 
 @transaction.atomic
-def add_sending_address(request, profile: RecruiterProfile, email: str) -> int:
+def add_sending_address(request, profile: RecruiterProfile, email: str) -> tuple[int, bool]:
     """The address becomes the recruiter's, with what it already sent: an unknown sender the
     Email Sync page listed is mapped (and leaves that list), and earlier triggers from it (one
-    released from quarantine, say) credit them. Returns how many requests were credited."""
+    released from quarantine, say) credit them. Returns how many requests were credited, and
+    whether an unknown sender was mapped."""
     unknown = UnmappedSender.objects.filter(
         agency=request.agency, email__iexact=email, mapped_to__isnull=True
     ).first()
     if unknown is not None:
-        return unknown.map_to(profile, by=request.user)
+        return unknown.map_to(profile, by=request.user), True
     SenderAddress.objects.create(agency=request.agency, profile=profile, email=email)
-    return credit_earlier(request.agency.pk, email, profile)[0]
+    return credit_earlier(request.agency.pk, email, profile)[0], False
 
 
 @admin_required

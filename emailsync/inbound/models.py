@@ -219,6 +219,12 @@ class UnmappedSender(models.Model):
 
         if profile.agency_id != self.agency_id:
             raise ValueError("A sender can only be mapped to a recruiter of the same agency.")
+        had = (
+            SenderAddress.objects.filter(agency_id=self.agency_id, email=self.email.lower())
+            .exclude(profile=profile)
+            .select_related("profile")
+            .first()
+        )
         SenderAddress.objects.update_or_create(
             agency_id=self.agency_id, email=self.email.lower(), defaults={"profile": profile}
         )
@@ -232,6 +238,7 @@ class UnmappedSender(models.Model):
             recruiter=profile.display_name,
             requests=credited,
             reviews=reviews,
+            **({"previous": had.profile.display_name} if had else {}),
         )
         return credited
 

@@ -20,7 +20,9 @@ from .labels import header_defects, recipient_reason, structured_problems, trigg
 def filtered(request):
     form = ActivityFilterForm(request.GET or None)
     triggers = Trigger.objects.filter(agency=request.agency)
-    data = form.cleaned_data if form.is_valid() else {}
+    if form.is_bound and not form.is_valid():  # a backward date range, say: it matches nothing
+        return form, triggers.none()
+    data = form.cleaned_data if form.is_bound else {}
     if data.get("status"):
         triggers = triggers.filter(status=data["status"])
     if data.get("since"):

@@ -293,6 +293,13 @@ def sender_unblock(request, blocked_id):
 @require_POST
 def unmapped_map(request, unmapped_id):
     sender = agency_object(request, UnmappedSender, pk=unmapped_id)
+    if sender.mapped_to_id is not None:  # a second click, or a page open since: not again
+        messages.info(
+            request,
+            _("%(email)s already belongs to %(name)s.")
+            % {"email": sender.email, "name": sender.mapped_to.display_name},
+        )
+        return redirect("email-sync")
     form = MapSenderForm(request.POST, agency=request.agency)
     if not form.is_valid():
         messages.error(request, _("Choose a recruiter."))

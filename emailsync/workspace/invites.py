@@ -92,11 +92,11 @@ def edit(request: ReviewRequest, data: dict, by) -> ReviewRequest:
         locked.recruiter = data["recruiter"]
         if "personal_message" in changed:  # whoever wrote the new words signs them
             author = message_author(by, data["recruiter"])
-            locked.message_by = author if data["personal_message"] else ""
+            locked.message_by = author[:120] if data["personal_message"] else ""
         elif "recruiter" in changed and locked.personal_message and not locked.message_by:
             # The words stay those of the recruiter who wrote them, not the new one's.
             previous = RecruiterProfile.objects.filter(pk=request.recruiter_id).first()
-            locked.message_by = previous.display_name if previous else ""
+            locked.message_by = previous.display_name[:120] if previous else ""
         locked.personal_message = data["personal_message"]
         locked.save(
             update_fields=["email", "name", "role", "recruiter", "personal_message", "message_by"]

@@ -309,6 +309,10 @@ def test_an_address_added_on_the_team_page_is_mapped_and_credits_what_it_sent(ac
     assert request.recruiter == trigger.recruiter == unknown.mapped_to == acme.sam.profile
     assert "kate.ng@acme.test" not in admin.get(reverse("email-sync")).content.decode()
     assert SenderAddress.objects.get(email="kate.ng@acme.test").profile == acme.sam.profile
+    # One entry says what was credited: the mapping's, not the address's too.
+    added = AuditEntry.objects.get(action="member.sender_added")
+    mapped = AuditEntry.objects.get(action="email_sync.sender_mapped")
+    assert "requests" not in added.detail and mapped.detail["requests"] == 1
 
 
 def test_an_address_outside_the_domains_added_after_a_release_credits_its_requests(acme, admin):
@@ -333,6 +337,17 @@ def test_mapping_an_address_another_recruiter_has_moves_it(acme, admin):
     admin.post(reverse("unmapped-map", args=[unknown.pk]), {"recruiter": acme.sam.profile.pk})
     [address] = SenderAddress.objects.filter(email="kate.ng@acme.test")
     assert address.profile == acme.sam.profile
+    [entry] = AuditEntry.objects.filter(action="email_sync.sender_mapped")
+    assert entry.detail["previous"] == "Priya Nair"
+    # A second click (or a page left open) maps nothing again.
+    again = admin.post(
+        reverse("unmapped-map", args=[unknown.pk]),
+        {"recruiter": RecruiterProfile.for_user(priya).pk},
+        follow=True,
+    )
+    assert "kate.ng@acme.test already belongs to Sam Carter." in again.content.decode()
+    assert SenderAddress.objects.get(email="kate.ng@acme.test").profile == acme.sam.profile
+    assert AuditEntry.objects.filter(action="email_sync.sender_mapped").count() == 1
 
 
 def test_dns_check_reports_what_is_missing(acme, admin, monkeypatch):
@@ -407,8 +422,12 @@ def test_activity_filters_say_when_nothing_matches_and_refuse_a_backward_range(a
     assert list(by_name.context["page"]) == [trigger]
     none = admin.get(reverse("activity-log"), {"q": "nobody@nowhere.example"}).content.decode()
     assert "Nothing matches these filters." in none and "Run the setup test" not in none
-    backward = admin.get(reverse("activity-log"), {"since": "2026-05-02", "until": "2026-05-01"})
+    backward_range = {"status": "quarantined", "since": "2026-05-02", "until": "2026-05-01"}
+    backward = admin.get(reverse("activity-log"), backward_range)
     assert "The To date is before the From date." in backward.content.decode()
+    assert list(backward.context["page"]) == []
+    export = admin.get(reverse("activity-export"), backward_range)
+    assert len(b"".join(export.streaming_content).decode("utf-8-sig").splitlines()) == 1
     blank = admin.get(reverse("activity-log"), {"q": "", "status": ""}).content.decode()
     assert "Nothing matches" not in blank
 

@@ -215,12 +215,15 @@ def test_admins_see_the_notice_on_email_sync_and_the_dashboard(acme, admin, cloc
 def test_the_notice_says_what_became_of_the_email(acme, admin, clock):
     trigger = send_to_bcc(acme, "mallory@stranger.example", clock)
     work(clock)
-    assert b"The email is in quarantine." in admin.get(reverse("email-sync")).content
+    assert (
+        b"Nothing was sent: the email is in quarantine." in admin.get(reverse("email-sync")).content
+    )
     admin.post(reverse("trigger-release", args=[trigger.pk]))
     for page in ("email-sync", "dashboard"):
         body = admin.get(reverse(page)).content.decode()
-        assert "You released it from quarantine, so its recipients were asked." in body
-        assert "The email is in quarantine." not in body
+        assert "You released the email from quarantine, so its recipients were asked." in body
+        assert "in quarantine." not in body.split('id="leak-alert"')[1].split("</section>")[0]
+        assert "Nothing was sent" not in body
 
 
 def test_recruiters_neither_see_the_notice_nor_rotate_nor_dismiss(acme, clock):
