@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -251,8 +252,11 @@ def credit_earlier(agency_id: int, email: str, profile: RecruiterProfile) -> tup
     from emailsync.profiles import aggregates
     from emailsync.reviews.models import Review
 
+    # The address with any plus tag, as the listener matches senders (jo+ats@ is jo@).
+    local, _, domain = email.rpartition("@")
+    tagged = Q(sender__istartswith=f"{local}+", sender__iendswith=f"@{domain}")
     triggers = Trigger.objects.filter(
-        agency_id=agency_id, sender__iexact=email, recruiter__isnull=True
+        Q(sender__iexact=email) | tagged, agency_id=agency_id, recruiter__isnull=True
     )
     request_ids = TriggerRecipient.objects.filter(
         trigger__in=triggers, review_request__isnull=False

@@ -323,6 +323,18 @@ def test_an_address_outside_the_domains_added_after_a_release_credits_its_reques
     assert request.recruiter == acme.sam.profile
 
 
+def test_mapping_an_address_credits_what_it_sent_with_a_plus_tag(acme, admin):
+    from emailsync.inbound.models import UnmappedSender
+
+    _, tagged = uncredited_request_from(acme, "Kate.Ng+ATS@acme.test", "a@people.test")
+    _, other = uncredited_request_from(acme, "kate.ngx+ats@acme.test", "b@people.test")
+    unknown = UnmappedSender.objects.create(agency=acme, email="kate.ng@acme.test")
+    admin.post(reverse("unmapped-map", args=[unknown.pk]), {"recruiter": acme.sam.profile.pk})
+    tagged.refresh_from_db()
+    other.refresh_from_db()
+    assert tagged.recruiter == acme.sam.profile and other.recruiter is None
+
+
 def test_mapping_an_address_another_recruiter_has_moves_it(acme, admin):
     from emailsync.agencies.models import RecruiterProfile, SenderAddress, User
     from emailsync.inbound.models import UnmappedSender
