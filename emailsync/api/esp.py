@@ -16,7 +16,8 @@ Envelope recipients: SES and SendGrid report all of them; Postmark and Mailgun o
 matched. Either way we add every address on our inbound domain found in Delivered-To,
 X-Original-To, To and Cc, so the agency is found even when the BCC copy arrives with the first
 envelope recipient only. Any error propagates: anymail answers 5xx and the ESP retries, like
-`451` over SMTP (a retry with the same Message-ID creates nothing new).
+`451` over SMTP (a retry with the same Message-ID creates nothing new). An agency that has used
+up its hourly flood limit is answered 503 with Retry-After, as `450 4.7.1` over SMTP.
 """
 
 import contextlib
@@ -26,6 +27,7 @@ import logging
 from anymail.signals import inbound
 from django.dispatch import receiver
 
+from emailsync.inbound import flood_limit
 from emailsync.inbound.addresses import parse_recipient
 from emailsync.inbound.evidence import gather_evidence
 from emailsync.inbound.headers import parse_address_values, split_message
@@ -36,6 +38,14 @@ log = logging.getLogger("emailsync.esp")
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "X-Forwarded-To", "To", "Cc")
 MAX_RECIPIENTS = 20
 DNSFUNC = None  # DKIM key lookups: None is the configured resolver (tests inject a fake)
+
+
+class FloodLimited(Exception):
+    """An agency the message is for has used up its hourly flood limit."""
+
+    def __init__(self, agencies: list[int]):
+        super().__init__(f"hourly limit used up for agencies {agencies}")
+        self.agencies = agencies
 
 
 def raw_message(event, esp_name: str) -> tuple[bytes, bool]:
@@ -94,6 +104,9 @@ def handle(event, esp_name: str, dnsfunc=None) -> list:
     if not recipients:
         log.info("inbound from %s for no agency address: ignored", esp_name)
         return []
+    over = flood_limit.agencies_over_limit(parse_recipient(a).token for a in recipients)
+    if over:  # as `450 4.7.1` over SMTP: the ESP retries later (esp_urls.py answers 503)
+        raise FloodLimited(over)
     # No MTA of ours saw this message, so none removed a forged Authentication-Results naming
     # our front MTA (which the SMTP path may trust): here only our own DKIM check counts.
     evidence = gather_evidence(header, body, dnsfunc=dnsfunc, trusted_authserv_ids=())

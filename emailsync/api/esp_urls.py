@@ -17,6 +17,8 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.urls import URLPattern
 
+from .esp import FloodLimited
+
 log = logging.getLogger("emailsync.esp")
 
 
@@ -36,9 +38,24 @@ def requires_webhook_secret(view):
                 },
                 status=503,
             )
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except FloodLimited as limited:
+            log.warning("ESP webhook %s: %s; answering 503", request.path, limited)
+            response = JsonResponse(
+                {
+                    "error": "rate_limited",
+                    "detail": "Too many emails for this address this hour; try again later.",
+                },
+                status=503,
+            )
+            response["Retry-After"] = str(RETRY_AFTER)
+            return response
 
     return guarded
+
+
+RETRY_AFTER = 600  # seconds: an hourly limit frees up gradually
 
 
 urlpatterns = [

@@ -13,6 +13,9 @@ together overshoot by what they accept in those few seconds, not by N times the 
 RCPT asks whether there is room; a message is counted once, per agency, when its DATA arrives.
 So RCPTs that never become a message (a transaction reset, a repeated address) cannot use up
 an agency's hour, as they could when every RCPT counted.
+
+Mail an ESP posts to our inbound webhook (api/esp.py) has no listener process to count in: it
+is checked against the recorded triggers alone, and refused with a 503 the ESP retries.
 """
 
 import time
@@ -21,7 +24,9 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from .models import Trigger
+from emailsync.review_requests.models import EmailSyncSettings
+
+from .models import InboundAddress, Trigger
 
 WINDOW = 3600.0  # seconds: the limit is per hour, a sliding window
 REFRESH_SECONDS = 10.0
@@ -122,3 +127,25 @@ def recorded_in_last_hour(agency_id: int, limit: int) -> int:
         .values("pk")[:limit]
         .count()
     )
+
+
+def agencies_over_limit(tokens) -> list[int]:
+    """The agencies of these BCC address tokens that have used up their hour: for a path that
+    has no listener process to count in (an ESP's inbound webhook), the recorded triggers alone."""
+    agencies = set(
+        InboundAddress.objects.filter(token__in=list(tokens)).values_list("agency_id", flat=True)
+    )
+    limits = dict(
+        EmailSyncSettings.objects.filter(agency_id__in=agencies).values_list(
+            "agency_id", "rate_limit_per_hour"
+        )
+    )
+    over = []
+    for agency_id in sorted(agencies):
+        limit = limits.get(agency_id) or DEFAULT_LIMIT
+        if recorded_in_last_hour(agency_id, limit) >= limit:
+            over.append(agency_id)
+    return over
+
+
+DEFAULT_LIMIT = 600  # EmailSyncSettings.rate_limit_per_hour's default, for an agency without a row

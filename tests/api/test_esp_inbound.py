@@ -360,3 +360,15 @@ def test_a_dns_outage_through_an_esp_is_quarantined_not_deferred(acme, key, monk
     assert response.status_code == 200
     trigger = Trigger.objects.get()
     assert trigger.status == "quarantined" and "(dns_error)" in trigger.auth_detail
+
+
+def test_an_agency_over_its_hourly_limit_is_asked_to_retry_through_an_esp(acme, key, dns, client):
+    """The flood limit held over SMTP only; a flood posted by an ESP went straight through."""
+    from emailsync.review_requests.models import EmailSyncSettings
+
+    EmailSyncSettings.objects.filter(agency=acme).update(rate_limit_per_hour=1)
+    assert postmark(client, message(key), acme).status_code == 200
+    refused = postmark(client, message(key), acme)
+    assert refused.status_code == 503 and refused["Retry-After"] == "600"
+    assert refused.json()["error"] == "rate_limited"
+    assert Trigger.objects.filter(agency=acme).count() == 1
