@@ -16,7 +16,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from emailsync.agencies.access import admin_required, agency_object
-from emailsync.agencies.models import AgencyDomain
+from emailsync.agencies.models import AgencyDomain, SenderAddress
 from emailsync.inbound.models import BlockedSender, InboundAddress, Trigger, UnmappedSender
 from emailsync.review_requests import manual
 from emailsync.review_requests.models import EmailSyncSettings, ReviewRequest, Source
@@ -79,9 +79,10 @@ def page_context(request, **extra) -> dict:
             .order_by("-received_at")[:20]
         ),
         "unmapped": list(
-            UnmappedSender.objects.filter(agency=agency, mapped_to__isnull=True).order_by(
-                "-last_seen"
-            )[:20]
+            UnmappedSender.objects.filter(agency=agency, mapped_to__isnull=True)
+            # An address a member was given on the Team page before that mapped it is known.
+            .exclude(email__in=SenderAddress.objects.filter(agency=agency).values("email"))
+            .order_by("-last_seen")[:20]
         ),
         "map_form": MapSenderForm(agency=agency),
         "blocked": list(BlockedSender.objects.filter(agency=agency).order_by("-blocked_at")[:50]),

@@ -323,6 +323,17 @@ def test_an_address_outside_the_domains_added_after_a_release_credits_its_reques
     assert request.recruiter == acme.sam.profile
 
 
+def test_an_unknown_sender_a_member_was_given_before_is_no_longer_listed(acme, admin):
+    from emailsync.agencies.models import SenderAddress
+    from emailsync.inbound.models import UnmappedSender
+
+    UnmappedSender.objects.create(agency=acme, email="kate.ng@acme.test")
+    UnmappedSender.objects.create(agency=acme, email="still.unknown@acme.test")
+    SenderAddress.objects.create(agency=acme, profile=acme.sam.profile, email="kate.ng@acme.test")
+    page = admin.get(reverse("email-sync")).content.decode()
+    assert "still.unknown@acme.test" in page and "kate.ng@acme.test" not in page
+
+
 def test_mapping_an_address_credits_what_it_sent_with_a_plus_tag(acme, admin):
     from emailsync.inbound.models import UnmappedSender
 
