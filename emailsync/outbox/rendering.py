@@ -301,8 +301,10 @@ def wording(
         "intro": intro % names,
         "writes": (
             _("%(author)s at %(agency)s writes:") % {**names, "author": message_by}
-            if message_by
-            else (_("%(recruiter)s writes:") if recruiter else _("%(agency)s writes:")) % names
+            if message_by and message_by != agency
+            else _("%(agency)s writes:") % names
+            if message_by or not recruiter
+            else _("%(recruiter)s writes:") % names
         ),
         "rate": _("How would you rate them?"),
         "rate_text": _("How would you rate them, from 1 to 5 stars?"),

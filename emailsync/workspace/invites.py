@@ -95,8 +95,10 @@ def edit(request: ReviewRequest, data: dict, by) -> ReviewRequest:
             locked.message_by = author[:120] if data["personal_message"] else ""
         elif "recruiter" in changed and locked.personal_message and not locked.message_by:
             # The words stay those of the recruiter who wrote them, not the new one's.
+            # Words sent for no recruiter (an API request without one) were the agency's own.
             previous = RecruiterProfile.objects.filter(pk=request.recruiter_id).first()
-            locked.message_by = previous.display_name[:120] if previous else ""
+            author = previous.display_name if previous else locked.agency.name
+            locked.message_by = author[:120]
         locked.personal_message = data["personal_message"]
         locked.save(
             update_fields=["email", "name", "role", "recruiter", "personal_message", "message_by"]

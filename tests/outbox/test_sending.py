@@ -434,3 +434,15 @@ def test_the_development_outbox_shows_the_request_with_working_links(
     assert f"https://reviews.example.com/review/{request.token}/?rating=5" in html
     text = client.get(f"/dev/outbox/{kept.pk}/text/").content.decode()
     assert f"/unsubscribe/{request.token}/" in text
+
+
+def test_who_a_personal_message_is_signed_by():
+    from emailsync.outbox.rendering import wording
+
+    def writes(recruiter, message_by):
+        return wording("", "Acme", recruiter, "", False, message_by)["writes"]
+
+    assert writes("Sam Carter", "") == "Sam Carter writes:"
+    assert writes("", "") == "Acme writes:"
+    assert writes("Sam Carter", "Alex Admin") == "Alex Admin at Acme writes:"
+    assert writes("Sam Carter", "Acme") == "Acme writes:"  # the agency's own words

@@ -187,6 +187,14 @@ def test_words_an_admin_adds_to_a_recruiters_invite_are_signed_by_the_admin(acme
     assert admin.post(reverse("invite-edit", args=[own.pk]), moved).status_code == 302
     own.refresh_from_db()
     assert own.recruiter == acme.admin.profile and own.message_by == "Sam Carter"
+    # Words sent for no recruiter (an API request without one) stay the agency's.
+    agencys = scheduled_request(acme, None, email="api@example.org")
+    agencys.personal_message = "Thank you for working with us."
+    agencys.save()
+    moved = {**moved, "email": agencys.email, "personal_message": agencys.personal_message}
+    assert admin.post(reverse("invite-edit", args=[agencys.pk]), moved).status_code == 302
+    agencys.refresh_from_db()
+    assert agencys.message_by == acme.name
 
 
 def test_an_invite_can_move_to_another_form_of_the_same_mailbox(acme, admin):
