@@ -49,3 +49,23 @@ def test_a_column_added_to_a_table_in_use_has_a_default_the_database_keeps():
                 continue
             unsafe.append(f"{app}.{name}: {op.model_name}.{op.name}")
     assert unsafe == []
+
+
+def test_no_migration_renames_or_drops_what_the_running_version_still_reads():
+    """The previous version reads every column and table it knows: renaming or dropping one
+    breaks it until it is restarted. Such a change takes two releases (stop using, then drop)."""
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    breaking = (
+        operations.RenameField,
+        operations.RemoveField,
+        operations.RenameModel,
+        operations.DeleteModel,
+    )
+    found = [
+        f"{app}.{name}: {type(op).__name__}"
+        for (app, name), migration in loader.disk_migrations.items()
+        if migration.__module__.startswith("emailsync.")
+        for op in migration.operations
+        if isinstance(op, breaking)
+    ]
+    assert found == []
