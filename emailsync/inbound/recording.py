@@ -174,14 +174,18 @@ def outcomes(plan, now, recipients: list[dict]) -> list[dict]:
             continue  # recorded above
         if not d.invite:
             recipient(d.email, d.name, OUTCOME.SKIPPED, d.reason, role)
-        elif plan.quarantined:
-            recipient(d.email, d.name, OUTCOME.HELD, rules.QUARANTINED, role)
+            continue
+        # Whoever is (or would be) asked is recorded by the name the request greets them by:
+        # structured data's, else the header's.
+        name = plan.structured.name_for(d.email) or d.name
+        if plan.quarantined:
+            recipient(d.email, name, OUTCOME.HELD, rules.QUARANTINED, role)
         elif plan.setup_test:
-            recipient(d.email, d.name, OUTCOME.SKIPPED, rules.SETUP_TEST_PREVIEW, role)
+            recipient(d.email, name, OUTCOME.SKIPPED, rules.SETUP_TEST_PREVIEW, role)
         else:
-            request = request_row(plan, d.email, d.name, now, send_after=due)
+            request = request_row(plan, d.email, name, now, send_after=due)
             requests.append(request)
-            recipient(d.email, d.name, OUTCOME.INVITED, role=role, request=request)
+            recipient(d.email, name, OUTCOME.INVITED, role=role, request=request)
     return requests
 
 

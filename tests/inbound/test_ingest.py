@@ -342,6 +342,33 @@ def test_an_ats_email_with_email_sync_data_is_a_trigger_even_if_marked_bulk(
     assert skipped.reason == "mailing_list"  # a mailing list is never a trigger
 
 
+def test_the_activity_record_names_the_person_as_the_request_greets_them(
+    sync_agency, acme_key, dns
+):
+    """Structured data's name is the one the email uses, so the recipient's outcome (what the
+    activity log and its CSV show) carries it too; a skipped colleague keeps the header's."""
+    data = [("X-EmailSync-Name", "=?utf-8?q?S=C3=B8ren_Client?="), ("X-EmailSync-Role", "client")]
+    raw = build(to=("Sol <soren@client.test>",), cc=("Pat <pat@acme.test>",), extra_headers=data)
+    [result] = run(sync_agency, acme_key.sign(raw), dns)
+    assert result.status == "accepted"
+    assert ReviewRequest.objects.get().name == "Søren Client"
+    outcomes = dict(
+        TriggerRecipient.objects.filter(trigger_id=result.trigger_id).values_list("email", "name")
+    )
+    assert outcomes == {"soren@client.test": "Søren Client", "pat@acme.test": "Pat"}
+
+
+def test_a_released_trigger_greets_by_the_structured_name_too(sync_agency, dns):
+    from emailsync.review_requests.manual import release
+
+    data = [("X-EmailSync-Name", "Zoe Candidate")]
+    [held] = run(sync_agency, build(to=("Z <zoe@candidate.test>",), extra_headers=data), dns)
+    assert held.status == "quarantined"
+    trigger = Trigger.objects.get(pk=held.trigger_id)
+    release(trigger, by=sync_agency.users.get(role="admin"))
+    assert ReviewRequest.objects.get().name == "Zoe Candidate"
+
+
 @pytest.mark.parametrize("value", ["no (sent by a person)", "No; reason=manual", " no "])
 def test_auto_submitted_no_with_a_comment_or_parameter_is_a_person(
     sync_agency, acme_key, dns, value
