@@ -153,6 +153,42 @@ def _harmless(defect) -> bool:
     )
 
 
+# Defects of an RFC 2047 word itself: a word that ends at the closing quote of a quoted name
+# (how Outlook, JavaMail and PHP mailers write "=?iso-8859-1?Q?M=FCller=2C_J=FCrgen?="), or
+# one whose base64 is broken. In a display name they cost at most the name. But the parser
+# decodes such a word wherever it stands, in a local part too (`=?utf-8?q?ann?=@example.com`
+# becomes ann@example.com, where every other system reads it as written): so whenever a header
+# with an encoded word has any defect, its addresses must be written out in it (`_written_out`).
+_ENCODED_WORD_DEFECTS = (
+    email_errors.InvalidBase64CharactersDefect,
+    email_errors.InvalidBase64PaddingDefect,
+    email_errors.InvalidBase64LengthDefect,
+)
+
+
+def _encoded_word_defect(defect) -> bool:
+    return isinstance(defect, _ENCODED_WORD_DEFECTS) or (
+        isinstance(defect, email_errors.InvalidHeaderDefect)
+        and str(defect) == "missing trailing whitespace after encoded-word"
+    )
+
+
+def _written_out(mailboxes, value: str) -> bool:
+    """Whether each parsed address appears as it was parsed, local@domain (the local part
+    quoted or not), in the header's own text. An encoded word the parser decoded inside an
+    address fails it, with or without a defect of its own (`=?utf-8?q?a?=b@x.example` reads as
+    ab@x.example with only an obsolete-syntax note)."""
+    text = value.lower()
+    return all(
+        m.domain
+        and (
+            f"{m.username}@{m.domain}".lower() in text
+            or f'"{m.username}"@{m.domain}'.lower() in text
+        )
+        for m in mailboxes
+    )
+
+
 @dataclass(frozen=True)
 class Address:
     """One mailbox, normalised for matching.
@@ -476,7 +512,10 @@ def _parse_with_registry(name: str, value: str, defects: list[str]) -> tuple[lis
     except Exception:  # e.g. RecursionError on deeply nested comments
         defects.append(f"{code}_unparseable")
         return [], 0
-    if not all(map(_harmless, parse_defects)):
+    unsure = [d for d in parse_defects if not _harmless(d)]
+    if not all(map(_encoded_word_defect, unsure)) or (
+        parse_defects and "=?" in value and not _written_out(parsed, value)
+    ):
         defects.append(f"{code}_parse_defect")
     addresses = []
     for mailbox in parsed:

@@ -205,6 +205,53 @@ def test_encoded_words_inside_a_quoted_name_are_decoded_as_mail_clients_do():
     assert [a.display_name for a in unknown.to] == [""]
 
 
+def test_a_quoted_name_that_is_one_encoded_word_is_read_as_outlook_and_javamail_mean_it():
+    """The word ends at the closing quote, which the parser reports as missing whitespace;
+    only the name is concerned, so the email is not skipped for it."""
+    h = parse_headers(
+        b"From: =?UTF-8?Q?Sam_Carter?= <sam@acme.com>\r\n"
+        b'To: "=?iso-8859-1?Q?M=FCller=2C_J=FCrgen?=" <juergen@candidate.example>,\r\n'
+        b' "=?UTF-8?Q?Jos=C3=A9?=" <jose@candidate.example>\r\n'
+        b"Cc: =?utf-8?q?Ana?=<ana@client.example>\r\n"
+    )
+    assert h.defects == ()
+    assert h.from_addr == Address("Sam Carter", "sam@acme.com")
+    assert [(a.display_name, a.addr_spec) for a in h.to] == [
+        ("Müller, Jürgen", "juergen@candidate.example"),
+        ("José", "jose@candidate.example"),
+    ]
+    assert h.cc == (Address("Ana", "ana@client.example"),)
+
+
+def test_a_garbled_encoded_name_costs_the_name_not_the_email():
+    h = parse_headers(
+        b"From: a@acme.com\r\n"
+        b"To: =?utf-8?b?!!!notb64?= <b64@candidate.example>, =?utf-8?b?QUJ?= <pad@x.example>\r\n"
+    )
+    assert h.defects == ()
+    assert [(a.display_name, a.addr_spec) for a in h.to] == [
+        ("", "b64@candidate.example"),
+        ("AB", "pad@x.example"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        b"=?utf-8?q?ann?=@candidate.example",
+        b"<=?utf-8?q?ann?=@candidate.example>",
+        b"=?utf-8?b?QUJD?=@candidate.example",
+        b"=?utf-8?q?a?=nn@candidate.example",  # only an obsolete-syntax note from the parser
+        b"=?utf-8?q?ann?=@candidate.example, ann@elsewhere.example",
+        b"x@=?utf-8?q?candidate?=.example",
+    ],
+)
+def test_an_encoded_word_inside_an_address_is_not_decoded_into_one(to):
+    """Every other system reads such an address as written; ours would have read another."""
+    h = parse_headers(b"From: a@acme.com\r\nTo: " + to + b"\r\n")
+    assert "to_parse_defect" in h.defects
+
+
 def test_a_name_folded_across_encoded_words_is_one_name():
     """RFC 2047 6.2: the whitespace between adjacent encoded words is not part of the text."""
     h = parse_headers(
