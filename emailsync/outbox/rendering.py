@@ -183,7 +183,9 @@ SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "phd", "md", "mba", "cpa", "esq", "ms
 
 def first_name(name: str) -> str:
     """The name a greeting uses, from a display name as mail clients write it: "Karen Smith",
-    "Smith, Karen (Acme Ltd)" (Outlook's directory form), "Dr. Karen Smith", "Karen Smith, PhD".
+    "Smith, Karen (Acme Ltd)" (Outlook's directory form), "Dr. Karen Smith", "Karen Smith, PhD",
+    "WATSON Amelia" (the family name first, in capitals, as French and many Asian business
+    directories write it), "J. R. Smith" (initials: greeted by the whole name, not "Hi J,").
     Empty when there is none to use (then the greeting is a plain "Hello,")."""
     name = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", header_text(name))  # (Company), [External]
     last, comma, rest = name.partition(",")
@@ -191,11 +193,22 @@ def first_name(name: str) -> str:
         name = rest
     elif comma:  # "Karen Smith, PhD" or a trailing comma
         name = last
-    for word in name.split():
-        word = word.strip(".,;:!?\"'")
-        if word and "@" not in word and word.lower() not in HONORIFICS:
-            return word
-    return ""
+    words = [w.strip(".,;:!?\"'") for w in name.split()]
+    words = [w for w in words if w and "@" not in w and w.lower() not in HONORIFICS]
+    if not words:
+        return ""
+    if len(words[0]) == 1:  # an initial
+        return " ".join(w if len(w) > 1 else w + "." for w in words)
+    if _family_name_in_capitals(words[0]):
+        given = [w for w in words[1:] if not w.isupper()]
+        if given:
+            return given[0]
+    return words[0]
+
+
+def _family_name_in_capitals(word: str) -> bool:
+    # Three letters or more: "AJ Smith" and "JP Martin" are greeted as AJ and JP.
+    return len(word) >= 3 and word.isalpha() and word.isupper()
 
 
 def _is_suffix(text: str) -> bool:

@@ -139,6 +139,12 @@ def test_candidate_client_and_neutral_wording_differ(sink, acme, make_request):
         ("Karen Smith, PhD", "Hi Karen,"),
         ("[External] Bob Jones", "Hi Bob,"),
         ("karen.smith@client.test", "Hello,"),  # no name, only an address
+        ("WATSON Amelia", "Hi Amelia,"),  # the family name first, in capitals
+        ("DUPONT Jean-Pierre (Acme)", "Hi Jean-Pierre,"),
+        ("AJ Smith", "Hi AJ,"),  # initials used as a first name
+        ("JOHN SMITH", "Hi JOHN,"),  # all in capitals: nothing tells which is which
+        ("J. R. Smith", "Hi J. R. Smith,"),  # not "Hi J,"
+        ("Dr. K Smith", "Hi K. Smith,"),
     ],
 )
 def test_the_greeting_finds_the_first_name_in_real_display_names(
