@@ -21,6 +21,7 @@ from emailsync.agencies.access import admin_required, agency_object, member_requ
 from emailsync.inbound.models import InboundAddress
 from emailsync.placements import matching
 from emailsync.placements.models import Placement
+from emailsync.profiles.agency_views import public_state
 from emailsync.review_requests.manual import Person, request_manually
 from emailsync.review_requests.models import EmailSyncSettings, ReviewRequest, Source
 from emailsync.reviews.models import Review
@@ -137,6 +138,8 @@ def board(request):
         page = Paginator(column_queryset(active, requests, reviews), PAGE).get_page(
             request.GET.get("page")
         )
+        if active == "verified" and context["can_act"]:
+            with_public_state(page.object_list)
         context.update(
             columns=[(k, label, totals[k], None) for k, label in COLUMNS],
             column=(active, dict(COLUMNS)[active], totals[active], page),
@@ -146,7 +149,18 @@ def board(request):
         (k, label, totals[k], list(column_queryset(k, requests, reviews)[:CARDS_PER_COLUMN]))
         for k, label in COLUMNS
     ]
+    if context["can_act"]:
+        with_public_state(next(cards for k, _, _, cards in context["columns"] if k == "verified"))
     return render(request, "workspace/reviews/board.html", context)
+
+
+def with_public_state(reviews) -> None:
+    """Give each verified card what the admin needs to answer it in public: whether it shows
+    on the profiles, or was hidden by moderators, and the link to reply (or edit the reply)."""
+    reviews = list(reviews)
+    states = public_state(reviews)
+    for review in reviews:
+        review.public_state = states[review.pk]
 
 
 # --- verification ------------------------------------------------------------------------------

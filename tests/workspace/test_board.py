@@ -386,3 +386,23 @@ def test_recruiters_may_only_ask_for_themselves(acme, client):
         reverse("manual-request"), {"people": "ann@people.test", "recruiter": acme.sam.profile.pk}
     )
     assert ReviewRequest.objects.get().recruiter == acme.sam.profile
+
+
+def test_an_admin_can_reply_in_public_from_a_verified_card(acme, admin, make_review, client):
+    """The reply page and the public-profile page were reachable only by typing their URLs."""
+    from emailsync.profiles.models import ReviewReply
+
+    answered = make_review(email="a@candidate.test", status=Review.Status.VERIFIED)
+    ReviewReply.objects.create(review=answered, text="Thank you!", author=acme.admin)
+    fresh = make_review(email="b@candidate.test", status=Review.Status.VERIFIED)
+    waiting = make_review(email="c@candidate.test")
+    for url in (reverse("agency-reviews"), reverse("agency-reviews") + "?col=verified"):
+        page = admin.get(url).content.decode()
+        assert reverse("profiles-reply", args=[fresh.pk]) in page
+        assert reverse("profiles-reply", args=[answered.pk]) in page
+        assert "Edit public reply" in page and "Reply publicly" in page
+        assert reverse("profiles-reply", args=[waiting.pk]) not in page
+        assert reverse("profiles-admin") in page  # the navigation's "Public profile"
+    client.force_login(acme.sam)
+    page = client.get(reverse("agency-reviews")).content.decode()
+    assert "Reply publicly" not in page and reverse("profiles-admin") not in page
