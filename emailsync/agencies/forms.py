@@ -171,9 +171,28 @@ class SenderAddressForm(forms.Form):
 
     def clean_email(self):
         email = self.cleaned_data["email"].strip().lower()
+        domain = email.rpartition("@")[2]
+        if domain == settings.EMAILSYNC_INBOUND_DOMAIN.lower():
+            raise ValidationError(
+                _("That is an Email Sync BCC address: it receives your emails, never sends.")
+            )
+        ours = {a.rpartition("@")[2].rstrip("> ").lower() for a in own_sending_addresses()}
+        if domain in ours:
+            raise ValidationError(
+                _("Email Sync itself sends from that domain; add an address your team sends from.")
+            )
         if SenderAddress.objects.filter(agency=self.agency, email=email).exists():
             raise ValidationError(_("That address is already assigned to a member."))
         return email
+
+
+def own_sending_addresses() -> list[str]:
+    """The addresses the platform's own emails come from (review requests, notifications)."""
+    return [
+        a
+        for a in (settings.EMAILSYNC_FROM_EMAIL, settings.DEFAULT_FROM_EMAIL, settings.SERVER_EMAIL)
+        if "@" in a
+    ]
 
 
 class AgencySettingsForm(forms.ModelForm):

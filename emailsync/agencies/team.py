@@ -131,6 +131,12 @@ def member(request, member_id):
                     )
                     % {"email": email, "n": credited, "name": profile.display_name},
                 )
+            else:
+                messages.success(
+                    request,
+                    _("%(email)s added: emails from it now credit %(name)s.")
+                    % {"email": email, "name": profile.display_name},
+                )
             return redirect("member", member_id=person.pk)
     return render(
         request,
@@ -217,7 +223,11 @@ def my_profile(request):
     return render(
         request,
         "agencies/profile.html",
-        {"form": form, "profile": profile},
+        {
+            "form": form,
+            "profile": profile,
+            "public_url": reverse("profiles-recruiter", args=[request.agency.slug, profile.slug]),
+        },
         status=400 if form.errors else 200,
     )
 

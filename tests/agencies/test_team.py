@@ -179,6 +179,28 @@ def test_admin_assigns_sender_addresses(admin_client, agency, add_member):
 
 
 @pytest.mark.django_db
+def test_a_sending_address_is_not_one_of_the_platforms_own(
+    admin_client, agency, add_member, settings
+):
+    """Our own From address and the BCC addresses were accepted, and mail From our address
+    then counted as the recruiter's trigger."""
+    settings.EMAILSYNC_FROM_EMAIL = "reviews@emailsync.test"
+    settings.DEFAULT_FROM_EMAIL = "Email Sync <reviews@emailsync.test>"
+    member = add_member(agency)
+    page = reverse("member", args=[member.pk])
+    for address, why in [
+        ("Reviews@EmailSync.test", b"Email Sync itself sends"),
+        (f"acme-x1y2z3@{settings.EMAILSYNC_INBOUND_DOMAIN}", b"BCC address"),
+    ]:
+        refused = admin_client.post(page, {"email": address})
+        assert refused.status_code == 400 and why in refused.content
+        assert address.encode() in refused.content  # what was typed is kept
+    assert list(member.profile.senders.values_list("email", flat=True)) == [member.email]
+    added = admin_client.post(page, {"email": "sam@acme-mail.test"}, follow=True)
+    assert b"sam@acme-mail.test added" in added.content  # and says so
+
+
+@pytest.mark.django_db
 def test_admin_manages_domains_and_settings(admin_client, agency):
     admin_client.post(reverse("add-domain"), {"domain": "Acme-Careers.test"})
     assert "acme-careers.test" in agency.domain_names()
@@ -227,6 +249,10 @@ def test_member_edits_own_profile(client, agency, add_member):
     assert response.status_code == 302
     member.profile.refresh_from_db()
     assert member.profile.job_title == "Tech Recruiter"
+    page = client.get(reverse("my-profile")).content.decode()
+    public = reverse("profiles-recruiter", args=[agency.slug, member.profile.slug])
+    assert f'href="{public}"' in page  # a recruiter finds their own public profile
+    assert client.get(public).status_code == 200
 
 
 @pytest.mark.django_db
