@@ -72,6 +72,9 @@ class Inbound:
     evidence: AuthEvidence
     source: str = "smtp"
     headers: ParsedHeaders | None = None  # when the adapter has parsed them already
+    # MAIL FROM:<>, the null reverse-path (RFC 5321 4.5.5) that marks bounces and automatic
+    # replies (RFC 3834 3.3); False where the adapter does not know the envelope's sender.
+    null_sender: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,10 @@ def ingest_batch(messages: list[Inbound], now: datetime | None = None) -> list[l
 
 
 def ignore_reason(
-    headers: ParsedHeaders, now: datetime, structured: StructuredData | None = None
+    headers: ParsedHeaders,
+    now: datetime,
+    structured: StructuredData | None = None,
+    null_sender: bool = False,
 ) -> str:
     """Messages that are not a person's email to a candidate or client."""
     if headers.defects:
@@ -155,7 +161,7 @@ def ignore_reason(
     # data in it says it was meant as a trigger; an out-of-office reply or a vacation notice
     # never carries any. A List-Id still means a mailing list.
     meant_as_trigger = bool(structured and structured.sources)
-    if auto and auto != "no" and not meant_as_trigger:
+    if ((auto and auto != "no") or null_sender) and not meant_as_trigger:
         return "auto_submitted"
     precedence = (headers.precedence or "").strip().lower()
     if precedence in IGNORED_PRECEDENCE and not meant_as_trigger:
@@ -308,7 +314,7 @@ class Batch:
             rules.Recipient(a.addr_spec, a.display_name) for a in (*headers.to, *headers.cc)
         ]
         plan = Plan(index, facts, headers, structured, trigger, candidates)
-        trigger.reason = ignore_reason(headers, self.now, structured)
+        trigger.reason = ignore_reason(headers, self.now, structured, message.null_sender)
         if trigger.reason == "header_defects":
             trigger.header_defects = stored_problems(dict.fromkeys(headers.defects))
         if not trigger.reason and not facts.settings.enabled:

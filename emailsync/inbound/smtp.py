@@ -140,11 +140,11 @@ def handle_return_mail(returns, raw: bytes) -> None:
         log.info("%s address: %s", parsed.kind, outcome)
 
 
-def prepare(rcpts, raw: bytes, header: bytes, body, dnsfunc) -> Inbound:
+def prepare(rcpts, raw: bytes, header: bytes, body, dnsfunc, null_sender=False) -> Inbound:
     """The work that needs no database: parse once, verify signatures (maybe DNS)."""
     headers = parse_headers(header)
     evidence = gather_evidence(header, body, dnsfunc, headers=headers, raw=raw)
-    return Inbound(tuple(rcpts), header, body, evidence, "smtp", headers)
+    return Inbound(tuple(rcpts), header, body, evidence, "smtp", headers, null_sender)
 
 
 @contextlib.contextmanager
@@ -322,7 +322,7 @@ class ListenerState:
         path = wal_checkpoints.database_file()
         self.checkpointer = wal_checkpoints.Checkpointer(path).start() if path else None
 
-    async def prepare(self, rcpts, raw: bytes, header: bytes, body) -> "Inbound":
+    async def prepare(self, rcpts, raw: bytes, header: bytes, body, null_sender=False) -> "Inbound":
         """Parse and verify a message. When every DKIM key it needs is already cached this is
         pure CPU, done right here: a trip to a thread would cost more than it saves under
         the GIL. A key that needs DNS sends the work to a thread, so the loop never waits."""
@@ -330,11 +330,11 @@ class ListenerState:
         from_cache = getattr(resolver, "from_cache", None)
         if from_cache is not None:
             try:
-                return prepare(rcpts, raw, header, body, from_cache)
+                return prepare(rcpts, raw, header, body, from_cache, null_sender)
             except NotCached:
                 pass
         return await asyncio.get_running_loop().run_in_executor(
-            self.lookups, prepare, rcpts, raw, header, body, resolver
+            self.lookups, prepare, rcpts, raw, header, body, resolver, null_sender
         )
 
     def read_flood_count(self, agency_id: int, limit: int) -> asyncio.Future:
@@ -471,7 +471,9 @@ class Handler:
             limiter.count(agency_id)
         header, body = split_message_view(raw)  # the body stays a view: one copy in memory
         try:
-            inbound = await self.state.prepare(rcpts, raw, header, body)
+            inbound = await self.state.prepare(
+                rcpts, raw, header, body, null_sender=envelope.mail_from == "<>"
+            )
             del body
         except Exception:  # anything before the commit: the sending server must retry
             log.exception("message not read; answering 451")

@@ -144,6 +144,27 @@ def test_rotated_out_and_disabled_addresses_are_refused(listener, sync_agency):
         )
 
 
+def test_a_null_reverse_path_is_an_automatic_message(listener, sync_agency, acme_key):
+    """MAIL FROM:<> marks bounces and automatic replies (RFC 5321 4.5.5, RFC 3834 3.3), which
+    are never triggers, whatever their headers say; an ATS's structured data still is one."""
+    with listener.client() as smtp:
+        smtp.ehlo()
+        smtp.mail("<>")
+        assert smtp.rcpt(sync_agency.bcc)[0] == 250
+        code, text = smtp.data(acme_key.sign(build(to=("Bo <bo@candidate.test>",))))
+        assert code == 250
+        data = [("X-EmailSync-Placement", "PL-77"), ("X-EmailSync-Role", "candidate")]
+        smtp.mail("<>")
+        assert smtp.rcpt(sync_agency.bcc)[0] == 250
+        raw = acme_key.sign(build(to=("Di <di@candidate.test>",), extra_headers=data))
+        assert smtp.data(raw)[0] == 250
+    automatic, meant = Trigger.objects.order_by("pk")
+    assert text.decode() == f"2.0.0 OK: trigger {automatic.pk}"
+    assert (automatic.status, automatic.reason) == ("skipped", "auto_submitted")
+    assert meant.status == "accepted"
+    assert list(ReviewRequest.objects.values_list("email", flat=True)) == ["di@candidate.test"]
+
+
 def test_too_many_recipients_in_one_transaction(listener, sync_agency):
     with listener.client() as smtp:
         smtp.ehlo()
