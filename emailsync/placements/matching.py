@@ -70,9 +70,11 @@ def suggest(review, limit: int = 5) -> list[Suggestion]:
     )
     scored = [score(review, p, anchor) for p in pool]
     scored = [s for s in scored if s.score > 0]
-    scored.sort(key=lambda s: (-s.score, -(s.placement.pk)))
     if review.role == "candidate":
-        note_candidates_reviewed(review, scored[:limit])
+        note_candidates_reviewed(review, scored)
+    # A placement another person's candidate review is verified with goes below the others,
+    # warning and all: it was ranked first, and one click attached a second candidate to it.
+    scored.sort(key=lambda s: (s.candidate_reviewed, -s.score, -(s.placement.pk)))
     if scored:
         top = scored[0]
         top.one_click = not top.candidate_reviewed and (
@@ -83,14 +85,24 @@ def suggest(review, limit: int = 5) -> list[Suggestion]:
 
 def note_candidates_reviewed(review, suggestions: list[Suggestion]) -> None:
     """Mark the placements a different person's candidate review is already verified with."""
+    reviewed_by = candidate_reviews(review, [s.placement for s in suggestions])
+    for suggestion in suggestions:
+        placement_id = suggestion.placement.pk
+        suggestion.candidate_reviewed = placement_id in reviewed_by
+        suggestion.candidate_reviewed_by = reviewed_by.get(placement_id, "")
+
+
+def candidate_reviews(review, placements) -> dict[int, str]:
+    """{placement id: reviewer's address} for those of `placements` a different person's
+    candidate review is verified with ("" when that reviewer's data was erased)."""
     from emailsync.reviews.models import Review  # reviews depend on placements, not back
 
-    if not suggestions:
-        return
+    if not placements:
+        return {}
     verified = (
         Review.objects.filter(
             agency_id=review.agency_id,
-            placement__in=[s.placement for s in suggestions],
+            placement__in=placements,
             status=Review.Status.VERIFIED,
             role="candidate",
         )
@@ -101,10 +113,7 @@ def note_candidates_reviewed(review, suggestions: list[Suggestion]) -> None:
     reviewed_by: dict[int, str] = {}
     for placement_id, email in verified:  # an erased reviewer's address is blank
         reviewed_by[placement_id] = reviewed_by.get(placement_id) or email
-    for suggestion in suggestions:
-        placement_id = suggestion.placement.pk
-        suggestion.candidate_reviewed = placement_id in reviewed_by
-        suggestion.candidate_reviewed_by = reviewed_by.get(placement_id, "")
+    return reviewed_by
 
 
 def score(review, placement: Placement, anchor) -> Suggestion:

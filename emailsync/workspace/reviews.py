@@ -301,7 +301,13 @@ def placement_search(request):
     review = None
     if request.GET.get("review_id"):
         review = review_for_admin(request, as_id(request.GET["review_id"]))
-    results = matching.search(request.agency, request.GET.get("q", ""))
+    results = list(matching.search(request.agency, request.GET.get("q", "")))
+    if review is not None and review.role == "candidate":
+        # The same warning the suggestions give: searching found a way around it.
+        reviewed_by = matching.candidate_reviews(review, results)
+        for placement in results:
+            placement.candidate_reviewed = placement.pk in reviewed_by
+            placement.candidate_reviewed_by = reviewed_by.get(placement.pk, "")
     return render(
         request,
         "workspace/reviews/_placement_results.html",

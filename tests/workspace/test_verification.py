@@ -271,3 +271,35 @@ def test_the_boards_reject_button_opens_the_reject_form(acme, admin, make_review
     assert '<details class="reject" id="reject" open>' in opened
     plain = admin.get(reverse("review-verify", args=[review.pk])).content.decode()
     assert '<details class="reject" id="reject">' in plain
+
+
+def test_a_placement_taken_by_another_candidate_ranks_last_and_search_warns_too(
+    acme, admin, make_review
+):
+    """It was the first suggestion (one click attached a second candidate to it), and the
+    dialog's search listed it without the warning the suggestions give."""
+    yesterday = date.today() - timedelta(days=1)
+    taken = placement(
+        acme,
+        candidate_name="Bob Long",
+        recruiter=acme.sam.profile,
+        start_date=date.today(),
+        external_ref="DR-2403",
+    )
+    free = placement(
+        acme, candidate_name="Oscar Hughes", recruiter=acme.sam.profile, start_date=yesterday
+    )
+    make_review(email="bob@people.test", reviewer_name="Bob Long").verify(taken, by=acme.admin)
+    new = make_review(email="tabby@people.test", reviewer_name="Tabby One")
+    ranked = suggest(new)
+    assert [s.placement for s in ranked] == [free, taken]
+    assert ranked[1].candidate_reviewed and not ranked[0].candidate_reviewed
+    url = reverse("placement-search")
+    found = admin.get(url, {"q": "DR-2403", "review_id": new.pk}).content.decode()
+    assert "Already verified with a candidate review from bob@people.test" in found
+    other = admin.get(url, {"q": "Oscar", "review_id": new.pk}).content.decode()
+    assert "Already verified" not in other
+    assert 'aria-label="Verify with Oscar Hughes\'s placement"' in other  # which one
+    client = make_review(email="hr@client.test", reviewer_name="Hana", role="client")
+    for_client = admin.get(url, {"q": "DR-2403", "review_id": client.pk}).content.decode()
+    assert "Already verified" not in for_client  # a placement may have several client reviews
