@@ -15,6 +15,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from emailsync.agencies.access import admin_required
+from emailsync.profiles.models import rating_of
 from emailsync.review_requests.models import ReviewRequest, Source
 from emailsync.reviews.models import Review
 
@@ -128,6 +129,7 @@ def dashboard(request):
                 distinct=True,
             ),
         )
+        .select_related("rating")
         .order_by("display_name")
     )
     review_stats = {
@@ -135,7 +137,6 @@ def dashboard(request):
         for row in counted.values("recruiter").annotate(
             n=Count("id"),
             verified=Count("id", filter=Q(status=Review.Status.VERIFIED)),
-            avg=Avg("rating"),
         )
     }
     rows = [
@@ -144,7 +145,9 @@ def dashboard(request):
             "requests": p.requests,
             "reviews": review_stats.get(p.pk, {}).get("n", 0),
             "verified": review_stats.get(p.pk, {}).get("verified", 0),
-            "avg": review_stats.get(p.pk, {}).get("avg"),
+            # What the recruiter's public profile shows (verified, not hidden by moderators),
+            # not an average that counted reviews still missing verification.
+            "avg": rating_of(p).average,
         }
         for p in recruiters
     ]

@@ -548,9 +548,17 @@ def test_every_header_defect_the_parser_reports_has_words():
 
 
 def test_dashboard_draws_svg_charts(acme, admin, make_review, django_assert_max_num_queries):
-    make_review(rating=4)
-    make_review(email="x@people.test", rating=2, status="verified", verified_at=timezone.now())
+    from emailsync.placements.models import Placement
+
+    make_review(rating=4)  # still missing verification: not in the public average
+    verified = make_review(email="x@people.test", rating=2)
+    verified.verify(
+        Placement.objects.create(agency=acme, candidate_name="X", start_date=timezone.now()),
+        by=acme.admin,
+    )
     with django_assert_max_num_queries(12):
         page = admin.get(reverse("dashboard"))
     body = page.content.decode()
-    assert body.count("<svg") == 3 and "3.0" in body  # Sam's average of 4 and 2
+    assert body.count("<svg") == 3
+    # Sam's public average, as his profile shows it; not 3.0 with the pending review.
+    assert "2.0★" in body and "3.0★" not in body and "Public average" in body
