@@ -472,7 +472,11 @@ class Invitation(models.Model):
         if self.accepted_at:
             return "accepted"
         if self.revoked_at:
-            return "revoked"
+            # Inviting again closes the earlier link: that is not the agency withdrawing it.
+            newer = Invitation.objects.filter(
+                agency=self.agency_id, email=self.email, created_at__gt=self.created_at
+            )
+            return "replaced" if newer.exists() else "revoked"
         return "pending" if timezone.now() < self.expires_at else "expired"
 
     @transaction.atomic

@@ -76,7 +76,9 @@ def test_inviting_someone_again_replaces_their_invitation(admin_client, agency, 
     team = admin_client.get(reverse("team")).content.decode()
     assert team.count("newbie@acme.test ·") == 1  # one open invitation listed
     admin_client.logout()
-    assert client.get(first).status_code == 410  # the old link no longer works
+    old = client.get(first)
+    assert old.status_code == 410  # the old link no longer works, and says why
+    assert b"A newer invitation was sent" in old.content and b"withdrawn" not in old.content
     data = {"full_name": "Newbie", "password1": "a-long-passphrase-9"}
     data["password2"] = data["password1"]
     assert client.post(second, data).status_code == 302
