@@ -32,6 +32,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from emailsync.agencies.branding import ink_on
 from emailsync.review_requests.bounces import bounce_local_part
 from emailsync.review_requests.models import ReviewRequest
 from emailsync.review_requests.unsubscribe import unsubscribe_mailto
@@ -153,18 +154,6 @@ def review_url(token: str, rating: int | None = None) -> str:
 
 def fast_unsubscribe_url(request: ReviewRequest) -> str:
     return request_link("unsubscribe", f"/unsubscribe/{PLACEHOLDER}/", request.token)
-
-
-def contrast_ink(colour: str) -> str:
-    """Black or white text, whichever reads better on `colour` (WCAG relative luminance)."""
-
-    def channel(c: int) -> float:
-        c = c / 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
-    luminance = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
-    return "#ffffff" if (1.05 / (luminance + 0.05)) >= 4.5 else "#111111"
 
 
 def logo_url(agency) -> str:
@@ -354,7 +343,7 @@ def request_context(row: OutboundEmail, request: ReviewRequest) -> dict:
         "agency": agency,
         "agency_name": agency_name,
         "brand_colour": colour,
-        "brand_ink": contrast_ink(colour),
+        "brand_ink": ink_on(colour),
         "logo_url": logo_url(agency),
         "recruiter_name": recruiter,
         "recipient_first_name": first_name(request.name),

@@ -28,6 +28,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import condition, require_http_methods, require_safe
 
+from emailsync.agencies import branding
 from emailsync.agencies.models import Agency, RecruiterProfile
 from emailsync.reviews.models import Review
 from emailsync.throttling.models import Counter
@@ -453,7 +454,12 @@ def brand_css(request, agency_slug):
     """The agency's colour as a stylesheet (our CSP allows no style attributes)."""
     agency = _agency(request, agency_slug)
     colour = agency.brand_colour if len(agency.brand_colour) == 7 else "#1f6feb"
-    body = f":root{{--brand:{colour};}}\n"
+    # Links in the agency's colour, darkened where it would not read on the page; text on it
+    # (buttons) black or white, whichever reads.
+    body = (
+        f":root{{--brand:{colour};--brand-link:{branding.link_colour(colour)};"
+        f"--brand-ink:{branding.ink_on(colour)};}}\n"
+    )
     response = HttpResponse(body, content_type="text/css; charset=utf-8")
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response

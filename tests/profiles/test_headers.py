@@ -100,6 +100,8 @@ def test_brand_colour_comes_as_a_stylesheet(client, acme):
     acme.save()
     response = client.get(reverse("profiles-brand-css", args=[acme.slug]))
     assert response["Content-Type"].startswith("text/css")
-    assert response.content.decode().strip() == ":root{--brand:#aa3300;}"
+    assert response.content.decode().strip() == (
+        ":root{--brand:#aa3300;--brand-link:#aa3300;--brand-ink:#ffffff;}"
+    )
     page = client.get(reverse("profiles-agency", args=[acme.slug])).content.decode()
     assert " style=" not in page and "<style" not in page
