@@ -329,7 +329,8 @@ def create_review_requests(request, payload: ReviewRequestCreate):
 
     Each recipient is either `scheduled` (sent inside the agency's business hours after its delay,
     never later than 72 hours) or `skipped` with a reason code: `suppressed`, `recently_asked`,
-    `colleague`, `role_address`, `undeliverable`, `sender`, `inbound_address`, or `duplicate` (an
+    `colleague`, `role_address`, `undeliverable`, `unsendable_address`, `sender`,
+    `inbound_address`, or `duplicate` (an
     address given again in the same call, or another form of the same mailbox, such as a plus
     tag; the first entry's name and role are used). At most 50 recipients per
     call (the agency's recipient cap is for emails, not for a call that names whom to ask).

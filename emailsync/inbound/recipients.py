@@ -18,6 +18,9 @@ SENDER = "sender"  # the person who sent the email
 COLLEAGUE = "colleague"  # the agency's own domain or one of its members
 ROLE_ADDRESS = "role_address"  # noreply@, postmaster@, bounces…
 UNDELIVERABLE = "undeliverable"  # no internet mail domain, or Exchange's internal form
+# Non-ASCII before the @ (SMTPUTF8): deliverable, but not by our outbound mail (see
+# outbox/rendering.py), so it is said here rather than as a send that fails days later.
+UNSENDABLE = "unsendable_address"
 SUPPRESSED = "suppressed"  # unsubscribed or bounced, on any agency
 RECENTLY_ASKED = "recently_asked"  # this agency asked them within the dedupe window
 BULK_SEND = "bulk_send"  # more recipients than the agency's cap: nobody is asked
@@ -30,6 +33,7 @@ RECIPIENT_REASONS = {
     COLLEAGUE: "It belongs to the agency (its domain or a member).",
     ROLE_ADDRESS: "It is a role or no-reply address.",
     UNDELIVERABLE: "The address cannot receive email from the internet.",
+    UNSENDABLE: "Email Sync cannot yet send to an address with non-ASCII characters before the @.",
     SUPPRESSED: "The person unsubscribed, or mail to them bounced.",
     RECENTLY_ASKED: "The agency asked them within its dedupe window.",
     BULK_SEND: "The email went to more people than the agency's recipient cap.",
@@ -157,6 +161,8 @@ def _exclusion(
         return COLLEAGUE
     if not deliverable(email):
         return UNDELIVERABLE
+    if not email.rpartition("@")[0].isascii():
+        return UNSENDABLE
     if is_role_address(email):
         return ROLE_ADDRESS
     return ""

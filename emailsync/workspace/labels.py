@@ -17,6 +17,10 @@ RECIPIENT = {
     "colleague": _("It belongs to your agency (your domain or a team member)."),
     "role_address": _("It is a role or no-reply address."),
     "undeliverable": _("The address cannot receive email from the internet."),
+    "unsendable_address": _(
+        "Email Sync cannot yet send to an address with non-ASCII characters before the @: "
+        "ask the person for another address."
+    ),
     "suppressed": _("The person unsubscribed, or mail to them bounced."),
     "recently_asked": _("You asked them within your dedupe window."),
     "bulk_send": _("The email went to more people than your recipient cap."),

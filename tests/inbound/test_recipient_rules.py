@@ -34,7 +34,9 @@ TABLE = [
     ("'boss@client.example'", rules.UNDELIVERABLE),  # Outlook's quotes read as the address
     ("boss@client..example", rules.UNDELIVERABLE),
     ("imceaex-_o=exchangelabs_cn=recipients_cn=abc-priya@eu.prod.outlook.com", rules.UNDELIVERABLE),
-    ("zoë@exämple.org", ""),  # an IDN is an internet domain
+    ("zoe@exämple.org", ""),  # an IDN is an internet domain
+    ("zoë@example.org", rules.UNSENDABLE),  # asked, it would fail at sending, days later
+    ("李明@例え.jp", rules.UNSENDABLE),
     ("zoe@example.org.", ""),  # the root's dot
     ("zoe@example.org\u3002", ""),  # the same, typed with a full-width input method
     ("o'brien@client.example", ""),  # an apostrophe belongs in a local part
