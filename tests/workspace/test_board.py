@@ -406,3 +406,25 @@ def test_an_admin_can_reply_in_public_from_a_verified_card(acme, admin, make_rev
     client.force_login(acme.sam)
     page = client.get(reverse("agency-reviews")).content.decode()
     assert "Reply publicly" not in page and reverse("profiles-admin") not in page
+
+
+def test_a_sent_invite_says_when_it_went_and_when_it_was_opened(acme, admin):
+    """The card read "Opened 26 Nov" with the date it was sent, and an unsubscribe did not show."""
+    from datetime import datetime
+
+    from django.utils import timezone as tz
+
+    sent = datetime(2026, 11, 20, 10, tzinfo=tz.get_current_timezone())
+    opened = scheduled_request(acme, acme.sam.profile, email="o@people.test")
+    ReviewRequest.objects.filter(pk=opened.pk).update(
+        status=RS.OPENED, sent_at=sent, opened_at=sent + timedelta(days=3)
+    )
+    left = scheduled_request(acme, acme.sam.profile, email="erin@people.test")
+    ReviewRequest.objects.filter(pk=left.pk).update(
+        status=RS.OPENED, sent_at=sent, opened_at=sent, status_reason="Unsubscribed"
+    )
+    page = admin.get(reverse("agency-reviews")).content.decode()
+    card = page[page.index(f'data-request="{opened.pk}"') :]
+    assert "Sent 20 Nov · opened 23 Nov" in card[: card.index("</article>")]
+    card = page[page.index(f'data-request="{left.pk}"') :]
+    assert "unsubscribed" in card[: card.index("</article>")]
