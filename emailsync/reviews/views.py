@@ -131,6 +131,30 @@ def review_form(request, token):
             return redirect("review-confirm", token=token)
         if review.rejected_reason in (services.DUPLICATE_REASON, services.COLLEAGUE_REASON):
             return render_duplicate(request, rr, review)
+        if request.method == "POST" and review.editable():
+            typed = ReviewForm(request.POST)
+            if typed.is_valid() and (
+                typed.cleaned_data["text"].strip() == review.text.strip()
+                and int(typed.cleaned_data["rating"]) == review.rating
+            ):
+                return redirect("review-thanks", token=token)  # a double click: the same review
+            # Typed in a second tab (or after the first was sent): what they typed is offered
+            # as a change to the review they gave, not dropped for the first one's summary.
+            messages.info(
+                request,
+                _(
+                    "You already sent a review from this link. What you just typed is below: "
+                    "send it to replace the one we have."
+                ),
+            )
+            return render_form(
+                request,
+                typed,
+                rr.agency,
+                review.recruiter,
+                action=reverse("review-edit", args=[token]),
+                status=409,
+            )
         return render_given(request, rr, review)
     state = services.request_state(rr)
     if state != "open":

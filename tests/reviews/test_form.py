@@ -178,9 +178,17 @@ def test_submission_is_single_use(client, sent_request, answers):
     assert Review.objects.count() == 1
     review = Review.objects.get()
     assert review.rating == 4
-    # The link now shows the review already given, not a fresh form.
-    assert again.status_code == 200
+    # What was typed the second time (another tab) is kept and offered as a change.
+    assert again.status_code == 409
     html = again.content.decode()
+    assert "You already sent a review from this link" in html
+    assert "A completely different review" in html
+    assert f'action="{reverse("review-edit", args=[rr.token])}"' in html
+    # The same review sent twice (a double click) is simply thanked for.
+    repeat = client.post(form_url(rr), answers())
+    assert repeat.status_code == 302 and repeat.url == reverse("review-thanks", args=[rr.token])
+    # Opened again, the link shows the review already given, not a fresh form.
+    html = client.get(form_url(rr)).content.decode()
     assert "You have already sent this review" in html
     assert "Sam found me a great role" in html
     assert 'name="text"' not in html
