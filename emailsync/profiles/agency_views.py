@@ -95,7 +95,10 @@ def reply(request, review_id):
                     )
                 messages.success(request, _("Your reply was removed."))
             return redirect("profiles-reply", review_id=review.pk)
-        if form.is_valid():
+        if review.status == Review.Status.REJECTED:
+            # Never public: a reply to it would not be either (one kept from before can go).
+            form.add_error(None, _("A rejected review cannot be replied to."))
+        elif form.is_valid():
             text = form.cleaned_data["text"].strip()
             with transaction.atomic():
                 # Two first replies at once (two tabs, two admins): the second finds the first

@@ -162,6 +162,19 @@ def test_an_empty_or_overlong_reply_is_refused(admin_client, review):
     assert not ReviewReply.objects.exists()
 
 
+def test_a_rejected_review_cannot_be_replied_to(admin_client, review):
+    """It will never be public, and the page said the reply would appear "once it is"."""
+    from emailsync.reviews.models import Review
+
+    Review.objects.filter(pk=review.pk).update(status=Review.Status.REJECTED)
+    url = reverse("profiles-reply", args=[review.pk])
+    page = admin_client.get(url).content.decode()
+    assert "You rejected this review" in page and "Publish reply" not in page
+    assert reverse("agency-reviews") in page  # and the way back
+    refused = admin_client.post(url, {"text": "Thanks anyway.", "action": "save"})
+    assert refused.status_code == 400 and not ReviewReply.objects.exists()
+
+
 def test_reply_page_is_for_the_agencys_admins_only(client, acme, review, add_member, make_agency):
     url = reverse("profiles-reply", args=[review.pk])
     client.force_login(add_member(acme))
