@@ -109,7 +109,8 @@ class EmailSyncSettings(models.Model):
     business_days = models.CharField(
         max_length=20,
         default="0,1,2,3,4",
-        help_text=_("Days requests may go out, 0 = Monday … 6 = Sunday."),
+        blank=True,  # no day named: any day (the settings page's "no day ticked")
+        help_text=_("Days requests may go out, 0 = Monday … 6 = Sunday; none: any day."),
     )
     business_start = models.TimeField(default=time(9, 0))
     business_end = models.TimeField(default=time(17, 0))

@@ -53,7 +53,10 @@ def settings_json(sync: EmailSyncSettings) -> dict:
 
 
 def parse_days(value: str) -> str:
-    """'0,1,2,3,4', 'mon-fri' or 'mon,wed,fri' → '0,1,2,3,4'."""
+    """'0,1,2,3,4', 'mon-fri' or 'mon,wed,fri' → '0,1,2,3,4'; '' or 'any' → '' (any day, as
+    the settings page's "no day ticked")."""
+    if value.strip().lower() in ("", "any"):
+        return ""
     days: set[int] = set()
     for item in value.lower().replace(" ", "").split(","):
         if not item:
@@ -69,7 +72,7 @@ def parse_days(value: str) -> str:
             raise CommandError(f"business_days: {item!r} is not a day range (0–6 or mon…sun).")
         days.update(range(a, b + 1))
     if not days:
-        raise CommandError("business_days: name at least one day.")
+        raise CommandError("business_days: name a day, or 'any'.")
     return ",".join(str(d) for d in sorted(days))
 
 

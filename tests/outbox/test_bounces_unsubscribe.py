@@ -357,6 +357,9 @@ def test_operator_settings_cli(acme, capsys):
     assert changed["business_days"] == [0, 1, 2, 3, 4, 6] and changed["reminder_days"] == 0
     assert changed["enabled"] is False
     assert acme.audit_entries.filter(action="email_sync.settings_changed").exists()
+    # No day named: any day, as the settings page's "no day ticked" says.
+    call_command("agency", "settings", acme.slug, "--json", "--set", "business_days=")
+    assert json.loads(capsys.readouterr().out)["business_days"] == []
 
 
 @pytest.mark.parametrize(
