@@ -156,14 +156,18 @@ def _harmless(defect) -> bool:
 # Defects of an RFC 2047 word itself: a word that ends at the closing quote of a quoted name
 # (how Outlook, JavaMail and PHP mailers write "=?iso-8859-1?Q?M=FCller=2C_J=FCrgen?="), or
 # one whose base64 is broken. In a display name they cost at most the name. But the parser
-# decodes such a word wherever it stands, in a local part too (`=?utf-8?q?ann?=@example.com`
-# becomes ann@example.com, where every other system reads it as written): so whenever a header
-# with an encoded word has any defect, its addresses must be written out in it (`_written_out`).
+# decodes such a word wherever it stands, in an address too (`=?utf-8?q?ann?=@example.com`
+# becomes ann@example.com, where every other system reads it as written), sometimes with no
+# defect at all (`=?utf-8?q?a?=b@example.com`): so a header with an encoded word is also read
+# with each word replaced by a plain one, and must give the same addresses
+# (`_decoded_into_an_address`).
 _ENCODED_WORD_DEFECTS = (
     email_errors.InvalidBase64CharactersDefect,
     email_errors.InvalidBase64PaddingDefect,
     email_errors.InvalidBase64LengthDefect,
 )
+# RFC 2047's encoded word as the parser takes one: no whitespace, and no "?" in its text.
+_ENCODED_WORD = re.compile(r"=\?[^\s?]+\?[bBqQ]\?[^\s?]*\?=")
 
 
 def _encoded_word_defect(defect) -> bool:
@@ -173,20 +177,17 @@ def _encoded_word_defect(defect) -> bool:
     )
 
 
-def _written_out(mailboxes, value: str) -> bool:
-    """Whether each parsed address appears as it was parsed, local@domain (the local part
-    quoted or not), in the header's own text. An encoded word the parser decoded inside an
-    address fails it, with or without a defect of its own (`=?utf-8?q?a?=b@x.example` reads as
-    ab@x.example with only an obsolete-syntax note)."""
-    text = value.lower()
-    return all(
-        m.domain
-        and (
-            f"{m.username}@{m.domain}".lower() in text
-            or f'"{m.username}"@{m.domain}'.lower() in text
-        )
-        for m in mailboxes
-    )
+def _decoded_into_an_address(name: str, value: str, mailboxes) -> bool:
+    """Whether an encoded word in `value` became part of an address: the header read with each
+    encoded word replaced by a plain word gives other addresses (or none)."""
+    plain = _ENCODED_WORD.sub("encodedword", value)
+    if plain == value:
+        return False
+    try:
+        others = DEFAULT_POLICY.header_factory(name, plain).addresses
+    except Exception:  # as the first reading, which did parse: treat it as unsure
+        return True
+    return [(m.username, m.domain) for m in others] != [(m.username, m.domain) for m in mailboxes]
 
 
 @dataclass(frozen=True)
@@ -514,7 +515,7 @@ def _parse_with_registry(name: str, value: str, defects: list[str]) -> tuple[lis
         return [], 0
     unsure = [d for d in parse_defects if not _harmless(d)]
     if not all(map(_encoded_word_defect, unsure)) or (
-        parse_defects and "=?" in value and not _written_out(parsed, value)
+        "=?" in value and _decoded_into_an_address(name, value, parsed)
     ):
         defects.append(f"{code}_parse_defect")
     addresses = []

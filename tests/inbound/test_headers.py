@@ -244,12 +244,23 @@ def test_a_garbled_encoded_name_costs_the_name_not_the_email():
         b"=?utf-8?q?a?=nn@candidate.example",  # only an obsolete-syntax note from the parser
         b"=?utf-8?q?ann?=@candidate.example, ann@elsewhere.example",
         b"x@=?utf-8?q?candidate?=.example",
+        b"ann@=?utf-8?q?candidate.example?=",  # no defect from the parser at all
+        b"=?utf-8?q?ann?= @candidate.example",
+        # The same address written out elsewhere in the header does not make it so.
+        b"=?utf-8?q?ann?=@candidate.example (ann@candidate.example)",
+        b'"ann@candidate.example" <=?utf-8?q?ann?=@candidate.example>',
+        b"=?utf-8?q?ann?=@candidate.example, joann@candidate.example",
     ],
 )
 def test_an_encoded_word_inside_an_address_is_not_decoded_into_one(to):
     """Every other system reads such an address as written; ours would have read another."""
     h = parse_headers(b"From: a@acme.com\r\nTo: " + to + b"\r\n")
     assert "to_parse_defect" in h.defects
+
+
+def test_an_encoded_word_in_the_from_address_does_not_name_a_recruiter():
+    h = parse_headers(b"From: =?utf-8?q?sam?=@acme.com (sam@acme.com)\r\nTo: a@b.example\r\n")
+    assert "from_parse_defect" in h.defects
 
 
 def test_a_name_folded_across_encoded_words_is_one_name():
