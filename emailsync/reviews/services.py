@@ -87,6 +87,12 @@ def _review_fields(data: dict) -> dict:
     }
 
 
+def same_review(review: Review, data: dict) -> bool:
+    """Whether `data` (a valid review form's) would store exactly what `review` holds: every
+    field, the name shown included, so a change to it is never taken for a repeat."""
+    return all(getattr(review, field) == value for field, value in _review_fields(data).items())
+
+
 def submit(rr: ReviewRequest, data: dict, now=None) -> Review:
     """Store the one review a request may have; the request becomes completed."""
     now = now or timezone.now()

@@ -133,10 +133,7 @@ def review_form(request, token):
             return render_duplicate(request, rr, review)
         if request.method == "POST" and review.editable():
             typed = ReviewForm(request.POST)
-            if typed.is_valid() and (
-                typed.cleaned_data["text"].strip() == review.text.strip()
-                and int(typed.cleaned_data["rating"]) == review.rating
-            ):
+            if typed.is_valid() and services.same_review(review, typed.cleaned_data):
                 return redirect("review-thanks", token=token)  # a double click: the same review
             # Typed in a second tab (or after the first was sent): what they typed is offered
             # as a change to the review they gave, not dropped for the first one's summary.

@@ -187,6 +187,10 @@ def test_submission_is_single_use(client, sent_request, answers):
     # The same review sent twice (a double click) is simply thanked for.
     repeat = client.post(form_url(rr), answers())
     assert repeat.status_code == 302 and repeat.url == reverse("review-thanks", args=[rr.token])
+    # The same words, but now anonymous: a change, offered to be saved, never thanked away.
+    anonymous = client.post(form_url(rr), answers(display_name_choice="anonymous"))
+    assert anonymous.status_code == 409
+    assert Review.objects.get().display_name_choice == "initial"
     # Opened again, the link shows the review already given, not a fresh form.
     html = client.get(form_url(rr)).content.decode()
     assert "You have already sent this review" in html
