@@ -73,8 +73,11 @@ def suggest(review, limit: int = 5) -> list[Suggestion]:
     if review.role == "candidate":
         note_candidates_reviewed(review, scored)
     # A placement another person's candidate review is verified with goes below the others,
-    # warning and all: it was ranked first, and one click attached a second candidate to it.
-    scored.sort(key=lambda s: (s.candidate_reviewed, -s.score, -(s.placement.pk)))
+    # warning and all (it was ranked first, and one click attached a second candidate to it),
+    # unless something names this reviewer on it: then it keeps its place, with its warning.
+    scored.sort(
+        key=lambda s: (s.candidate_reviewed and not s.identifies, -s.score, -(s.placement.pk))
+    )
     if scored:
         top = scored[0]
         top.one_click = not top.candidate_reviewed and (

@@ -300,6 +300,22 @@ def test_a_placement_taken_by_another_candidate_ranks_last_and_search_warns_too(
     other = admin.get(url, {"q": "Oscar", "review_id": new.pk}).content.decode()
     assert "Already verified" not in other
     assert 'aria-label="Verify with Oscar Hughes\'s placement"' in other  # which one
+    # A placement that names this reviewer (their address on it) keeps its place, warned:
+    # it is more likely theirs than any date-only guess, however many there are.
+    for n in range(6):
+        placement(
+            acme, candidate_name=f"Other {n}", recruiter=acme.sam.profile, start_date=yesterday
+        )
+    own = placement(
+        acme,
+        candidate_name="Tabby One",
+        candidate_email="tabby@people.test",
+        recruiter=acme.sam.profile,
+        start_date=date.today(),
+    )
+    make_review(email="t.one@work.test", reviewer_name="Tabby One").verify(own, by=acme.admin)
+    first = suggest(new)[0]
+    assert first.placement == own and first.candidate_reviewed and not first.one_click
     client = make_review(email="hr@client.test", reviewer_name="Hana", role="client")
     for_client = admin.get(url, {"q": "DR-2403", "review_id": client.pk}).content.decode()
     assert "Already verified" not in for_client  # a placement may have several client reviews
