@@ -186,13 +186,19 @@ def first_name(name: str) -> str:
     words = [w for w in words if w and "@" not in w and w.lower() not in HONORIFICS]
     if not words:
         return ""
-    if len(words[0]) == 1:  # an initial
-        return " ".join(w if len(w) > 1 else w + "." for w in words)
+    if _initial(words[0]):
+        return " ".join(w + "." if _initial(w) else w for w in words)
     if _family_name_in_capitals(words[0]):
         given = [w for w in words[1:] if not w.isupper()]
         if given:
             return given[0]
     return words[0]
+
+
+def _initial(word: str) -> bool:
+    # One Latin letter: "J" of "J. R. Smith". A one-character name in Chinese or Korean (王 伟)
+    # is a whole name.
+    return len(word) == 1 and word.isascii() and word.isalpha()
 
 
 def _family_name_in_capitals(word: str) -> bool:

@@ -145,6 +145,8 @@ def test_candidate_client_and_neutral_wording_differ(sink, acme, make_request):
         ("JOHN SMITH", "Hi JOHN,"),  # all in capitals: nothing tells which is which
         ("J. R. Smith", "Hi J. R. Smith,"),  # not "Hi J,"
         ("Dr. K Smith", "Hi K. Smith,"),
+        ("王 伟", "Hi 王,"),  # one character is a whole name in Chinese, not an initial
+        ("김 민수", "Hi 김,"),
     ],
 )
 def test_the_greeting_finds_the_first_name_in_real_display_names(
