@@ -2,6 +2,9 @@
 it, and an agency may pick any colour, a pale yellow included (WCAG 2.1 contrast, 4.5:1 for
 text of normal size)."""
 
+import re
+
+HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")  # what a stored brand colour must be to be used
 READABLE = 4.5
 PAGE_BACKGROUND = "#f6f8fa"  # the public pages' background, the darkest their links sit on
 

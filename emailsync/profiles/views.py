@@ -453,7 +453,8 @@ def brand_changed(request, agency_slug):
 def brand_css(request, agency_slug):
     """The agency's colour as a stylesheet (our CSP allows no style attributes)."""
     agency = _agency(request, agency_slug)
-    colour = agency.brand_colour if len(agency.brand_colour) == 7 else "#1f6feb"
+    colour = agency.brand_colour
+    colour = colour if branding.HEX_COLOUR.fullmatch(colour or "") else "#1f6feb"
     # Links in the agency's colour, darkened where it would not read on the page; text on it
     # (buttons) black or white, whichever reads.
     body = (

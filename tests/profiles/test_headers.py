@@ -105,3 +105,7 @@ def test_brand_colour_comes_as_a_stylesheet(client, acme):
     )
     page = client.get(reverse("profiles-agency", args=[acme.slug])).content.decode()
     assert " style=" not in page and "<style" not in page
+    # A stored value that is not #rrggbb (written around the form) is not used, nor a 500.
+    type(acme).objects.filter(pk=acme.pk).update(brand_colour="#zzzzzz")
+    fallback = client.get(reverse("profiles-brand-css", args=[acme.slug]))
+    assert fallback.status_code == 200 and "--brand:#1f6feb;" in fallback.content.decode()
