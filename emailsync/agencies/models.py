@@ -474,7 +474,12 @@ class Invitation(models.Model):
         if self.revoked_at:
             # Inviting again closes the earlier link: that is not the agency withdrawing it.
             newer = Invitation.objects.filter(
-                agency=self.agency_id, email=self.email, created_at__gt=self.created_at
+                agency=self.agency_id,
+                email=self.email,
+                created_at__gt=self.created_at,
+                accepted_at=None,
+                revoked_at=None,
+                expires_at__gt=timezone.now(),
             )
             return "replaced" if newer.exists() else "revoked"
         return "pending" if timezone.now() < self.expires_at else "expired"

@@ -86,6 +86,17 @@ def test_inviting_someone_again_replaces_their_invitation(admin_client, agency, 
 
 
 @pytest.mark.django_db
+def test_an_old_link_sends_nobody_to_a_newer_invitation_that_was_withdrawn(agency, admin_user):
+    old, _ = Invitation.issue(agency, "twice@acme.test", "recruiter", admin_user)
+    newer, _ = Invitation.issue(agency, "twice@acme.test", "recruiter", admin_user)
+    newer.replace_earlier()
+    old.refresh_from_db()
+    assert old.state == "replaced"
+    Invitation.objects.filter(pk=newer.pk).update(revoked_at=timezone.now())
+    assert old.state == "revoked"
+
+
+@pytest.mark.django_db
 def test_joining_closes_every_other_open_invitation_to_that_address(agency, admin_user, client):
     _, other = Invitation.issue(agency, "twice@acme.test", "recruiter", admin_user)
     beta = Agency.create_with_admin(name="Beta Staffing", admin_email="boss@beta.test")[0]
