@@ -111,7 +111,11 @@ def handle(event, esp_name: str, dnsfunc=None) -> list:
     # our front MTA (which the SMTP path may trust): here only our own DKIM check counts.
     evidence = gather_evidence(header, body, dnsfunc=dnsfunc, trusted_authserv_ids=())
     source = "esp:" + esp_name.lower().replace(" ", "_")
-    results = ingest(recipients, header, body, evidence, source=source)
+    # The ESP's envelope sender, where it gives one: "" or "<>" is the null reverse-path of
+    # bounces and automatic replies.
+    envelope_sender = getattr(event.message, "envelope_sender", None)
+    null_sender = envelope_sender is not None and not envelope_sender.strip(" <>")
+    results = ingest(recipients, header, body, evidence, source=source, null_sender=null_sender)
     log.info(
         "inbound from %s (%s): %s",
         esp_name,

@@ -118,10 +118,11 @@ def ingest(
     source: str = "smtp",
     now: datetime | None = None,
     headers: ParsedHeaders | None = None,
+    null_sender: bool = False,
 ) -> list[IngestResult]:
     """Record the message once per addressed agency and schedule its review requests."""
     message = Inbound(
-        tuple(envelope_recipients), header_bytes, body_bytes, evidence, source, headers
+        tuple(envelope_recipients), header_bytes, body_bytes, evidence, source, headers, null_sender
     )
     return ingest_batch([message], now)[0]
 

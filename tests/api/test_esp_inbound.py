@@ -146,14 +146,14 @@ def postmark(client, raw, acme, first_recipient=None):
     )
 
 
-def mailgun(client, raw, acme):
+def mailgun(client, raw, acme, sender="sam@acme.test"):
     timestamp, token = str(int(time.time())), uuid.uuid4().hex
     signature = hmac.new(
         SIGNING_KEY.encode(), f"{timestamp}{token}".encode(), hashlib.sha256
     ).hexdigest()
     fields = {
         "recipient": acme.bcc,
-        "sender": "sam@acme.test",
+        "sender": sender,
         "from": "Sam Carter <sam@acme.test>",
         "subject": "Welcome to your new role",
         "body-mime": raw.decode(),
@@ -245,6 +245,15 @@ def test_esp_payload_makes_what_smtp_makes(esp, acme, key, dns, client):
     assert ESPS[esp](client, raw, acme).status_code == 200
     assert Trigger.objects.filter(agency=acme).count() == 1
     assert ReviewRequest.objects.filter(agency=acme).count() == 2
+
+
+def test_a_null_envelope_sender_through_an_esp_is_an_automatic_message(acme, key, dns, client):
+    """As over SMTP: the ESP's envelope sender, empty, marks a bounce or an automatic reply."""
+    raw = key.sign(build(to=("Cara <cara@candidate.test>",), message_id="<auto@acme.test>"))
+    assert mailgun(client, raw, acme, sender="").status_code == 200
+    trigger = Trigger.objects.get(agency=acme)
+    assert (trigger.status, trigger.reason) == ("skipped", "auto_submitted")
+    assert not ReviewRequest.objects.filter(agency=acme).exists()
 
 
 def test_agency_found_from_delivered_to_when_the_esp_reports_another_recipient(
