@@ -68,6 +68,8 @@ def reference_exclusion(email, *, sender, inbound_domain, agency_domains, member
         return rules.COLLEAGUE
     if not rules.deliverable(email):  # no fast path of its own: the rule is its own reference
         return rules.UNDELIVERABLE
+    if any(ord(c) > 127 for c in email.rpartition("@")[0]):  # needs SMTPUTF8 to be sent
+        return rules.UNSENDABLE
     if reference_is_role_address(email):
         return rules.ROLE_ADDRESS
     return ""
