@@ -22,4 +22,4 @@ def test_no_table_column_is_unnamed(acme, admin, name):
 def test_the_verify_page_has_a_heading(admin, make_review):
     review = make_review()
     page = admin.get(reverse("review-verify", args=[review.pk])).content.decode()
-    assert '<h1 class="visually-hidden">Verify this review</h1>' in page
+    assert '<h1 class="visually-hidden">Review verification</h1>' in page
