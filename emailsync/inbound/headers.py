@@ -600,13 +600,10 @@ def _display_name(text: str) -> str:
     arrive as U+FFFD. A name still holding either would greet "Hi J\ufffdrgen": it is dropped."""
     name = _clean(text)
     if "=?" in name:
-        name = _LEFTOVER_WORD.sub(_decode_word, name)
-    if "\ufffd" in name or _SURROGATES.search(name) or _LEFTOVER_WORD.search(name):
+        name = _ENCODED_WORD.sub(_decode_word, name)
+    if "\ufffd" in name or _SURROGATES.search(name) or _ENCODED_WORD.search(name):
         return ""
     return name
-
-
-_LEFTOVER_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 
 
 def _decode_word(match: re.Match) -> str:
