@@ -74,6 +74,18 @@ _SCRIPT_TYPE = re.compile(
 # Markers must start a line, so a block quoted in a reply ("> -----BEGIN ...") is skipped.
 _TEXT_BEGIN = re.compile(r"^-----BEGIN EMAILSYNC-----[ \t]*\r?$", re.MULTILINE)
 _TEXT_END = re.compile(r"^-----END EMAILSYNC-----[ \t]*\r?$", re.MULTILINE)
+# A plain-text reply or inline forward as mail clients write it: the original email follows one
+# of these lines unquoted, its block with it, and that block is about the original's
+# recipients, not this email's. Outlook's "-----Original Message-----" (in any language, never
+# a BEGIN or END line such as ours or PGP's), its 32 underscores under an HTML reply, Gmail's
+# "---------- Forwarded message ---------", Thunderbird's "-------- Forwarded Message --------"
+# and Apple Mail's "Begin forwarded message:". Their exact dashes and spaces keep a template's
+# own "----- Your placement -----" heading from counting.
+_QUOTED_ORIGINAL = re.compile(
+    r"^(?:-{5}(?!BEGIN |END )[^-\s][^\r\n]*[^-\s]-{5}|-{10} [^\r\n]+ -{9}|-{8} [^\r\n]+ -{8}"
+    r"|_{32}|Begin forwarded message:)[ \t]*\r?$",
+    re.MULTILINE,
+)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 # JSON may escape half a UTF-16 pair ("\ud800"); such a string cannot be encoded, so storing it
 # fails the whole transaction (and the sender would be told to retry for ever).
@@ -258,8 +270,8 @@ def _body_blocks(
                     yield "html", content
         else:
             begin = _TEXT_BEGIN.search(text)
-            if begin is None:
-                continue
+            if begin is None or _QUOTED_ORIGINAL.search(text, 0, begin.start()):
+                continue  # no block, or only the forwarded or replied-to email's
             end = _TEXT_END.search(text, begin.end())
             if end is None:
                 problems.append("structured_unterminated")

@@ -5,6 +5,7 @@ import json
 import quopri
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -260,6 +261,41 @@ def test_attachments_and_forwarded_messages_are_skipped():
 def test_quoted_block_in_a_reply_is_skipped():
     quoted = "\r\n".join("> " + line for line in text_block(json.dumps(DATA)).splitlines())
     assert run(single(part("text/plain", "Thanks!\r\n" + quoted))) == StructuredData()
+
+
+# How mail clients put the original under a reply or an inline forward, in plain text: not
+# quoted with "> ", but after a separator line, and the original's block with it.
+QUOTED_ORIGINAL_SEPARATORS = [
+    "-----Original Message-----",  # Outlook, plain-text reply or forward
+    "-----Ursprüngliche Nachricht-----",  # the same, in German
+    "________________________________",  # Outlook, text of an HTML reply or forward
+    "---------- Forwarded message ---------",  # Gmail
+    "---------- Weitergeleitete Nachricht ---------",  # Gmail, in German
+    "-------- Forwarded Message --------",  # Thunderbird
+    "-------- Original Message --------",  # Thunderbird
+    "Begin forwarded message:",  # Apple Mail
+]
+
+
+@pytest.mark.parametrize("separator", QUOTED_ORIGINAL_SEPARATORS)
+def test_block_of_a_forwarded_or_replied_to_email_is_skipped(separator):
+    """A recruiter forwards an ATS email to the client: the original's block (its candidate's
+    name and role, its placement) is not about the new email's recipients."""
+    original = f"From: Sam <sam@acme.com>\r\nSubject: Welcome\r\n\r\n{text_block(json.dumps(DATA))}"
+    text = f"Hi Bob, FYI.\r\n\r\n{separator}\r\n{original}"
+    assert run(single(part("text/plain", text))) == StructuredData()
+
+
+def test_own_block_above_a_forwarded_email_still_counts():
+    own = text_block(json.dumps(DATA))
+    old = text_block(json.dumps(dict(DATA, placement_ref="PL-OLD", recipient_name="Someone")))
+    text = f"{own}\r\n-----Original Message-----\r\nFrom: x@acme.com\r\n\r\n{old}"
+    expected_core(run(single(part("text/plain", text))))
+
+
+def test_a_dashed_heading_of_the_template_is_no_separator():
+    text = f"----- Your placement -----\r\n{text_block(json.dumps(DATA))}"
+    expected_core(run(single(part("text/plain", text))))
 
 
 def test_nothing_present():
