@@ -91,6 +91,9 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 # fails the whole transaction (and the sender would be told to retry for ever).
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 _WHITESPACE = re.compile(r"\s+")
+# A plain-text mailer wraps a long line at a space (Outlook replaces the space with the line
+# break, format=flowed keeps it before the break): inside a value, that is one space.
+_WRAP = re.compile(r"[ \t]*\r?\n[ \t]*")
 
 
 @dataclass(frozen=True)
@@ -430,7 +433,7 @@ def _placement_ref(value) -> str | None:
         value = str(value)  # ATSs with numeric IDs send them as JSON numbers
     if not isinstance(value, str):
         return None
-    value = value.strip()
+    value = _WRAP.sub(" ", value.strip())
     if (
         not value
         or len(value) > MAX_PLACEMENT_REF_CHARS

@@ -206,6 +206,16 @@ def test_wrapped_text_block_is_still_read():
     assert result.recipient_name == "Carla Candidate"
 
 
+@pytest.mark.parametrize("line_break", ["\r\n", " \r\n"])  # Outlook's wrap; format=flowed's
+def test_a_placement_reference_wrapped_at_a_space_is_read_whole(line_break):
+    """Plain-text mailers wrap a long line at a space, inside a reference that has one too."""
+    data = dict(DATA, placement_ref="Acme Ltd Senior Developer 2024")
+    wrapped = json.dumps(data).replace("Senior ", "Senior" + line_break)
+    result = run(single(part("text/plain", text_block(wrapped))))
+    assert result.placement_ref == "Acme Ltd Senior Developer 2024"
+    assert result.problems == ()
+
+
 # --- what is skipped -------------------------------------------------------------------------
 
 
