@@ -87,7 +87,17 @@ def plain_name(name: str) -> str:
     name = name.strip()
     if len(name) >= 2 and name[0] == name[-1] == "'":
         name = name[1:-1].strip()
+    if "@" in name:
+        # Outlook names a recipient who is not in the address book by the address itself
+        # ('zoe@x.example' <zoe@x.example>), and ATS templates fall back to it. That is no name
+        # to greet by, and the review form offers the request's name as the reviewer's public
+        # name: an address there could be published with the review.
+        name = " ".join(_ADDRESS_IN_NAME.sub(" ", name).split())
     return name
+
+
+# An address and whatever brackets or quotes hold it: "(zoe@x.example)", "<zoe@x.example>".
+_ADDRESS_IN_NAME = re.compile(r"""[(<\["']*[^\s@()<>\[\]"']+@[^\s@()<>\[\]"']+[)>\]"']*""")
 
 
 def strip_plus_tag(email: str) -> str:

@@ -75,6 +75,22 @@ def test_outlooks_single_quotes_around_a_name_are_not_part_of_it():
     assert [d.name for d in decisions] == ["Zoe Candidate", "O'Brien"]
 
 
+def test_an_address_given_as_the_name_is_no_name():
+    """Outlook names a recipient not in the address book by the address ('zoe@x' <zoe@x>), and
+    ATS templates fall back to it: the request would greet nobody by it, but the review form
+    offered it as the reviewer's public name, so a reviewer's address could end up published."""
+    decisions = decide(
+        [
+            Recipient("zoe@candidate.test", "'zoe@candidate.test'"),
+            Recipient("bob@client.test", "bob@client.test"),
+            Recipient("ann@client.test", "Ann Client (ann@client.test)"),
+            Recipient("al@client.test", "Al @ Client Ltd"),
+        ],
+        **BASE,
+    )
+    assert [d.name for d in decisions] == ["", "", "Ann Client", "Al @ Client Ltd"]
+
+
 def test_plus_tags_of_one_mailbox_are_one_recipient():
     decisions = decide(
         [
