@@ -31,7 +31,7 @@ RECIPIENT_REASONS = {
     INBOUND_ADDRESS: "It is an Email Sync BCC address.",
     SENDER: "It is the sender of the email.",
     COLLEAGUE: "It belongs to the agency (its domain or a member).",
-    ROLE_ADDRESS: "It is a role or no-reply address.",
+    ROLE_ADDRESS: "It is a role or no-reply address, or a CRM's logging address.",
     UNDELIVERABLE: "The address cannot receive email from the internet.",
     UNSENDABLE: "Email Sync cannot yet send to an address with non-ASCII characters before the @.",
     SUPPRESSED: "The person unsubscribed, or mail to them bounced.",

@@ -65,6 +65,21 @@ ROLE_SQUEEZED_PREFIXES = ("noreply", "donotreply", "microsoftexchange")
 #: compared, so ``bouncer`` (a plausible surname-based address) is not caught.
 ROLE_TOKEN_PREFIXES = frozenset({"bounce", "bounces"})
 
+#: Mail drops of CRMs and ATSs: a recruiter copies one so the email is logged against the
+#: contact, and it stands in To or Cc beside the candidate. Nobody reads a review request there.
+#: A domain matches itself and its subdomains (Salesforce puts an org's id in front); any domain
+#: whose first label is ``bcc`` is one too (HubSpot's ``bcc.hubspot.com`` and the CRMs that copied
+#: the name).
+MAIL_DROP_DOMAINS = (
+    "forward.hubspot.com",
+    "pipedrivemail.com",
+    "le.salesforce.com",  # Email to Salesforce
+    "case.salesforce.com",  # Email-to-Case
+    "apex.salesforce.com",  # Apex email services
+    "mailbox.insight.ly",
+)
+_MAIL_DROP_SUFFIXES = tuple("." + domain for domain in MAIL_DROP_DOMAINS)
+
 _FIRST_TOKEN = re.compile(r"[-_.=]")
 # A first token in ROLE_TOKEN_PREFIXES starts the local part: most addresses are ruled out by
 # this test alone, without splitting.
@@ -73,6 +88,8 @@ _TOKEN_STARTS = tuple(ROLE_TOKEN_PREFIXES)
 
 def is_role_address(addr_spec: str) -> bool:
     """True if the address (``local@domain``, or a bare local part) is a role address."""
+    if "@" in addr_spec and is_mail_drop(addr_spec.rpartition("@")[2]):
+        return True
     local = addr_spec.rpartition("@")[0] if "@" in addr_spec else addr_spec
     local = local.strip().strip('"').lower().split("+", 1)[0]
     if not local:
@@ -83,4 +100,14 @@ def is_role_address(addr_spec: str) -> bool:
         return True
     return (
         local.startswith(_TOKEN_STARTS) and _FIRST_TOKEN.split(local, 1)[0] in ROLE_TOKEN_PREFIXES
+    )
+
+
+def is_mail_drop(domain: str) -> bool:
+    """True for a CRM's or ATS's logging address's domain (MAIL_DROP_DOMAINS)."""
+    domain = domain.strip().lower().rstrip(".")
+    return (
+        domain.startswith("bcc.")
+        or domain in MAIL_DROP_DOMAINS
+        or domain.endswith(_MAIL_DROP_SUFFIXES)
     )

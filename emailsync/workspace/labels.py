@@ -15,7 +15,7 @@ RECIPIENT = {
     "inbound_address": _("It is an Email Sync BCC address."),
     "sender": _("It is the sender of the email."),
     "colleague": _("It belongs to your agency (your domain or a team member)."),
-    "role_address": _("It is a role or no-reply address."),
+    "role_address": _("It is a role or no-reply address, or a CRM's logging address."),
     "undeliverable": _("The address cannot receive email from the internet."),
     "unsendable_address": _(
         "Email Sync cannot yet send to an address with non-ASCII characters before the @: "

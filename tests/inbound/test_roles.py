@@ -52,6 +52,16 @@ from emailsync.inbound.roles import is_role_address
         "payroll@client.example",
         "remittances@client.example",
         "MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@client.example",
+        # CRM and ATS mail drops, copied so the email is logged against the contact.
+        "4412345@bcc.hubspot.com",
+        "4412345@forward.hubspot.com",
+        "acme@pipedrivemail.com",
+        "emailtosalesforce@3xk2m9q0.na123.le.salesforce.com",
+        "support@1a2b3c.5d6e.case.salesforce.com",
+        "logger@a1b2.apex.salesforce.com",
+        "dropbox-9f8e@mailbox.insight.ly",
+        "jane.recruiter@bcc.somecrm.example",
+        "x@BCC.HubSpot.com",
     ],
 )
 def test_role_addresses(address):
@@ -71,6 +81,10 @@ def test_role_addresses(address):
         "contact@client.example",
         "jane@acme.com",
         "bouncer@club.example",  # a word that merely starts with "bounce"
+        "jane@salesforce.com",  # a person at the company, not its mail drop
+        "sam@hubspot.com",
+        "amy@bccgroup.example",  # a company whose name starts with "bcc"
+        "tom@mail.bcc.example",
         "bounceback.jones@x.example",
         "alerta@x.example",
         "reply@acme.com",
