@@ -183,7 +183,12 @@ def first_name(name: str) -> str:
     elif comma:  # "Karen Smith, PhD" or a trailing comma
         name = last
     words = [w.strip(".,;:!?\"'") for w in name.split()]
-    words = [w for w in words if w and "@" not in w and w.lower() not in HONORIFICS]
+    # A word with no letter or digit ("🎉", "–") is decoration, not a name to greet by.
+    words = [
+        w
+        for w in words
+        if any(c.isalnum() for c in w) and "@" not in w and w.lower() not in HONORIFICS
+    ]
     if not words:
         return ""
     if _initial(words[0]):

@@ -147,6 +147,9 @@ def test_candidate_client_and_neutral_wording_differ(sink, acme, make_request):
         ("Dr. K Smith", "Hi K. Smith,"),
         ("王 伟", "Hi 王,"),  # one character is a whole name in Chinese, not an initial
         ("김 민수", "Hi 김,"),
+        ("🎉 Zoe Candidate", "Hi Zoe,"),  # an emoji is decoration, not a first name
+        ("– Zoe –", "Hi Zoe,"),
+        ("🎉🎉", "Hello,"),
     ],
 )
 def test_the_greeting_finds_the_first_name_in_real_display_names(
