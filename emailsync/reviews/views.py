@@ -185,14 +185,18 @@ def review_form(request, token):
             rr.recruiter,
             action=request.path,
             status=400,
-            fallback_name=rr.name,
+            fallback_name=rr.name_to_offer,
             setup_test=rr.source == Source.SETUP_TEST,
         )
 
     if request.method == "GET":
         services.mark_opened(rr)
     form = ReviewForm(
-        initial={"rating": rating_from_query(request), "role": rr.role, "reviewer_name": rr.name}
+        initial={
+            "rating": rating_from_query(request),
+            "role": rr.role,
+            "reviewer_name": rr.name_to_offer,
+        }
     )
     return render_form(
         request,
@@ -200,7 +204,7 @@ def review_form(request, token):
         rr.agency,
         rr.recruiter,
         action=request.path,
-        fallback_name=rr.name,
+        fallback_name=rr.name_to_offer,
         setup_test=rr.source == Source.SETUP_TEST,
     )
 

@@ -116,6 +116,14 @@ def test_name_from_the_email_is_offered_with_its_display_previews(client, sent_r
     assert "Cara C." in html
 
 
+def test_a_name_that_is_an_address_is_never_offered_for_publication(client, sent_request):
+    """A request named by its address (an ATS with no name, a manual request typed so): the
+    form must not suggest publishing the reviewer's address as their name."""
+    rr = sent_request(name="cara@candidate.test")
+    html = client.get(form_url(rr)).content.decode()
+    assert "cara@candidate.test" not in html
+
+
 # Submitting -----------------------------------------------------------------------------------
 
 
