@@ -334,6 +334,8 @@ def test_opportunistic_starttls(tmp_path, dns, transactional_db, sync_agency, ac
             # to authenticate wherever it can would try, fail and defer instead of delivering.
             assert not smtp.has_extn("auth")
             assert smtp.docmd("AUTH", "PLAIN AHVzZXIAcGFzcw==")[0] in {502, 504}
+            code, commands = smtp.docmd("HELP")
+            assert code == 250 and b"DATA" in commands and b"AUTH" not in commands
             smtp.mail("sam@acme.test")
             smtp.rcpt(sync_agency.bcc)
             code, text = smtp.data(acme_key.sign(build()))
