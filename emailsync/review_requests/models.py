@@ -269,18 +269,18 @@ class ReviewRequest(models.Model):
     def __str__(self) -> str:
         return f"{self.email} ({self.get_status_display()})"
 
+    def save(self, *args, **kwargs):
+        if not self.token:
+            self.token = secrets.token_urlsafe(24)
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
+
     @property
     def name_to_offer(self) -> str:
         """The name the review form suggests as the reviewer's public name: the request's,
         unless it holds an address (an ATS that had no name, a manual request typed so), which
         must never be offered for publication."""
         return "" if "@" in self.name else self.name
-
-    def save(self, *args, **kwargs):
-        if not self.token:
-            self.token = secrets.token_urlsafe(24)
-        self.email = self.email.strip().lower()
-        super().save(*args, **kwargs)
 
     @staticmethod
     def new_row(
