@@ -328,11 +328,10 @@ def unmapped_map(request, unmapped_id):
 @admin_required
 def dns_check(request, domain_id):
     domain = agency_object(request, AgencyDomain, pk=domain_id)
-    return render(
-        request,
-        "workspace/email_sync/_dns.html",
-        {"domain": domain, "report": dnscheck.check(domain.domain)},
-    )
+    # htmx puts the report under the domain; the link followed without it (no JavaScript, a
+    # new tab) gets a page of its own, as the import's progress does.
+    template = "workspace/email_sync/_dns.html" if request.htmx else "workspace/email_sync/dns.html"
+    return render(request, template, {"domain": domain, "report": dnscheck.check(domain.domain)})
 
 
 def diagnostics(agency) -> dict:

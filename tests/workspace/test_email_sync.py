@@ -562,3 +562,17 @@ def test_dashboard_draws_svg_charts(acme, admin, make_review, django_assert_max_
     assert body.count("<svg") == 3
     # Sam's public average, as his profile shows it; not 3.0 with the pending review.
     assert "2.0★" in body and "3.0★" not in body and "Public average" in body
+
+
+def test_dns_check_without_javascript_is_a_whole_page(acme, admin, monkeypatch):
+    """ "Check DNS" is a link that htmx turns into an in-place report. Followed without
+    JavaScript (or opened in a new tab) it showed the bare report: no page, no title, no way
+    back, not even which domain it was about."""
+    report = dnscheck.Report(domain="acme.test", spf="v=spf1 -all", dmarc="", dkim=[])
+    monkeypatch.setattr(dnscheck, "check", lambda domain: report)
+    url = reverse("email-sync-dns", args=[acme.domains.get().pk])
+    page = admin.get(url).content.decode()
+    assert "<title>" in page and "<h1>" in page and "acme.test" in page
+    assert f'href="{reverse("email-sync")}"' in page and "v=spf1 -all" in page
+    partial = admin.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "<title>" not in partial and "v=spf1 -all" in partial
