@@ -308,10 +308,14 @@ def placement_search(request):
         for placement in results:
             placement.candidate_reviewed = placement.pk in reviewed_by
             placement.candidate_reviewed_by = reviewed_by.get(placement.pk, "")
+    q = request.GET.get("q", "")
+    if review is not None and not request.htmx:
+        # The full verify page's search (no JavaScript): the page again, with what was found.
+        return verify_page(request, review, results=results, q=q)
     return render(
         request,
         "workspace/reviews/_placement_results.html",
-        {"results": results, "review": review, "q": request.GET.get("q", "")},
+        {"results": results, "review": review, "q": q},
     )
 
 

@@ -295,9 +295,10 @@ def test_a_placement_taken_by_another_candidate_ranks_last_and_search_warns_too(
     assert [s.placement for s in ranked] == [free, taken]
     assert ranked[1].candidate_reviewed and not ranked[0].candidate_reviewed
     url = reverse("placement-search")
-    found = admin.get(url, {"q": "DR-2403", "review_id": new.pk}).content.decode()
+    hx = {"HTTP_HX_REQUEST": "true"}  # the dialog's search, swapped in by htmx
+    found = admin.get(url, {"q": "DR-2403", "review_id": new.pk}, **hx).content.decode()
     assert "Already verified with a candidate review from bob@people.test" in found
-    other = admin.get(url, {"q": "Oscar", "review_id": new.pk}).content.decode()
+    other = admin.get(url, {"q": "Oscar", "review_id": new.pk}, **hx).content.decode()
     assert "Already verified" not in other
     assert 'aria-label="Verify with Oscar Hughes\'s placement"' in other  # which one
     # A placement that names this reviewer (their address on it) keeps its place, warned:
@@ -317,5 +318,19 @@ def test_a_placement_taken_by_another_candidate_ranks_last_and_search_warns_too(
     first = suggest(new)[0]
     assert first.placement == own and first.candidate_reviewed and not first.one_click
     client = make_review(email="hr@client.test", reviewer_name="Hana", role="client")
-    for_client = admin.get(url, {"q": "DR-2403", "review_id": client.pk}).content.decode()
+    for_client = admin.get(url, {"q": "DR-2403", "review_id": client.pk}, **hx).content.decode()
     assert "Already verified" not in for_client  # a placement may have several client reviews
+
+
+def test_searching_placements_without_javascript_stays_on_the_verify_page(acme, admin, make_review):
+    """The verify page works without JavaScript, but its "Search all placements" form landed
+    on the bare list of results the dialog swaps in: no page, no review, no way back."""
+    review = make_review()
+    placement(acme, candidate_name="Oscar Hughes", external_ref="DR-2412")
+    url = reverse("placement-search")
+    page = admin.get(url, {"q": "Oscar", "review_id": review.pk}).content.decode()
+    assert "<title>" in page and "Verify this review" in page and "Oscar Hughes" in page
+    assert 'value="Oscar"' in page  # the search box keeps what was typed
+    assert 'name="placement_id"' in page  # and each result still verifies
+    partial = admin.get(url, {"q": "Oscar", "review_id": review.pk}, HTTP_HX_REQUEST="true")
+    assert "<title>" not in partial.content.decode() and b"Oscar Hughes" in partial.content
