@@ -204,6 +204,9 @@ def verify_context(request, review, **extra):
         "placement_form": PlacementForm(initial=initial, agency=request.agency),
         "reject_form": RejectForm(),
         "open_add": False,
+        # A form shown again after a mistake still goes back where the admin came from (the
+        # dialog's own page overrides it; back_to_board checks it).
+        "next": request.POST.get("next", ""),
     }
     context.update(extra)
     return context

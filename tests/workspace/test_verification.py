@@ -334,3 +334,19 @@ def test_searching_placements_without_javascript_stays_on_the_verify_page(acme, 
     assert 'name="placement_id"' in page  # and each result still verifies
     partial = admin.get(url, {"q": "Oscar", "review_id": review.pk}, HTTP_HX_REQUEST="true")
     assert "<title>" not in partial.content.decode() and b"Oscar Hughes" in partial.content
+
+
+def test_a_form_error_keeps_where_the_admin_came_from(acme, admin, make_review):
+    """Verifying from one column (a phone's tab): a mistake in the new placement or the
+    rejection showed the form again without the column, so putting it right went back to
+    the whole board instead."""
+    review = make_review()
+    back = reverse("agency-reviews") + "?col=missing"
+    bad = admin.post(
+        reverse("review-verify-new", args=[review.pk]), {"candidate_name": "", "next": back}
+    )
+    assert bad.status_code == 400 and f'name="next" value="{back}"' in bad.content.decode()
+    bad = admin.post(reverse("review-reject", args=[review.pk]), {"reason": "", "next": back})
+    assert bad.status_code == 400 and f'name="next" value="{back}"' in bad.content.decode()
+    fixed = admin.post(reverse("review-reject", args=[review.pk]), {"reason": "spam", "next": back})
+    assert fixed.url == back
