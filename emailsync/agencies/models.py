@@ -122,8 +122,10 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(_("%(tz)s is not a known time zone."), params={"tz": value})
 
 
-def unique_slug(model, base: str, field: str = "slug", **scope) -> str:
-    root = slugify(base)[:40].strip("-") or "agency"
+def unique_slug(model, base: str, field: str = "slug", fallback: str = "agency", **scope) -> str:
+    # A name with no Latin letters (Arabic, Chinese…) slugifies to nothing: the URL patterns
+    # take ASCII slugs only, so it gets the fallback, numbered.
+    root = slugify(base)[:40].strip("-") or fallback
     slug, n = root, 1
     while model.objects.filter(**{field: slug}, **scope).exists():
         n += 1
@@ -382,7 +384,7 @@ class RecruiterProfile(models.Model):
                 user=user,
                 agency=user.agency,
                 display_name=user.full_name,
-                slug=unique_slug(cls, user.full_name, agency=user.agency),
+                slug=unique_slug(cls, user.full_name, fallback="recruiter", agency=user.agency),
             )
             SenderAddress.objects.get_or_create(
                 agency=user.agency, email=user.email, defaults={"profile": profile}

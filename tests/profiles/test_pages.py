@@ -161,6 +161,21 @@ def test_recruiter_page_has_photo_title_bio_specialisms(client, acme):
     assert "<li>DevOps</li>" in body
 
 
+def test_a_recruiter_named_in_another_script_has_a_recruiter_address(client, acme):
+    """A name with no Latin letters slugifies to nothing: the page was at
+    .../recruiters/agency/ (then agency-2), as if it were the agency's."""
+    from emailsync.agencies.models import User
+
+    nadia = User.objects.create_user(
+        email="nadia@acme.test", full_name="نادية أولجر", agency=acme, role="recruiter"
+    ).profile
+    wei = User.objects.create_user(
+        email="wei@acme.test", full_name="王伟", agency=acme, role="recruiter"
+    ).profile
+    assert (nadia.slug, wei.slug) == ("recruiter", "recruiter-2")
+    assert "نادية أولجر" in client.get(recruiter_url(acme, nadia)).content.decode()
+
+
 def test_a_member_who_left_has_no_public_page(client, acme, make_review):
     make_review(acme, acme.riya, text="Riya was brilliant, thorough and honest with me throughout.")
     user = acme.riya.user
