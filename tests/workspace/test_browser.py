@@ -280,3 +280,28 @@ def test_activity_and_email_sync_fit_a_phone(signed_in, acme):
             return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size; })"""
     )
     assert lines and all(n == 1 for n in lines), lines
+
+
+def test_a_table_that_scrolls_on_a_phone_can_be_scrolled_from_the_keyboard(signed_in, acme):
+    """At 375 px a wide table scrolls inside its card. One with nothing to focus in it (the
+    dashboard's per-recruiter figures, the audit log) could not be reached by the keyboard,
+    so its last columns (Verified, Public average) could not be read (axe-core:
+    scrollable-region-focusable)."""
+    acme.record(acme.admin, "email_sync.settings_changed", "Email Sync rules")
+    page = signed_in
+    page.set_viewport_size({"width": 375, "height": 800})
+    for path in ("/app/dashboard/", "/app/audit/"):
+        page.goto(page.base + path)
+        unreachable = page.evaluate(
+            """[...document.querySelectorAll('main table')]
+                .filter(t => t.scrollWidth > t.clientWidth
+                    && t.tabIndex < 0 && !t.querySelector('a[href], button, input, select'))
+                .map(t => t.outerHTML.slice(0, 80))"""
+        )
+        assert not unreachable, (path, unreachable)
+        named = page.evaluate(
+            "[...document.querySelectorAll('main table[tabindex]')].map(t => t.getAttribute("
+            "'aria-labelledby') && document.getElementById(t.getAttribute('aria-labelledby'))"
+            "?.textContent.trim())"
+        )
+        assert named and all(named), (path, named)  # a stop the screen reader can name
