@@ -305,3 +305,21 @@ def test_a_table_that_scrolls_on_a_phone_can_be_scrolled_from_the_keyboard(signe
             "?.textContent.trim())"
         )
         assert named and all(named), (path, named)  # a stop the screen reader can name
+
+
+def test_the_boards_column_counts_stay_round_when_a_heading_wraps(signed_in, make_review):
+    """At desktop width "Missing Verification" takes two lines and its count was stretched
+    into a tall pill beside it (a flex item's default is to fill the heading's height)."""
+    make_review()
+    page = signed_in
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(page.base + "/app/reviews/")
+    heights = page.evaluate(
+        """[...document.querySelectorAll('.column h2')].map(h => [
+            h.getBoundingClientRect().height,
+            h.querySelector('.count').getBoundingClientRect().height])"""
+    )
+    shortest = min(h for h, _ in heights)
+    assert any(h > 1.5 * shortest for h, _ in heights), heights  # a heading does wrap
+    counts = {round(c) for _, c in heights}
+    assert len(counts) == 1, heights
