@@ -546,6 +546,10 @@ class ReportForm(forms.Form):
         label=gettext_lazy("What is wrong with this review?"),
         choices=ReviewReport.Reason.choices,
         widget=forms.RadioSelect,
+        error_messages={
+            "required": gettext_lazy("Choose what is wrong with this review."),
+            "invalid_choice": gettext_lazy("Choose what is wrong with this review."),
+        },
     )
     detail = forms.CharField(
         label=gettext_lazy("Tell us more (optional)"),
@@ -556,6 +560,7 @@ class ReportForm(forms.Form):
     contact_email = forms.EmailField(
         label=gettext_lazy("Your email, if we may ask you about it (optional, never shown)"),
         required=False,
+        error_messages={"invalid": gettext_lazy("Enter an email address like name@example.com.")},
     )
     website = forms.CharField(required=False, label=gettext_lazy("Leave this empty"))
 

@@ -137,3 +137,15 @@ def test_password_reset_by_email(client, admin_user, mailoutbox):
 def test_password_reset_for_unknown_address_reveals_nothing(client, mailoutbox):
     response = client.post(reverse("password_reset"), {"email": "nobody@nowhere.test"})
     assert response.status_code == 302 and mailoutbox == []
+
+
+@pytest.mark.django_db
+def test_the_home_page_offers_a_recruiter_the_team_to_see_not_to_manage(client, agency, add_member):
+    """Only admins manage the team: a recruiter's home page said "Manage the team" and led to
+    a page they can only read."""
+    recruiter = add_member(agency)
+    client.force_login(recruiter)
+    home = client.get(reverse("agency-home")).content.decode()
+    assert "See the team" in home and "Manage the team" not in home
+    client.force_login(agency.admins().get())
+    assert "Manage the team" in client.get(reverse("agency-home")).content.decode()

@@ -36,6 +36,7 @@ def test_a_visitor_reports_a_review(client, review):
 def test_reporting_needs_a_reason_and_keeps_what_was_typed(client, review):
     response = client.post(report_url(review), {"detail": "Kept text", "website": ""})
     assert response.status_code == 400 and "Kept text" in response.content.decode()
+    assert "Choose what is wrong with this review." in response.content.decode()
     assert not ReviewReport.objects.exists()
 
 

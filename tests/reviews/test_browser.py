@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from emailsync.outbox.models import OutboundEmail
 from emailsync.review_requests.models import ReviewRequest, Source
-from emailsync.reviews.models import Review
+from emailsync.reviews.models import Review, shown_name
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -132,6 +132,12 @@ def test_from_the_email_to_a_review_by_touch(phone, emailed_link):
     phone.get_by_role("radio", name="Yes", exact=True).check()
     assert phone.locator("#id_reviewer_name").input_value() == "Cara Candidate"
     assert phone.locator('[data-preview="initial"]').inner_text() == "Cara C."
+    # Typed, the preview cuts as the server does, by character: not half an emoji.
+    phone.locator("#id_reviewer_name").fill("Cara 😀")
+    assert phone.locator('[data-preview="initial"]').inner_text() == shown_name(
+        "Cara 😀", "initial"
+    )
+    phone.locator("#id_reviewer_name").fill("Cara Candidate")
     phone.get_by_label("I agree that Acme Recruitment may publish").check()
     assert axe_problems(phone) == []  # filled in, too
     shoot(phone, "reviewer-form.png")

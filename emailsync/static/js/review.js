@@ -64,8 +64,10 @@
       for (var i = 0; i < hints.length; i++) hints[i].hidden = !parts.length;
       if (!parts.length) { full.textContent = full.dataset.blank; initial.textContent = initial.dataset.blank; return; }
       full.textContent = parts.join(" ");
+      // Array.from splits by code point, as the server does: charAt would cut an emoji or a
+      // character outside the Basic Multilingual Plane in half.
       initial.textContent = parts.length > 1
-        ? parts[0] + " " + parts[parts.length - 1].charAt(0).toUpperCase() + "."
+        ? parts[0] + " " + Array.from(parts[parts.length - 1])[0].toUpperCase() + "."
         : parts[0];
     });
   }
