@@ -392,12 +392,24 @@ class RecruiterProfile(models.Model):
         return profile
 
 
+class SenderAddressQuerySet(models.QuerySet):
+    def of_members(self):
+        """Addresses whose owner is still an active member of the address's agency. A removed
+        member's rows stay (their history keeps its credit), but their mail, a personal
+        mailbox off the agency's domains included, no longer speaks for the agency."""
+        return self.filter(
+            profile__user__is_active=True, profile__user__agency_id=models.F("agency_id")
+        )
+
+
 class SenderAddress(models.Model):
     """An address a recruiter sends from; a trigger from it credits their reviews."""
 
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="sender_addresses")
     profile = models.ForeignKey(RecruiterProfile, on_delete=models.CASCADE, related_name="senders")
     email = models.EmailField()
+
+    objects = SenderAddressQuerySet.as_manager()
 
     class Meta:
         constraints = [

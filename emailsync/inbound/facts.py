@@ -94,9 +94,11 @@ class AgencyFacts:
             if domain not in SHARED_MAIL_DOMAINS:
                 domains[agency_id].add(normalise_domain(domain))
         senders: dict[int, dict[str, int]] = {i: {} for i in ids}
-        for agency_id, email, profile_id in SenderAddress.objects.filter(
-            agency_id__in=ids
-        ).values_list("agency_id", "email", "profile_id"):
+        for agency_id, email, profile_id in (
+            SenderAddress.objects.of_members()
+            .filter(agency_id__in=ids)
+            .values_list("agency_id", "email", "profile_id")
+        ):
             senders[agency_id][email] = profile_id
         members: dict[int, list] = {i: [] for i in ids}
         for agency_id, *member in User.objects.filter(

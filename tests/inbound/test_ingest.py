@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from emailsync.agencies.models import SenderAddress, User
 from emailsync.inbound.evidence import gather_evidence
 from emailsync.inbound.headers import split_message
 from emailsync.inbound.ingest import ingest
@@ -148,6 +149,26 @@ def test_unknown_sender_on_the_agency_domain_is_recorded_for_mapping(sync_agency
     assert result.status == "accepted" and Trigger.objects.get().recruiter is None
     unmapped = UnmappedSender.objects.get()
     assert unmapped.email == "new.hire@acme.test" and unmapped.trigger_count == 1
+
+
+def test_a_removed_members_own_sending_address_no_longer_speaks_for_the_agency(sync_agency):
+    """A sending address off the agency's domains (a recruiter's personal mailbox) made its
+    mail the agency's only while its owner was a member: after the admin removes them, their
+    signed email with the BCC address is a stranger's (quarantined), not a request in their name.
+    """
+    admin = sync_agency.members().get(role=User.Role.ADMIN)
+    sam = User.objects.get(email="sam@acme.test")
+    personal = SigningKey("sam-home.test")
+    SenderAddress.objects.create(agency=sync_agency, profile=sam.profile, email="sam@sam-home.test")
+    raw = personal.sign(build(sender="Sam <sam@sam-home.test>"))
+    [result] = run(sync_agency, raw, FakeDns(personal))
+    assert result.status == "accepted" and Trigger.objects.get().recruiter == sam.profile
+
+    sam.remove_from_agency(by=admin)
+    raw = personal.sign(build(sender="Sam <sam@sam-home.test>", to=("Dan <dan@candidate.test>",)))
+    [result] = run(sync_agency, raw, FakeDns(personal))
+    assert result.status == "quarantined" and result.reason == "sender_not_agency"
+    assert not ReviewRequest.objects.filter(email="dan@candidate.test").exists()
 
 
 def test_plus_tagged_sender_is_matched_to_the_recruiter(sync_agency, acme_key, dns):
