@@ -106,16 +106,20 @@ def page(queryset, cursor: str | None, limit: int, serialize) -> dict:
     }
 
 
-def recruiter_for(agency, email: str, field: str = "recruiter_email") -> RecruiterProfile | None:
+def recruiter_for(
+    agency, email: str, field: str = "recruiter_email", *, to_credit: bool = True
+) -> RecruiterProfile | None:
+    """The recruiter an address names. To credit a placement or a request (whose email then
+    goes out in their name) only a current member; a list's filter also finds a removed
+    member's past records by their address."""
     if not email:
         return None
     user = User.objects.filter(agency=agency, email__iexact=email, is_active=True).first()
     if user is not None:
         return RecruiterProfile.for_user(user)
+    senders = SenderAddress.objects.of_members() if to_credit else SenderAddress.objects
     sender = (
-        SenderAddress.objects.filter(agency=agency, email__iexact=email)
-        .select_related("profile__user")
-        .first()
+        senders.filter(agency=agency, email__iexact=email).select_related("profile__user").first()
     )
     if sender is not None:
         return sender.profile
@@ -253,7 +257,7 @@ def list_placements(
     if client_contact_email:
         qs = qs.filter(client_contact_email=client_contact_email)
     if recruiter_email:
-        qs = qs.filter(recruiter=recruiter_for(request.agency, recruiter_email))
+        qs = qs.filter(recruiter=recruiter_for(request.agency, recruiter_email, to_credit=False))
     if start_date_from:
         qs = qs.filter(start_date__gte=start_date_from)
     if start_date_to:
@@ -467,7 +471,7 @@ def list_reviews(
     if status:
         qs = qs.filter(status=status)
     if recruiter_email:
-        qs = qs.filter(recruiter=recruiter_for(request.agency, recruiter_email))
+        qs = qs.filter(recruiter=recruiter_for(request.agency, recruiter_email, to_credit=False))
     if placement_ref:  # the reference it was sent with, or the placement it was verified against
         qs = qs.filter(Q(placement_ref=placement_ref) | Q(placement__external_ref=placement_ref))
     if submitted_after:

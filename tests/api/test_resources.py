@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from emailsync.agencies.models import SenderAddress
 from emailsync.inbound.models import Trigger, TriggerRecipient
 from emailsync.outbox.models import OutboundEmail
 from emailsync.outbox.worker import Worker
@@ -114,6 +115,29 @@ def test_api_requests_follow_email_syncs_rules_with_the_same_reason_codes(api, a
     # The same email list through the rules again: now Cara was asked too.
     again = api.post("/api/v1/review-requests", {"recipients": [{"email": "cara@people.test"}]})
     assert reasons(again) == {"cara@people.test": ("skipped", "recently_asked")}
+
+
+def test_a_removed_member_is_no_recruiter_to_credit(api, acme, sam):
+    """`recruiter_email` must name a member: after the admin removes Sam, neither his login
+    address nor another of his sending addresses credits him (the email would go out in his
+    name, Reply-To him)."""
+    SenderAddress.objects.create(agency=acme, profile=sam.profile, email="sam@sam-home.test")
+    sam.remove_from_agency(by=acme.admins().get())
+    for address in ("sam@acme.test", "sam@sam-home.test"):
+        response = api.post(
+            "/api/v1/review-requests",
+            {"recruiter_email": address, "recipients": [{"email": "cara@people.test"}]},
+        )
+        assert response.status_code == 422, address
+        assert response.json()["error"]["code"] == "unknown_recruiter"
+        placement = api.post(
+            "/api/v1/placements",
+            {"external_ref": "PL-1", "candidate_name": "Cara", "recruiter_email": address},
+        )
+        assert placement.status_code == 422, address
+        # Their past records can still be found by their address.
+        assert api.get("/api/v1/reviews", {"recruiter_email": address}).status_code == 200
+    assert not ReviewRequest.objects.exists()
 
 
 def test_email_syncs_recipient_cap_does_not_apply_to_an_api_call(api, acme):
