@@ -19,6 +19,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from emailsync.inbound.models import UnmappedSender, credit_earlier
+from emailsync.outbox.rendering import header_text
 
 from .access import admin_required, agency_object, member_required
 from .forms import (
@@ -77,8 +78,13 @@ def invite(request):
     link = settings.EMAILSYNC_PUBLIC_URL + reverse("accept-invitation", args=[token])
     context = {"invitation": invitation, "link": link, "inviter": request.user}
     send_mail(
-        _("%(name)s invited you to %(agency)s on Email Sync")
-        % {"name": request.user.full_name, "agency": request.agency.name},
+        # Sent directly, not through the outbox: names go through the same one-line cleaning
+        # (a line break in a name would otherwise fail every invitation with BadHeaderError).
+        header_text(
+            _("%(name)s invited you to %(agency)s on Email Sync")
+            % {"name": request.user.full_name, "agency": request.agency.name},
+            300,
+        ),
         render_to_string("agencies/email/invitation.txt", context),
         None,
         [invitation.email],

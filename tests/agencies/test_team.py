@@ -48,6 +48,23 @@ def test_admin_invites_and_the_invitee_joins_in_that_role(admin_client, agency, 
 
 
 @pytest.mark.django_db
+def test_a_name_with_a_line_break_is_one_line_in_the_invitations_subject(
+    admin_client, admin_user, agency, mailoutbox
+):
+    """Names reach the subject; a line break in one (an agency or member name posted by a
+    script) must neither add a header nor fail every invitation with BadHeaderError."""
+    agency.name = "Acme\r\nBcc: spy@evil.test"
+    agency.save(update_fields=["name"])
+    admin_user.full_name = "Ann\nAdmin"
+    admin_user.save(update_fields=["full_name"])
+    response = admin_client.post(reverse("invite"), {"email": "new@acme.test", "role": "recruiter"})
+    assert response.status_code == 302
+    [message] = mailoutbox
+    assert message.subject == "Ann Admin invited you to Acme Bcc: spy@evil.test on Email Sync"
+    assert message.recipients() == ["new@acme.test"] and message.message()["Bcc"] is None
+
+
+@pytest.mark.django_db
 def test_invitation_link_is_single_use(admin_client, mailoutbox, client):
     admin_client.post(reverse("invite"), {"email": "once@acme.test", "role": "admin"})
     path = invitation_path(mailoutbox[0])
