@@ -23,24 +23,31 @@ class ApiKeyAuth(HttpBearer):
         if key is None:
             return None  # 401 in the error shape
         now = timezone.now()
-        limit = getattr(settings, "EMAILSYNC_API_RATE_LIMIT", 600)
-        decision = Counter.hit(f"api:key:{key.pk}", limit, WINDOW_SECONDS, now)
-        if not decision.allowed:
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"This key made more than {limit} requests in a minute; retry later.",
-                headers={"Retry-After": str(decision.retry_after)},
-            )
-        if not ApiSettings.for_agency(key.agency_id).api_enabled:
-            raise ApiError(
-                403,
-                "api_disabled",
-                "The agency's integration method is Email Sync only: an admin can turn the "
-                "API on in the agency app under Settings → API.",
-            )
+        admit(key, now)
         if key.last_used_at is None or key.last_used_at < now - LAST_USED_GRANULARITY:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         request.api_key = key
         request.agency = key.agency
         return key
+
+
+def admit(key: ApiKey, now=None) -> None:
+    """Count a call against the key's rate limit and check that the agency's API is on;
+    raises the ApiError to answer otherwise. Every call passes here, a replayed
+    Idempotency-Key included (`idempotency.py` answers those before ninja authenticates)."""
+    limit = getattr(settings, "EMAILSYNC_API_RATE_LIMIT", 600)
+    decision = Counter.hit(f"api:key:{key.pk}", limit, WINDOW_SECONDS, now or timezone.now())
+    if not decision.allowed:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"This key made more than {limit} requests in a minute; retry later.",
+            headers={"Retry-After": str(decision.retry_after)},
+        )
+    if not ApiSettings.for_agency(key.agency_id).api_enabled:
+        raise ApiError(
+            403,
+            "api_disabled",
+            "The agency's integration method is Email Sync only: an admin can turn the "
+            "API on in the agency app under Settings → API.",
+        )

@@ -12,7 +12,8 @@ from functools import wraps
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 
-from .errors import error_response
+from .auth import admit
+from .errors import ApiError, error_response
 from .models import ApiKey, IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -72,6 +73,12 @@ def idempotent(view):
                 )
             if existing.status_code == 0:
                 return _in_progress()
+            try:  # a replay is a call like any other: rate-limited, refused with the API off
+                admit(key)
+            except ApiError as refused:
+                return error_response(
+                    refused.status, refused.code, refused.message, refused.fields, refused.headers
+                )
             response = HttpResponse(
                 existing.response_body,
                 status=existing.status_code,

@@ -132,6 +132,24 @@ def test_idempotent_post_replays_the_first_response(api, sam):
     assert IdempotencyRecord.objects.count() == 2
 
 
+def test_a_replay_is_refused_like_any_call_over_the_limit_or_once_the_api_is_off(
+    api, acme, settings
+):
+    """Replays are answered before ninja authenticates; they must still count against the
+    key's rate limit, and be refused once the admin has switched the API off (403
+    api_disabled, docs/API.md: *every* call is refused)."""
+    body = {"external_ref": "PL-1", "candidate_name": "Ann", "candidate_email": "ann@x.test"}
+    settings.EMAILSYNC_API_RATE_LIMIT = 2
+    answers = [api.post("/api/v1/placements", body, HTTP_IDEMPOTENCY_KEY="k1") for _ in range(3)]
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert_error(answers[-1], 429, "rate_limited")
+    settings.EMAILSYNC_API_RATE_LIMIT = 600
+    enable_api(acme, "email_sync")
+    replay = api.post("/api/v1/placements", body, HTTP_IDEMPOTENCY_KEY="k1")
+    assert_error(replay, 403, "api_disabled")
+    assert "Idempotent-Replayed" not in replay
+
+
 def test_idempotency_keys_are_per_api_key(api, acme, client):
     _row, second = ApiKey.issue(acme, "Other integration")
     body = {"external_ref": "PL-1", "candidate_name": "Ann"}
