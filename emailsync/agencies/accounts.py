@@ -11,7 +11,7 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from .forms import AcceptInvitationForm, LoginForm, SignupForm
+from .forms import AcceptInvitationForm, LimitedPasswordResetForm, LoginForm, SignupForm
 from .models import Agency, Invitation
 
 BACKEND = "emailsync.agencies.auth.EmailBackend"
@@ -83,6 +83,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    form_class = LimitedPasswordResetForm
     template_name = "agencies/password_reset.html"
     email_template_name = "agencies/email/password_reset.txt"
     html_email_template_name = "agencies/email/password_reset.html"

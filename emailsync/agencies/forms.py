@@ -4,11 +4,12 @@ from pathlib import Path
 from django import forms
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from emailsync.review_requests.models import address_hash
 from emailsync.throttling.models import Counter
 
 from .models import Agency, AgencyDomain, RecruiterProfile, SenderAddress, User
@@ -82,6 +83,25 @@ class LoginForm(AuthenticationForm):
     def _failure_keys(self, email: str) -> list[str]:
         address = (self.request.META.get("REMOTE_ADDR") if self.request else None) or "unknown"
         return [f"login:account:{email}", f"login:ip:{address}"]
+
+
+class LimitedPasswordResetForm(PasswordResetForm):
+    """Django's reset form, sending at most a few links to one address an hour: anyone may ask
+    for anyone's link, and without a limit a stranger could flood a member's inbox with our
+    emails. Counted per address (hashed, as the privacy form does) whether or not it has an
+    account, and the page says the same over the limit, so it reveals nothing."""
+
+    WINDOW = 3600
+
+    def save(self, *args, **kwargs):
+        email = self.cleaned_data["email"]
+        gate = Counter.hit(
+            f"password-reset:{address_hash(email)}",
+            getattr(settings, "EMAILSYNC_PASSWORD_RESETS_PER_ADDRESS", 3),
+            self.WINDOW,
+        )
+        if gate.allowed:
+            super().save(*args, **kwargs)
 
 
 class PasswordFields(forms.Form):

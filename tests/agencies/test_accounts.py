@@ -149,3 +149,25 @@ def test_the_home_page_offers_a_recruiter_the_team_to_see_not_to_manage(client, 
     assert "See the team" in home and "Manage the team" not in home
     client.force_login(agency.admins().get())
     assert "Manage the team" in client.get(reverse("agency-home")).content.decode()
+
+
+@pytest.mark.django_db
+def test_password_reset_emails_to_one_address_are_limited(client, admin_user, mailoutbox, settings):
+    """Anyone may ask for a reset link for anyone: without a limit a stranger could fill a
+    member's inbox with our emails (the privacy form and recruiter links limit theirs). Over the
+    limit the page answers exactly as before, so it tells nothing about the address."""
+    settings.EMAILSYNC_PASSWORD_RESETS_PER_ADDRESS = 3
+    answers = [
+        client.post(reverse("password_reset"), {"email": admin_user.email.upper()})
+        for _ in range(5)
+    ]
+    assert {(a.status_code, a["Location"]) for a in answers} == {
+        (302, reverse("password_reset_done"))
+    }
+    assert len(mailoutbox) == 3
+    # Another address has its own allowance.
+    other = User.objects.create_user(
+        email="other@acme.test", password=PASSWORD, full_name="Other", agency=admin_user.agency
+    )
+    client.post(reverse("password_reset"), {"email": other.email})
+    assert len(mailoutbox) == 4
