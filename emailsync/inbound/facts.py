@@ -56,7 +56,7 @@ class AgencyFacts:
     settings: EmailSyncSettings
     domains: OwnDomains  # Unicode form, as headers give them
     member_emails: set[str]  # login and sending addresses of active members
-    admin_emails: set[str]
+    setup_testers: set[str]  # addresses whose email is the running setup test
     senders: dict[str, int] = field(default_factory=dict)  # sending address -> profile id
 
     @functools.cached_property
@@ -103,21 +103,28 @@ class AgencyFacts:
         members: dict[int, list] = {i: [] for i in ids}
         for agency_id, *member in User.objects.filter(
             agency_id__in=ids, is_active=True
-        ).values_list("agency_id", "email", "role", "profile__id"):
+        ).values_list("agency_id", "email", "role", "profile__id", "id"):
             members[agency_id].append(member)
         facts = {}
         for agency_id in ids:
-            admin_profiles = {pid for _, role, pid in members[agency_id] if role == User.Role.ADMIN}
-            admin_emails = {e for e, role, _ in members[agency_id] if role == User.Role.ADMIN}
-            admin_emails |= {e for e, pid in senders[agency_id].items() if pid in admin_profiles}
-            member_emails = set(senders[agency_id]) | {e for e, _, _ in members[agency_id]}
             sync = syncs[agency_id]
+            # The admin who started the setup test (any admin, for a test started before that
+            # was recorded): another admin's real email meanwhile is not the test.
+            testers = [
+                (email, pid)
+                for email, role, pid, uid in members[agency_id]
+                if role == User.Role.ADMIN and sync.setup_test_by_id in (None, uid)
+            ]
+            tester_profiles = {pid for _, pid in testers}
+            setup_testers = {email for email, _ in testers}
+            setup_testers |= {e for e, pid in senders[agency_id].items() if pid in tester_profiles}
+            member_emails = set(senders[agency_id]) | {e for e, *_ in members[agency_id]}
             facts[agency_id] = cls(
                 sync.agency,
                 sync,
                 OwnDomains(domains[agency_id]),
                 member_emails,
-                admin_emails,
+                setup_testers,
                 senders[agency_id],
             )
         return facts

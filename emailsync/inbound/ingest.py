@@ -333,7 +333,7 @@ class Batch:
             plan.credited_by_sender = trigger.recruiter_id is not None
         if (
             facts.settings.in_setup_test(self.now)
-            and rules.strip_plus_tag(sender) in facts.admin_emails
+            and rules.strip_plus_tag(sender) in facts.setup_testers
         ):
             plan.setup_test = trigger.is_setup_test = True
             trigger.subject = (headers.subject or "")[:300]

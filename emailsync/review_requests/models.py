@@ -153,6 +153,11 @@ class EmailSyncSettings(models.Model):
         help_text=_("Trigger emails accepted per hour before the listener asks senders to retry."),
     )
     setup_test_until = models.DateTimeField(null=True, blank=True)
+    # Whose email the running setup test waits for: another admin's real email meanwhile is
+    # not the test (its candidates are asked, its subject is not kept).
+    setup_test_by = models.ForeignKey(
+        "agencies.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class ReviewNotifications(models.TextChoices):
         EACH = "each", _("An email for each new review")
@@ -195,6 +200,13 @@ class EmailSyncSettings(models.Model):
 
     def in_setup_test(self, now=None) -> bool:
         return bool(self.setup_test_until and self.setup_test_until > (now or timezone.now()))
+
+    def start_setup_test(self, by, minutes: int = 30, now=None) -> None:
+        """For `minutes`, the next email `by` (an admin) sends with the BCC address is the
+        setup test, whoever else sends meanwhile."""
+        self.setup_test_until = (now or timezone.now()) + timedelta(minutes=minutes)
+        self.setup_test_by = by
+        self.save(update_fields=["setup_test_until", "setup_test_by"])
 
 
 class ReviewRequest(models.Model):

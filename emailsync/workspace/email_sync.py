@@ -201,8 +201,7 @@ def setup_test_state(request, sync, now) -> dict:
 def setup_test_start(request):
     sync = EmailSyncSettings.for_agency(request.agency)
     if sync.enabled:  # while it is off the BCC address refuses mail: no test could arrive
-        sync.setup_test_until = timezone.now() + timedelta(minutes=SETUP_TEST_MINUTES)
-        sync.save(update_fields=["setup_test_until"])
+        sync.start_setup_test(by=request.user, minutes=SETUP_TEST_MINUTES)
         request.agency.record(request.user, "email_sync.setup_test_started", request.user.email)
     if request.htmx:
         return setup_test_status(request)

@@ -466,6 +466,36 @@ def test_a_setup_test_ends_when_its_email_arrives(sync_agency, dns):
     assert asked.source == Source.EMAIL_SYNC
 
 
+def test_another_admins_real_email_during_a_setup_test_is_not_taken_for_it(
+    sync_agency, acme_key, dns
+):
+    """The setup test is the email of the admin who started it. A colleague admin who sends a
+    real placement email meanwhile must have their candidate asked as usual, and its subject
+    (the only subject ever kept is a setup test's) must not be kept or shown as the test."""
+    ann = sync_agency.admins().get()
+    User.objects.create_user(
+        email="bob@acme.test",
+        password="x" * 12,
+        full_name="Bob Boss",
+        agency=sync_agency,
+        role=User.Role.ADMIN,
+    )
+    sync = EmailSyncSettings.for_agency(sync_agency)
+    sync.start_setup_test(by=ann)
+    real = acme_key.sign(
+        build(sender="Bob <bob@acme.test>", to=("Nina <nina@candidate.test>",), subject="Offer")
+    )
+    [result] = run(sync_agency, real, dns)
+    trigger = Trigger.objects.get(pk=result.trigger_id)
+    assert not trigger.is_setup_test and trigger.subject == "" and result.status == "accepted"
+    assert ReviewRequest.objects.get(email="nina@candidate.test").source == Source.EMAIL_SYNC
+    assert EmailSyncSettings.for_agency(sync_agency).in_setup_test()  # Ann's test still waits
+    key = SigningKey(ann.email.split("@")[1])
+    test = key.sign(build(sender=f"Ann <{ann.email}>", to=(ann.email,), subject="Testing"))
+    [result] = run(sync_agency, test, FakeDns(key))
+    assert Trigger.objects.get(pk=result.trigger_id).subject == "Testing"
+
+
 def test_envelope_without_our_addresses_records_nothing(sync_agency, acme_key, dns):
     assert run(sync_agency, acme_key.sign(build()), dns, rcpts=["someone@else.test"]) == []
     assert not Trigger.objects.exists()
