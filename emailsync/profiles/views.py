@@ -40,6 +40,7 @@ PAGE_SIZE = 10
 DIRECTORY_PAGE_SIZE = 20
 WIDGET_REVIEWS_DEFAULT, WIDGET_REVIEWS_MAX = 3, 10
 SITEMAP_CHUNK = 10_000
+SITEMAP_MAX_PAGES = 50_000  # the most sitemaps one sitemap index may list (sitemaps.org)
 # Bump when the pages' markup changes, so cached copies revalidate into the new markup.
 MARKUP_VERSION = "1"
 # Browsers ask again every time (a 304 on the ETag costs one query), so an admin who has just
@@ -511,6 +512,10 @@ def sitemap_index(request):
 @require_safe
 @cache_control(public=True, max_age=3600)
 def sitemap_section(request, section, page):
+    # Before any query: page 0 would slice from a negative offset and a page past what the
+    # database takes as an OFFSET would fail it (both answered 500 to anyone).
+    if not 1 <= page <= SITEMAP_MAX_PAGES:
+        raise Http404
     start = (page - 1) * SITEMAP_CHUNK
     if section == "agencies":
         rows = _sitemap_agencies()[start : start + SITEMAP_CHUNK]
@@ -528,7 +533,7 @@ def sitemap_section(request, section, page):
         ]
     else:
         raise Http404
-    if page < 1 or (not urls and page != 1):
+    if not urls and page != 1:
         raise Http404
     return render(
         request,

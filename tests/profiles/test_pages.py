@@ -275,6 +275,18 @@ def test_sitemap_lists_only_public_things(client, acme, make_agency, make_review
     assert client.get(reverse("profiles-sitemap-section", args=["other", 1])).status_code == 404
 
 
+@pytest.mark.parametrize("page", ["0", "2", "99999999999999999999"])
+@pytest.mark.parametrize("section", ["agencies", "recruiters"])
+def test_a_sitemap_page_that_does_not_exist_is_a_404_not_a_server_error(
+    client, acme, make_review, section, page
+):
+    """Page 0 sliced from a negative offset, and a page number past what the database takes
+    as an OFFSET failed the query: anyone could make the public site answer 500."""
+    make_review(acme, acme.sam)
+    client.raise_request_exception = False
+    assert client.get(f"/sitemaps/{section}-{page}.xml").status_code == 404
+
+
 def test_open_graph_and_canonical(client, acme, make_review, settings):
     settings.EMAILSYNC_PUBLIC_URL = "https://reviews.example"
     make_review(acme, acme.sam, rating=5)
