@@ -201,7 +201,8 @@ class SenderAddressForm(forms.Form):
             raise ValidationError(
                 _("Email Sync itself sends from that domain; add an address your team sends from.")
             )
-        if SenderAddress.objects.filter(agency=self.agency, email=email).exists():
+        # A removed member's address is nobody's now: it may be given to someone else.
+        if SenderAddress.objects.of_members().filter(agency=self.agency, email=email).exists():
             raise ValidationError(_("That address is already assigned to a member."))
         return email
 

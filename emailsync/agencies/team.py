@@ -168,7 +168,10 @@ def add_sending_address(request, profile: RecruiterProfile, email: str) -> tuple
     ).first()
     if unknown is not None:
         return unknown.map_to(profile, by=request.user), True
-    SenderAddress.objects.create(agency=request.agency, profile=profile, email=email)
+    # A removed member's row for it (the form refuses a current member's) passes to them.
+    SenderAddress.objects.update_or_create(
+        agency=request.agency, email=email, defaults={"profile": profile}
+    )
     return credit_earlier(request.agency.pk, email, profile)[0], False
 
 

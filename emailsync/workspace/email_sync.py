@@ -81,7 +81,9 @@ def page_context(request, **extra) -> dict:
         "unmapped": list(
             UnmappedSender.objects.filter(agency=agency, mapped_to__isnull=True)
             # An address a member was given on the Team page before that mapped it is known.
-            .exclude(email__in=SenderAddress.objects.filter(agency=agency).values("email"))
+            .exclude(
+                email__in=SenderAddress.objects.of_members().filter(agency=agency).values("email")
+            )
             .order_by("-last_seen")[:20]
         ),
         "map_form": MapSenderForm(agency=agency),

@@ -12,6 +12,7 @@ from emailsync.agencies.models import (
     AuditEntry,
     Invitation,
     LastAdminError,
+    SenderAddress,
     User,
 )
 
@@ -206,6 +207,23 @@ def test_admin_assigns_sender_addresses(admin_client, agency, add_member):
         reverse("member", args=[member.pk]), {"email": "sam.alt@gmail.test"}
     )
     assert duplicate.status_code == 400 and b"already assigned" in duplicate.content
+
+
+@pytest.mark.django_db
+def test_a_removed_members_sending_address_can_be_given_to_someone_else(
+    admin_client, agency, add_member
+):
+    """A removed member's addresses no longer count as theirs (their page is gone, so nobody
+    could remove them): the shared mailbox they sent from was refused as 'already assigned'
+    and could then belong to no one."""
+    leaver, heir = add_member(agency), add_member(agency)
+    admin_client.post(reverse("member", args=[leaver.pk]), {"email": "desk@mailbox.test"})
+    leaver.remove_from_agency(by=agency.admins().get())
+    added = admin_client.post(reverse("member", args=[heir.pk]), {"email": "desk@mailbox.test"})
+    assert added.status_code == 302
+    assert SenderAddress.objects.get(agency=agency, email="desk@mailbox.test").profile == (
+        heir.profile
+    )
 
 
 @pytest.mark.django_db
