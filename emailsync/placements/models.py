@@ -70,6 +70,13 @@ class Placement(models.Model):
         self.client_contact_email = self.client_contact_email.strip().lower()
         super().save(*args, **kwargs)
 
+    def names_someone_else(self, email: str) -> bool:
+        """Whether this placement records its candidate's or client contact's address and
+        `email` is neither: a reference alone then does not say the reviewer was part of it
+        (whoever sent the trigger email chose both the reference and the recipient)."""
+        known = {e for e in (self.candidate_email, self.client_contact_email) if e}
+        return bool(known) and email.strip().lower() not in known
+
 
 class VerificationSettings(models.Model):
     """How an agency verifies: today one switch, automatic verification on an exact reference."""
@@ -80,7 +87,9 @@ class VerificationSettings(models.Model):
         default=False,
         help_text=_(
             "When an ATS email names a placement reference that exists in Placements, its "
-            "review is verified against that placement without waiting for an admin."
+            "review is verified against that placement without waiting for an admin, unless "
+            "the placement records its candidate's and client's emails and the reviewer is "
+            "neither."
         ),
     )
 

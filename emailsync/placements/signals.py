@@ -51,5 +51,5 @@ def auto_verify(sender, instance: Review, raw=False, **kwargs):
     placement = Placement.objects.filter(
         agency_id=instance.agency_id, external_ref=instance.placement_ref
     ).first()
-    if placement is not None:
+    if placement is not None and not placement.names_someone_else(instance.reviewer_email):
         instance.verify(placement, by=None)

@@ -131,6 +131,27 @@ def test_automatic_verification_on_an_exact_reference_when_opted_in(acme, make_r
     assert Review.objects.get(pk=other.pk).status == "missing_verification"
 
 
+def test_automatic_verification_needs_the_reviewer_to_be_the_placements_person(acme, make_review):
+    """The sender of a trigger email chooses both the reference and the recipient: a reference
+    to a real placement beside a friend's address must not verify the friend's review. When the
+    placement records its people's addresses, the reviewer must be one of them; the review
+    then waits for an admin, with the placement still suggested by its reference."""
+    VerificationSettings.objects.create(agency=acme, auto_verify_exact_ref=True)
+    p = placement(
+        acme,
+        external_ref="ATS-7",
+        candidate_email="cara@people.test",
+        client_contact_email="clive@client.test",
+    )
+    friend = make_review(email="friend@people.test", placement_ref="ATS-7")
+    assert Review.objects.get(pk=friend.pk).status == "missing_verification"
+    cara = make_review(email="Cara@People.test", placement_ref="ATS-7")
+    cara.refresh_from_db()
+    assert cara.status == "verified" and cara.placement == p
+    clive = make_review(email="clive@client.test", placement_ref="ATS-7")
+    assert Review.objects.get(pk=clive.pk).status == "verified"
+
+
 def test_undo_of_an_automatic_verification_stays_undone_and_can_be_rejected(
     acme, admin, make_review
 ):
