@@ -329,10 +329,13 @@ class User(AbstractBaseUser, PermissionsMixin):
             return
         if self.role == self.Role.ADMIN:
             self._ensure_not_last_admin()
+        was_admin = self.role == self.Role.ADMIN
         self.role = role
         self.save(update_fields=["role"])
         self.end_other_sessions()
         self.agency.record(by, "member.role_changed", self.email, role=role)
+        if was_admin:
+            self._withdraw_own_invitations(by)
 
     @transaction.atomic
     def remove_from_agency(self, by: "User") -> None:
@@ -343,6 +346,18 @@ class User(AbstractBaseUser, PermissionsMixin):
         self.save(update_fields=["is_active"])
         self.end_other_sessions()
         agency.record(by, "member.removed", self.email)
+        self._withdraw_own_invitations(by)
+
+    def _withdraw_own_invitations(self, by: "User") -> None:
+        """The open invitations this member sent as an admin are withdrawn when they leave or
+        stop being an admin: otherwise one sent beforehand to another address of their own
+        would let them back in, in the role they had, after the agency took it away."""
+        open_ones = Invitation.objects.filter(
+            agency_id=self.agency_id, invited_by=self, accepted_at=None, revoked_at=None
+        ).exclude(expires_at__lte=timezone.now())
+        for email in open_ones.values_list("email", flat=True):
+            self.agency.record(by, "member.invitation_revoked", email)
+        open_ones.update(revoked_at=timezone.now())
 
     def _ensure_not_last_admin(self) -> None:
         # Lock the agency's admin rows so two admins demoting each other at once cannot both win.

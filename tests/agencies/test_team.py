@@ -333,3 +333,26 @@ def test_a_members_name_opens_them_where_the_manage_column_is_off_screen(
     member = add_member(agency)
     page = admin_client.get(reverse("team")).content.decode()
     assert f'<a href="{reverse("member", args=[member.pk])}">{member.full_name}</a>' in page
+
+
+@pytest.mark.django_db
+def test_an_admin_who_leaves_or_steps_down_takes_their_open_invitations_with_them(
+    agency, admin_user, add_member
+):
+    """An admin could invite another address of their own as an admin, then be removed, and
+    join again through that link. Their open invitations are withdrawn when they leave or stop
+    being an admin; other admins' invitations stay open."""
+    leaver = add_member(agency, role=User.Role.ADMIN)
+    demoted = add_member(agency, role=User.Role.ADMIN)
+    _, back_door = Invitation.issue(agency, "leaver@home.test", "admin", leaver)
+    _, demoted_sent = Invitation.issue(agency, "pal@home.test", "admin", demoted)
+    _, kept = Invitation.issue(agency, "new.hire@acme.test", "recruiter", admin_user)
+    leaver.remove_from_agency(by=admin_user)
+    demoted.change_role(User.Role.RECRUITER, by=admin_user)
+    assert Invitation.find(back_door).state == "revoked"
+    assert Invitation.find(demoted_sent).state == "revoked"
+    assert Invitation.find(kept).state == "pending"
+    with pytest.raises(ValidationError):
+        Invitation.find(back_door).accept("Leaver Again", "a-long-passphrase-9")
+    withdrawn = AuditEntry.objects.filter(action="member.invitation_revoked", actor=admin_user)
+    assert set(withdrawn.values_list("subject", flat=True)) == {"leaver@home.test", "pal@home.test"}
