@@ -263,6 +263,8 @@ EMAILSYNC_LOGIN_FAILURE_WINDOW = env_int("EMAILSYNC_LOGIN_FAILURE_WINDOW", 15 * 
 EMAILSYNC_INVITATION_DAYS = env_int("EMAILSYNC_INVITATION_DAYS", 7)
 # Password-reset emails to one address per hour (anyone may ask for anyone's link).
 EMAILSYNC_PASSWORD_RESETS_PER_ADDRESS = env_int("EMAILSYNC_PASSWORD_RESETS_PER_ADDRESS", 3)
+# Sign-up attempts per client address per hour (each says whether an address has an account).
+EMAILSYNC_SIGNUPS_PER_ADDRESS = env_int("EMAILSYNC_SIGNUPS_PER_ADDRESS", 10)
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English")]

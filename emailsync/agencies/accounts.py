@@ -27,7 +27,7 @@ class LoginView(auth_views.LoginView):
 def signup(request):
     if not settings.EMAILSYNC_SIGNUP_OPEN:
         raise Http404
-    form = SignupForm(request.POST or None)
+    form = SignupForm(request.POST or None, client_address=request.META.get("REMOTE_ADDR", ""))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         _agency, admin = Agency.create_with_admin(

@@ -138,8 +138,23 @@ class SignupForm(PasswordFields):
     )
     field_order = ["agency_name", "full_name", "email", "time_zone", "password1", "password2"]
 
+    def __init__(self, *args, client_address: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.client_address = client_address or "unknown"
+
     def clean_email(self):
         email = self.cleaned_data["email"].strip().lower()
+        # Saying an address has an account helps the person signing up, and tells a script
+        # which addresses are members: each client address may ask only so often.
+        gate = Counter.hit(
+            f"signup:ip:{self.client_address}", settings.EMAILSYNC_SIGNUPS_PER_ADDRESS, 3600
+        )
+        if not gate.allowed:
+            raise ValidationError(
+                _("Too many sign-ups from your network. Try again in %(minutes)d minutes."),
+                code="throttled",
+                params={"minutes": gate.retry_after // 60 + 1},
+            )
         if User.objects.filter(email__iexact=email).exists():
             raise ValidationError(_("An account with this email already exists. Sign in instead."))
         return email

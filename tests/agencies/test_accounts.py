@@ -171,3 +171,27 @@ def test_password_reset_emails_to_one_address_are_limited(client, admin_user, ma
     )
     client.post(reverse("password_reset"), {"email": other.email})
     assert len(mailoutbox) == 4
+
+
+@pytest.mark.django_db
+def test_sign_up_attempts_per_client_address_are_limited(client, admin_user, settings):
+    """The sign-up form says when an address already has an account (that helps the person
+    signing up); without a limit a script could test any list of addresses for members."""
+    settings.EMAILSYNC_SIGNUPS_PER_ADDRESS = 3
+    data = {
+        "agency_name": "Probe Ltd",
+        "full_name": "Pro Be",
+        "time_zone": "Europe/London",
+        "password1": "a-long-passphrase-9",
+        "password2": "a-long-passphrase-9",
+    }
+    for _ in range(3):
+        page = client.post(reverse("signup"), {**data, "email": admin_user.email}).content
+        assert b"already exists" in page
+    page = client.post(reverse("signup"), {**data, "email": admin_user.email}).content.decode()
+    assert "Too many sign-ups from your network" in page and "already exists" not in page
+    assert 'value="Probe Ltd"' in page  # what was typed is kept
+    elsewhere = client.post(
+        reverse("signup"), {**data, "email": "new@probe.test"}, REMOTE_ADDR="203.0.113.9"
+    )
+    assert elsewhere.status_code == 302 and User.objects.filter(email="new@probe.test").exists()
