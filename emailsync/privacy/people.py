@@ -160,16 +160,9 @@ def export_person(email: str) -> dict:
         "last_asked": [
             {"agency": _agency(a.agency), "last_asked_at": _when(a.last_asked_at)} for a in asked
         ],
-        "placements": [
-            {
-                "agency": _agency(p.agency),
-                "external_ref": p.external_ref,
-                "as": "candidate" if p.candidate_email.lower() == address else "client",
-                "candidate_name": p.candidate_name,
-                "client_contact_name": p.client_contact_name,
-            }
-            for p in placements
-        ],
+        # The person's own side of each placement: the other side's name is someone else's
+        # data, not theirs to be sent.
+        "placements": [_own_side(p, address) for p in placements],
         "review_reports": [
             {
                 "agency": _agency(rep.review.agency),
@@ -351,3 +344,16 @@ def erase_person(email: str, by=None) -> dict:
 def _count_by_agency(queryset, field: str = "agency_id"):
     rows = queryset.order_by().values(field).annotate(n=Count("pk"))
     return [(row[field], row["n"]) for row in rows if row[field] is not None]
+
+
+def _own_side(placement, address: str) -> dict:
+    as_candidate = placement.candidate_email.lower() == address
+    return {
+        "agency": _agency(placement.agency),
+        "external_ref": placement.external_ref,
+        "as": "candidate" if as_candidate else "client",
+        "name": placement.candidate_name if as_candidate else placement.client_contact_name,
+        "client_company": placement.client_company,
+        "job_title": placement.job_title,
+        "start_date": placement.start_date.isoformat() if placement.start_date else None,
+    }

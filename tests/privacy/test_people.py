@@ -33,6 +33,7 @@ def held(make_agency, add_member):
     now = timezone.now()
     placement = Placement.objects.create(
         agency=one, external_ref="P-1", candidate_name="Cara Person", candidate_email=ADDRESS,
+        client_contact_name="Clive Other", client_contact_email="clive@client.test",
         start_date=now.date(), recruiter=rec_one,
     )  # fmt: skip
     rr1 = request_for(one, rec_one, email=ADDRESS)
@@ -86,6 +87,8 @@ def test_export_gathers_everything_across_agencies(held):
     assert len(data["emails"]) == 2
     assert len(data["last_asked"]) == 1
     assert data["placements"][0]["as"] == "candidate"
+    assert data["placements"][0]["name"] == "Cara Person"
+    assert "Clive Other" not in json.dumps(data)  # the other side of the placement is not theirs
     assert len(data["review_reports"]) == 1
     assert data["suppression"] is None
     assert "someone@else.test" not in json.dumps(data)
