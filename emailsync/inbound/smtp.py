@@ -554,9 +554,9 @@ class ListenerSMTP(SMTP):
 
     # No login is offered (__dir__ says why), so HELP does not list AUTH among the commands;
     # one sent anyway still gets aiosmtpd's refusal.
-    auth_offered = False
+    login_offered = False
 
-    @syntax("AUTH <mechanism>", when="auth_offered")
+    @syntax("AUTH <mechanism>", when="login_offered")
     async def smtp_AUTH(self, arg: str) -> None:
         await super().smtp_AUTH(arg)
 
