@@ -82,3 +82,52 @@ def test_with_the_database_down_the_listener_says_so_in_one_line_and_answers_451
     failures = [line for line in output.splitlines() if "address lookup failed" in line]
     assert len(failures) == 3 and all("database unavailable (" in line for line in failures)
     assert "Traceback" not in output, output
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_sigterm_lets_a_message_in_data_finish_before_the_listener_exits(tmp_path, processes):
+    """A restart (certificate renewal, upgrade) must not cut off a sender mid-message: it would
+    have to retry later, on its own schedule. The listener stops taking connections at once
+    and waits for open sessions (up to 10 s) before it exits."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emailsync.cli", "smtpd", "--port", str(port)]
+        + ["--processes", str(processes)],
+        env=product_env(tmp_path, EMAILSYNC_INBOUND_DOMAIN="in.emailsync.localhost"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_port(port)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+            reader = client.makefile("rb")
+
+            def say(line: bytes) -> bytes:
+                client.sendall(line + b"\r\n")
+                reply = reader.readline()
+                while reply[3:4] == b"-":
+                    reply = reader.readline()
+                return reply
+
+            assert reader.readline().startswith(b"220 ")
+            assert say(b"EHLO mta.example.org").startswith(b"250")
+            assert say(b"MAIL FROM:<sam@acme.test>").startswith(b"250")
+            assert say(b"RCPT TO:<postmaster@in.emailsync.localhost>").startswith(b"250")
+            assert say(b"DATA").startswith(b"354")
+            client.sendall(b"From: sam@acme.test\r\nSubject: half-way\r\n\r\n")
+            time.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            time.sleep(1.5)  # the listener would have exited by now if it did not wait
+            assert process.poll() is None
+            with pytest.raises(OSError):  # no new sessions meanwhile: senders go elsewhere
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            client.sendall(b"the rest\r\n.\r\n")
+            assert reader.readline().startswith(b"250 ")
+            assert say(b"QUIT").startswith(b"221")
+        assert process.wait(15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        output, _ = process.communicate(timeout=20)
+    assert "Traceback" not in output, output

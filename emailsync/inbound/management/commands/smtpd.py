@@ -130,6 +130,10 @@ class Command(BaseCommand):
         def stop(signum, frame):
             nonlocal stopping
             stopping = True
+            # The listeners stop taking sessions while they finish the ones they have; the
+            # parent's copy of the socket would otherwise keep queueing connections nobody
+            # accepts, which hang until it exits instead of being refused (senders go elsewhere).
+            sock.close()
             for pid in children:
                 os.kill(pid, signal.SIGTERM)
 
@@ -218,8 +222,19 @@ async def serve(sock, tls, max_sessions: int, max_size: int, processes: int) -> 
     async with server:
         await stop.wait()
         server.close()  # no new sessions; those in DATA finish their commit
-        try:
-            await asyncio.wait_for(server.wait_closed(), timeout=10)
-        except TimeoutError:
-            log.warning("sessions still open after 10s; closing")
+        # Python 3.11's wait_closed() returns as soon as the listening socket is closed, without
+        # waiting for open sessions (3.12's waits), so the sessions are counted here: a sender
+        # cut off mid-message would only retry, but on its own schedule, often much later.
+        deadline = loop.time() + SHUTDOWN_GRACE_SECONDS
+        while state.sessions and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if state.sessions:
+            log.warning(
+                "%d session(s) still open after %ss; closing",
+                state.sessions,
+                SHUTDOWN_GRACE_SECONDS,
+            )
     await state.aclose()
+
+
+SHUTDOWN_GRACE_SECONDS = 10
