@@ -120,3 +120,9 @@ def test_triggers_say_which_header_could_not_be_read_never_what_it_said(sync_age
     call_command("triggers", sync_agency.slug, stdout=text)
     assert "unreadable headers: to_parse_defect, to_no_domain" in text.getvalue()
     assert "Secret" not in json.dumps(trigger) + text.getvalue()
+
+
+@pytest.mark.parametrize("command", ["triggers", "requests"])
+def test_a_negative_limit_is_a_one_line_error_not_a_traceback(sync_agency, command):
+    with pytest.raises(CommandError, match="--limit"):
+        call_command(command, sync_agency.slug, "--limit", "-1")

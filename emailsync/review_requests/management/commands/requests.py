@@ -36,6 +36,8 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options):
+        if options["limit"] < 0:  # a queryset cannot be sliced from the end
+            raise CommandError("--limit must be 0 or more.")
         agency = Agency.objects.filter(slug=options["slug"]).first()
         if agency is None:
             raise CommandError(f"No agency with slug {options['slug']!r}.")
