@@ -74,3 +74,24 @@ def test_the_listener_sets_its_startup_objects_aside_before_serving(monkeypatch)
     assert thresholds_when_serving == [(10_000, 10, 10)]
     # The Public Suffix List is parsed before the first email, not during its batch.
     assert suffixes_when_serving == [1]
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [("--port", "99999"), ("--port", "-1"), ("--processes", "-1")]
+    + [("--max-sessions", "0"), ("--max-size", "0")],
+)
+def test_impossible_listener_options_are_refused_before_it_starts(monkeypatch, option, value):
+    """Each would otherwise start something other than what the operator asked for, and say
+    it had: a port above 65535 wrapped round to another port the banner did not name, a
+    negative --processes started no listener and exited 0, and --max-sessions 0 answered
+    every sender 421."""
+    from django.core.management import CommandError, call_command
+
+    from emailsync.inbound.management.commands import smtpd
+
+    monkeypatch.setattr(smtpd.asyncio, "run", lambda coroutine: coroutine.close())
+    monkeypatch.setattr(smtpd.Command, "supervise", lambda self, *args: None)
+    monkeypatch.setattr(smtpd, "warn_if_database_unreachable", lambda: None)
+    with pytest.raises(CommandError, match=option):
+        call_command("smtpd", option, value, stdout=io.StringIO())

@@ -78,6 +78,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        # Each of these would start something other than what was asked while the banner said
+        # otherwise: a port above 65535 wraps round to another one, a negative --processes
+        # starts no listener at all, a zero cap refuses every sender.
+        if not 0 <= options["port"] <= 65535:
+            raise CommandError(f"--port {options['port']} is not a port (0-65535).")
+        if options["processes"] < 0:
+            raise CommandError("--processes must be 1 or more (or 0, the default: one per CPU).")
+        for name in ("max_sessions", "max_size"):
+            if options[name] < 1:
+                raise CommandError(f"--{name.replace('_', '-')} must be 1 or more.")
         if bool(options["tls_cert"]) != bool(options["tls_key"]):
             raise CommandError("--tls-cert and --tls-key go together.")
         try:
