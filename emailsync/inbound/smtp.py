@@ -202,12 +202,14 @@ def _commit_batch(items: list[Inbound]) -> list:
 def database_unavailable(exc: BaseException) -> bool:
     """No connection to the database (down, unreachable, refusing): an outage, not a fault.
     psycopg raises its base OperationalError for a connection that failed or was lost; a
-    deadlock or a serialization failure is a subclass of it, and a batch's business."""
+    deadlock or a serialization failure is a subclass of it, and a batch's business. So is
+    ConnectionTimeout, raised after DATABASE_CONNECT_TIMEOUT by a server that never answers:
+    an outage all the same."""
     if isinstance(exc, InterfaceError):
         return True
     cause = exc.__cause__
     return isinstance(exc, OperationalError) and (
-        type(cause) is psycopg.OperationalError
+        type(cause) in (psycopg.OperationalError, psycopg.errors.ConnectionTimeout)
         # Connection exceptions (08…), and the server shutting down or starting (57P01-03).
         or (getattr(cause, "sqlstate", None) or "").startswith(("08", "57P0"))
     )

@@ -84,6 +84,41 @@ def test_with_the_database_down_the_listener_says_so_in_one_line_and_answers_451
     assert "Traceback" not in output, output
 
 
+def test_a_database_that_never_answers_is_an_outage_in_one_line_too(tmp_path):
+    """A host that accepts the connection and says nothing (a dead server behind a live
+    address, a firewall dropping packets) is what DATABASE_CONNECT_TIMEOUT is for. psycopg
+    raises ConnectionTimeout, a subclass of its OperationalError, for it: still an outage,
+    one warning per refused RCPT, not a traceback at ERROR each time a sender retries."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    env = product_env(tmp_path, DATABASE_CONNECT_TIMEOUT="1")
+    env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{silent.getsockname()[1]}/emailsync"
+    env["EMAILSYNC_INBOUND_DOMAIN"] = "in.emailsync.localhost"
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emailsync.cli", "smtpd", "--port", str(port), "--processes", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_port(port)
+        replies = []
+        for _ in range(2):
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+                smtp.ehlo("mta.example.org")
+                smtp.mail("sam@acme.test")
+                replies.append(smtp.rcpt("acme-abcdefghjkmnpqrs@in.emailsync.localhost"))
+        assert all(code == 451 for code, _ in replies), replies
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+        silent.close()
+    failures = [line for line in output.splitlines() if "address lookup failed" in line]
+    assert len(failures) == 2 and all("database unavailable (" in line for line in failures)
+    assert "Traceback" not in output, output
+
+
 @pytest.mark.parametrize("processes", [1, 2])
 def test_sigterm_lets_a_message_in_data_finish_before_the_listener_exits(tmp_path, processes):
     """A restart (certificate renewal, upgrade) must not cut off a sender mid-message: it would
