@@ -1,10 +1,14 @@
-"""What operators see of an agency's inbound side: in `agency show` and the demo seed."""
+"""What operators see and do of an agency's inbound side: `agency show`, `agency
+rotate-address` and the demo seed."""
 
-from datetime import time
+from datetime import time, timedelta
 
+from django.core.management.base import CommandError
+
+from emailsync.agencies.models import Agency
 from emailsync.review_requests.models import EmailSyncSettings
 
-from .models import InboundAddress
+from .models import ROTATION_GRACE, InboundAddress
 
 
 def describe_inbound(agency) -> dict:
@@ -35,3 +39,42 @@ def seed_demo_inbound(agency) -> dict:
         sync.trust_from_domain = True
         sync.save()
     return {"bcc address": InboundAddress.current_for(agency).address}
+
+
+def add_rotate_subcommand(sub, parser) -> None:
+    command = sub.add_parser(
+        "rotate-address",
+        help="Give an agency a new BCC address (as its admin can on the Email Sync page).",
+        called_from_command_line=parser.called_from_command_line,
+    )
+    command.add_argument("slug", help="The agency's slug (`emailsync agency list`).")
+    command.add_argument(
+        "--grace-days",
+        type=int,
+        default=ROTATION_GRACE.days,
+        metavar="N",
+        help=f"Days the old address keeps working (default {ROTATION_GRACE.days}); 0 refuses it "
+        "at once, for an address that leaked.",
+    )
+    command.add_argument("--json", action="store_true", help="Print JSON.")
+
+
+def run_rotate(options) -> dict:
+    """An operator's rotation, for when the agency's admin cannot do it (an address that leaked
+    overnight): audited as the platform's, the agency's admins see it in their audit log."""
+    agency = Agency.objects.filter(slug=options["slug"]).first()
+    if agency is None:
+        raise CommandError(f"No agency with slug {options['slug']!r}.")
+    days = options["grace_days"]
+    if not 0 <= days <= 365:
+        raise CommandError("--grace-days must be between 0 and 365.")
+    old = InboundAddress.current_for(agency).address
+    new = InboundAddress.rotate(agency, by=None, grace=timedelta(days=days))
+    retired = InboundAddress.objects.filter(agency=agency, retired_at__isnull=False)
+    until = retired.order_by("-retired_at").values_list("accept_until", flat=True).first()
+    return {
+        "slug": agency.slug,
+        "bcc_address": new.address,
+        "previous_bcc_address": old,
+        "previous_accepted_until": until.isoformat() if days and until else None,
+    }

@@ -38,6 +38,27 @@ def test_show_reports_the_grace_period_after_rotation(sync_agency):
     assert shown["bcc_address"] != old and "previous_bcc_address_accepted_until" in shown
 
 
+def test_an_operator_rotates_a_leaked_address_with_no_grace(sync_agency):
+    """An address that leaked overnight, with the agency's admin out of reach: the operator
+    gives the agency a new one, and with --grace-days 0 the old one is refused at once."""
+    old = sync_agency.bcc
+    rotated = run_json("agency", "rotate-address", sync_agency.slug, "--grace-days", "0")
+    assert rotated["previous_bcc_address"] == old and rotated["bcc_address"] != old
+    assert rotated["previous_accepted_until"] is None
+    by_address = {a.address: a for a in InboundAddress.objects.filter(agency=sync_agency)}
+    assert not by_address[old].accepts_mail()
+    assert by_address[rotated["bcc_address"]].accepts_mail()
+    assert sync_agency.audit_entries.filter(action="email_sync.address_rotated").exists()
+    kept = run_json("agency", "rotate-address", sync_agency.slug)  # the usual 14 days
+    assert kept["previous_accepted_until"]
+    previous = InboundAddress.objects.get(
+        agency=sync_agency, token=by_address[rotated["bcc_address"]].token
+    )
+    assert previous.retired_at and previous.accepts_mail()
+    with pytest.raises(CommandError, match="between 0 and 365"):
+        call_command("agency", "rotate-address", sync_agency.slug, "--grace-days", "-1")
+
+
 def test_tokens_are_unique_and_random(make_agency):
     tokens = {InboundAddress.current_for(make_agency()).token for _ in range(30)}
     assert len(tokens) == 30

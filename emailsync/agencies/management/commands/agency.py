@@ -71,38 +71,62 @@ class Command(BaseCommand):
             help="Create an agency and its first admin.",
             called_from_command_line=parser.called_from_command_line,
         )
-        create.add_argument("--name", required=True)
-        create.add_argument("--admin-email", required=True)
-        create.add_argument("--admin-name", default="")
-        create.add_argument("--domain", action="append", default=[], dest="domains")
-        create.add_argument("--time-zone", default="UTC")
-        create.add_argument("--json", action="store_true")
+        create.add_argument(
+            "--name", required=True, help="The agency's name, as the public sees it."
+        )
+        create.add_argument(
+            "--admin-email", required=True, help="The first admin's sign-in address."
+        )
+        create.add_argument(
+            "--admin-name",
+            default="",
+            help="The admin's name, which candidates see on requests for the admin's own emails.",
+        )
+        create.add_argument(
+            "--domain",
+            action="append",
+            default=[],
+            dest="domains",
+            metavar="DOMAIN",
+            help="An email domain of the agency; repeat it for more: --domain a.com --domain b.com",
+        )
+        create.add_argument(
+            "--time-zone", default="UTC", help="IANA name, e.g. Europe/London (default UTC)."
+        )
+        create.add_argument("--json", action="store_true", help="Print JSON.")
         listing = sub.add_parser(
             "list", help="List agencies.", called_from_command_line=parser.called_from_command_line
         )
-        listing.add_argument("--json", action="store_true")
+        listing.add_argument("--json", action="store_true", help="Print JSON.")
         show = sub.add_parser(
             "show",
             help="Show one agency.",
             called_from_command_line=parser.called_from_command_line,
         )
-        show.add_argument("slug")
-        show.add_argument("--json", action="store_true")
+        show.add_argument("slug", help="The agency's slug (`emailsync agency list`).")
+        show.add_argument("--json", action="store_true", help="Print JSON.")
         delete = sub.add_parser(
             "delete",
             help="Delete an agency with all its data (cannot be undone).",
             called_from_command_line=parser.called_from_command_line,
         )
-        delete.add_argument("slug")
+        delete.add_argument("slug", help="The agency's slug (`emailsync agency list`).")
         delete.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
-        delete.add_argument("--json", action="store_true")
+        delete.add_argument("--json", action="store_true", help="Print JSON.")
         self.extra_subcommands(sub, parser)
 
     def extra_subcommands(self, sub, parser) -> None:
         """Hook for other apps' subcommands."""
+        from emailsync.inbound.operator import add_rotate_subcommand
         from emailsync.review_requests.operator import add_settings_subcommand
 
         add_settings_subcommand(sub, parser)
+        add_rotate_subcommand(sub, parser)
+
+    def do_rotate_address(self, options) -> dict:
+        from emailsync.inbound.operator import run_rotate
+
+        return run_rotate(options)
 
     def do_settings(self, options) -> dict:
         from emailsync.review_requests.operator import run_settings
@@ -111,7 +135,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         action = options["action"]
-        result = getattr(self, f"do_{action}")(options)
+        result = getattr(self, f"do_{action.replace('-', '_')}")(options)
         if options.get("json"):
             self.stdout.write(json.dumps(result, indent=2, default=str))
         else:
