@@ -135,16 +135,18 @@ def add_settings_subcommand(sub, parser) -> None:
         help="Show or change an agency's Email Sync settings.",
         called_from_command_line=parser.called_from_command_line,
     )
-    command.add_argument("slug")
+    command.add_argument("slug", help="The agency's slug (`emailsync agency list`).")
     command.add_argument(
         "--set",
         action="append",
         default=[],
         dest="assignments",
         metavar="NAME=VALUE",
-        help="e.g. delay_hours=4, business_hours=08:30-18:00, business_days=mon-fri, enabled=on",
+        help="Change one setting; repeat for more. Names: "
+        + ", ".join([*EDITABLE, "business_hours"])
+        + ". E.g. delay_hours=4, business_hours=08:30-18:00, business_days=mon-fri, enabled=on",
     )
-    command.add_argument("--json", action="store_true")
+    command.add_argument("--json", action="store_true", help="Print JSON.")
 
 
 def run_settings(options) -> dict:

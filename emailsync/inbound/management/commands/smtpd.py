@@ -48,8 +48,14 @@ class Command(BaseCommand):
     help = "Run the SMTP listener that receives Email Sync trigger emails."
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=2525)
+        parser.add_argument(
+            "--host",
+            default="127.0.0.1",
+            help="Address to listen on (default 127.0.0.1; 0.0.0.0 for all).",
+        )
+        parser.add_argument(
+            "--port", type=int, default=2525, help="Port to listen on (default 2525; 25 for an MX)."
+        )
         parser.add_argument("--tls-cert", help="PEM certificate chain for STARTTLS.")
         parser.add_argument("--tls-key", help="PEM private key for STARTTLS.")
         parser.add_argument(

@@ -45,9 +45,11 @@ class Command(BaseCommand):
     help = "Show an agency's recent triggers with each recipient's outcome and reason."
 
     def add_arguments(self, parser):
-        parser.add_argument("slug")
-        parser.add_argument("--limit", type=int, default=50)
-        parser.add_argument("--json", action="store_true")
+        parser.add_argument("slug", help="The agency's slug (`emailsync agency list`).")
+        parser.add_argument(
+            "--limit", type=int, default=50, help="How many of the newest triggers (default 50)."
+        )
+        parser.add_argument("--json", action="store_true", help="Print JSON.")
 
     def handle(self, *args, **options):
         if options["limit"] < 0:  # a queryset cannot be sliced from the end

@@ -30,10 +30,14 @@ class Command(BaseCommand):
     help = "List an agency's review requests: recipient, recruiter, role, source and status."
 
     def add_arguments(self, parser):
-        parser.add_argument("slug")
-        parser.add_argument("--status", choices=ReviewRequest.Status.values)
-        parser.add_argument("--limit", type=int, default=100)
-        parser.add_argument("--json", action="store_true")
+        parser.add_argument("slug", help="The agency's slug (`emailsync agency list`).")
+        parser.add_argument(
+            "--status", choices=ReviewRequest.Status.values, help="Only requests in this state."
+        )
+        parser.add_argument(
+            "--limit", type=int, default=100, help="How many of the newest requests (default 100)."
+        )
+        parser.add_argument("--json", action="store_true", help="Print JSON.")
 
     def handle(self, *args, **options):
         if options["limit"] < 0:  # a queryset cannot be sliced from the end
