@@ -20,11 +20,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import psycopg
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, TLSSetupException, syntax
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.db import close_old_connections, connection
 
+from emailsync.operations.outages import database_unavailable, first_line
 from emailsync.review_requests.bounces import process_bounce, verify_bounce_local
 from emailsync.review_requests.models import EmailSyncSettings
 from emailsync.review_requests.unsubscribe import (
@@ -199,28 +199,11 @@ def _commit_batch(items: list[Inbound]) -> list:
     return results
 
 
-def database_unavailable(exc: BaseException) -> bool:
-    """No connection to the database (down, unreachable, refusing): an outage, not a fault.
-    psycopg raises its base OperationalError for a connection that failed or was lost; a
-    deadlock or a serialization failure is a subclass of it, and a batch's business. So is
-    ConnectionTimeout, raised after DATABASE_CONNECT_TIMEOUT by a server that never answers:
-    an outage all the same."""
-    if isinstance(exc, InterfaceError):
-        return True
-    cause = exc.__cause__
-    return isinstance(exc, OperationalError) and (
-        type(cause) in (psycopg.OperationalError, psycopg.errors.ConnectionTimeout)
-        # Connection exceptions (08…), and the server shutting down or starting (57P01-03).
-        or (getattr(cause, "sqlstate", None) or "").startswith(("08", "57P0"))
-    )
-
-
 def log_failure(what: str, exc: BaseException) -> None:
     """A database outage is one line per failure (sending servers retry every few minutes, and
     a traceback each time would bury the log); anything else is a fault, with its traceback."""
     if database_unavailable(exc):
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        log.warning("%s: database unavailable (%s)", what, reason)
+        log.warning("%s: database unavailable (%s)", what, first_line(exc))
     else:
         log.error("%s", what, exc_info=exc)
 

@@ -36,6 +36,7 @@ from django.dispatch import Signal
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.utils import timezone
 
+from emailsync.operations.outages import database_unavailable, first_line
 from emailsync.review_requests.models import (
     EmailSyncSettings,
     ReviewRequest,
@@ -59,6 +60,7 @@ BACKOFF_BASE = 60.0  # seconds before the first retry
 BACKOFF_CAP = 2 * 60 * 60.0
 DEFAULT_LEASE = timedelta(minutes=5)
 REAP_INTERVAL = 5.0  # seconds between looks for rows whose lease expired
+OUTAGE_LOG_SECONDS = 60.0  # a database outage is logged once a minute while it lasts
 HEARTBEAT_INTERVAL = 5.0  # seconds between heartbeat writes (one upsert each)
 HEARTBEAT_STALE = timedelta(seconds=60)  # /health calls a worker stale after this
 HEARTBEAT_PRUNE = timedelta(days=1)  # rows of workers gone this long are deleted at start
@@ -216,11 +218,20 @@ class Worker:
             WorkerHeartbeat.objects.filter(seen_at__lt=timezone.now() - HEARTBEAT_PRUNE).delete()
         except Exception:  # the loop below logs and retries database trouble
             log.warning("pruning old worker heartbeats failed", exc_info=True)
+        outage_logged = 0.0  # when the current outage was last logged (0: none going on)
         while not self.stopping:
             try:
                 stats = self.tick()
-            except Exception:  # a database outage must not kill the worker: log, wait, retry
-                log.exception("worker tick failed")
+                if outage_logged:
+                    log.info("database reachable again; worker resumed")
+                    outage_logged = 0.0
+            except Exception as exc:  # a database outage must not kill the worker: log, wait, retry
+                if not database_unavailable(exc):
+                    log.exception("worker tick failed")
+                elif time.monotonic() - outage_logged >= OUTAGE_LOG_SECONDS:
+                    # One line a minute while it lasts, not a traceback every few seconds.
+                    log.warning("database unavailable; retrying (%s)", first_line(exc))
+                    outage_logged = time.monotonic()
                 # A connection the server dropped (a restart, a failover) stays broken until it
                 # is closed; Django only closes one inside a failed transaction or around a web
                 # request, and the worker has neither. Close it so the next tick reconnects.
