@@ -67,10 +67,11 @@ ROLE_TOKEN_PREFIXES = frozenset({"bounce", "bounces"})
 
 #: Mail drops of CRMs and ATSs: a recruiter copies one so the email is logged against the
 #: contact, and it stands in To or Cc beside the candidate. Nobody reads a review request there.
-#: A domain matches itself and its subdomains (Salesforce puts an org's id in front); any domain
-#: whose first label is ``bcc`` is one too (HubSpot's ``bcc.hubspot.com`` and the CRMs that copied
-#: the name).
+#: A domain matches itself and its subdomains (Salesforce puts an org's id in front). Only
+#: vendors' own domains are listed: a pattern such as "any bcc.* domain" would also take in
+#: real people's (bcc.co.uk, a college's bcc.edu).
 MAIL_DROP_DOMAINS = (
+    "bcc.hubspot.com",
     "forward.hubspot.com",
     "pipedrivemail.com",
     "le.salesforce.com",  # Email to Salesforce
@@ -106,8 +107,4 @@ def is_role_address(addr_spec: str) -> bool:
 def is_mail_drop(domain: str) -> bool:
     """True for a CRM's or ATS's logging address's domain (MAIL_DROP_DOMAINS)."""
     domain = domain.strip().lower().rstrip(".")
-    return (
-        domain.startswith("bcc.")
-        or domain in MAIL_DROP_DOMAINS
-        or domain.endswith(_MAIL_DROP_SUFFIXES)
-    )
+    return domain in MAIL_DROP_DOMAINS or domain.endswith(_MAIL_DROP_SUFFIXES)

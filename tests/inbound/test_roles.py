@@ -60,7 +60,6 @@ from emailsync.inbound.roles import is_role_address
         "support@1a2b3c.5d6e.case.salesforce.com",
         "logger@a1b2.apex.salesforce.com",
         "dropbox-9f8e@mailbox.insight.ly",
-        "jane.recruiter@bcc.somecrm.example",
         "x@BCC.HubSpot.com",
     ],
 )
@@ -85,6 +84,9 @@ def test_role_addresses(address):
         "sam@hubspot.com",
         "amy@bccgroup.example",  # a company whose name starts with "bcc"
         "tom@mail.bcc.example",
+        "amy@bcc.co.uk",  # real organisations' domains that happen to start with bcc.
+        "dean@bcc.cuny.edu",
+        "hr@bcc.org.au",
         "bounceback.jones@x.example",
         "alerta@x.example",
         "reply@acme.com",

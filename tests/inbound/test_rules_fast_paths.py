@@ -27,8 +27,6 @@ _FIRST_TOKEN = re.compile(r"[-_.=]")
 def reference_is_role_address(addr_spec: str) -> bool:
     if "@" in addr_spec:
         labels = addr_spec.rpartition("@")[2].strip().lower().rstrip(".").split(".")
-        if labels[0] == "bcc" and len(labels) > 1:
-            return True
         for drop in roles.MAIL_DROP_DOMAINS:
             if ".".join(labels[-len(drop.split(".")) :]) == drop:
                 return True
