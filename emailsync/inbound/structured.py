@@ -74,17 +74,28 @@ _SCRIPT_TYPE = re.compile(
 # Markers must start a line, so a block quoted in a reply ("> -----BEGIN ...") is skipped.
 _TEXT_BEGIN = re.compile(r"^-----BEGIN EMAILSYNC-----[ \t]*\r?$", re.MULTILINE)
 _TEXT_END = re.compile(r"^-----END EMAILSYNC-----[ \t]*\r?$", re.MULTILINE)
-# A plain-text reply or inline forward as mail clients write it: the original email follows one
-# of these lines unquoted, its block with it, and that block is about the original's
-# recipients, not this email's. Outlook's "-----Original Message-----" (in any language, never
-# a BEGIN or END line such as ours or PGP's), its 32 underscores under an HTML reply, Gmail's
-# "---------- Forwarded message ---------", Thunderbird's "-------- Forwarded Message --------"
-# and Apple Mail's "Begin forwarded message:". Their exact dashes and spaces keep a template's
-# own "----- Your placement -----" heading from counting.
-_QUOTED_ORIGINAL = re.compile(
+# A plain-text reply or inline forward as mail clients write it: the original email follows a
+# separator line unquoted, its block with it, and that block is about the original's recipients,
+# not this email's. The separators: Outlook's "-----Original Message-----" (in any language,
+# never a BEGIN or END line such as ours or PGP's), its 32 underscores under an HTML reply,
+# Gmail's "---------- Forwarded message ---------", Thunderbird's "-------- Forwarded Message
+# --------" and Apple Mail's "Begin forwarded message:". A template may draw such a line too (a
+# rule of underscores, "-----Placement details-----"), so one counts only when the original's
+# header follows it, as it always does in a reply or forward: From, Subject or Sent/Date, in the
+# languages mail clients write them in, within its next three lines.
+_SEPARATOR = re.compile(
     r"^(?:-{5}(?!BEGIN |END )[^-\s][^\r\n]*[^-\s]-{5}|-{10} [^\r\n]+ -{9}|-{8} [^\r\n]+ -{8}"
     r"|_{32}|Begin forwarded message:)[ \t]*\r?$",
     re.MULTILINE,
+)
+_ORIGINALS_HEADER = re.compile(
+    r"[ \t]*\**(?:From|Von|De|Da|Van|Från|Fra|Frá|Od|Lähettäjä|Feladó|От|Від|Kimden|Remetente"
+    r"|Afzender|Expéditeur|差出人|发件人|寄件者|寄件人|보낸 사람"
+    r"|Subject|Betreff|Objet|Oggetto|Onderwerp|Asunto|Assunto|Ämne|Emne|Temat|Тема|Aihe|Tárgy"
+    r"|Konu|件名|主题|主旨|제목"
+    r"|Sent|Date|Gesendet|Datum|Envoyé|Enviado|Inviato|Verzonden|Skickat|Sendt|Wysłano"
+    r"|Отправлено|送信日時|发送时间)\**[ \t]*[:：]",
+    re.IGNORECASE,
 )
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 # JSON may escape half a UTF-16 pair ("\ud800"); such a string cannot be encoded, so storing it
@@ -273,13 +284,25 @@ def _body_blocks(
                     yield "html", content
         else:
             begin = _TEXT_BEGIN.search(text)
-            if begin is None or _QUOTED_ORIGINAL.search(text, 0, begin.start()):
+            if begin is None or _quotes_an_original(text, begin.start()):
                 continue  # no block, or only the forwarded or replied-to email's
             end = _TEXT_END.search(text, begin.end())
             if end is None:
                 problems.append("structured_unterminated")
                 continue
             yield "text", text[begin.end() : end.start()]
+
+
+def _quotes_an_original(text: str, before: int) -> bool:
+    """Whether a reply's or forward's separator, followed by the original's header, comes
+    before `before` (the block's BEGIN line)."""
+    for separator in _SEPARATOR.finditer(text, 0, before):
+        start = separator.end()
+        window = text[start : min(before, start + 2000)]  # the original's header, not its body
+        following = [line for line in window.splitlines() if line.strip()]
+        if any(_ORIGINALS_HEADER.match(line) for line in following[:3]):
+            return True
+    return False
 
 
 def _text_parts(message: Message, depth: int, budget: list[int]) -> Iterator[Message]:

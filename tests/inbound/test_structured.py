@@ -303,9 +303,34 @@ def test_own_block_above_a_forwarded_email_still_counts():
     expected_core(run(single(part("text/plain", text))))
 
 
-def test_a_dashed_heading_of_the_template_is_no_separator():
-    text = f"----- Your placement -----\r\n{text_block(json.dumps(DATA))}"
+@pytest.mark.parametrize(
+    "heading",
+    [
+        "----- Your placement -----",
+        "-----Placement details-----\r\nCandidate: Zoe\r\nStarts: 1 May",
+        "-------- Your placement --------",
+        "________________________________",  # a horizontal rule, as Outlook writes one in text
+        "---------- Next steps ---------\r\n\r\nPlease reply to confirm.",
+    ],
+)
+def test_a_line_a_template_draws_is_no_separator(heading):
+    """Only a separator the original's header follows (From, Subject, Sent…) starts a quoted
+    original: a template's own rule or dashed heading above its block is not one."""
+    text = f"Hi Zoe,\r\n{heading}\r\n{text_block(json.dumps(DATA))}"
     expected_core(run(single(part("text/plain", text))))
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Subject: Welcome", "*From:* Sam <sam@acme.com>", "Von: Sam <sam@acme.com>", "差出人: Sam"],
+)
+def test_the_originals_header_in_other_forms_marks_a_quoted_original(header):
+    """Thunderbird starts the original's header with Subject, Outlook bolds it in text, and
+    clients write it in the reader's language."""
+    text = (
+        f"FYI\r\n\r\n-----Original Message-----\r\n{header}\r\n\r\n{text_block(json.dumps(DATA))}"
+    )
+    assert run(single(part("text/plain", text))) == StructuredData()
 
 
 def test_nothing_present():
