@@ -303,6 +303,9 @@ class ListenerState:
         self.max_sessions = max_sessions
         self.processes = processes  # listeners sharing the port each enforce a share of limits
         self.sessions = 0
+        # Shutting down: the sessions in hand finish, but start no new message (a sending
+        # server that reuses its connection would be cut off mid-way when the grace ends).
+        self.stopping = False
         self.dnsfunc = dnsfunc
         path = wal_checkpoints.database_file()
         self.checkpointer = wal_checkpoints.Checkpointer(path).start() if path else None
@@ -373,6 +376,8 @@ class Handler:
         return _hook_names(type(self))
 
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address, options):
+        if self.state.stopping:
+            return "421 4.3.2 Shutting down; please try again in a moment"
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients in one message"
         parsed = parse_recipient(address)

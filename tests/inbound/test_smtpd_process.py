@@ -159,6 +159,10 @@ def test_sigterm_lets_a_message_in_data_finish_before_the_listener_exits(tmp_pat
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
             client.sendall(b"the rest\r\n.\r\n")
             assert reader.readline().startswith(b"250 ")
+            # A sending server reusing the connection starts no new message that the grace's
+            # end could cut off: it is told to come back (to this host's restart, or another MX).
+            assert say(b"MAIL FROM:<sam@acme.test>").startswith(b"250")
+            assert say(b"RCPT TO:<postmaster@in.emailsync.localhost>").startswith(b"421 4.3.2")
             assert say(b"QUIT").startswith(b"221")
         assert process.wait(15) == 0
     finally:

@@ -168,7 +168,8 @@ class Command(BaseCommand):
             if slot is not None and not stopping:
                 log.warning("listener process %s exited (%s); restarting", pid, status)
                 time.sleep(0.5)
-                fork(slot)
+                if not stopping:  # a SIGTERM during the pause closed the socket
+                    fork(slot)
 
 
 def set_startup_objects_aside() -> None:
@@ -237,6 +238,7 @@ async def serve(sock, tls, max_sessions: int, max_size: int, processes: int) -> 
         loop.add_signal_handler(sig, stop.set)
     async with server:
         await stop.wait()
+        state.stopping = True  # no new message in the sessions in hand (a 421 at RCPT)
         server.close()  # no new sessions; those in DATA finish their commit
         # Python 3.11's wait_closed() returns as soon as the listening socket is closed, without
         # waiting for open sessions (3.12's waits), so the sessions are counted here: a sender
