@@ -370,6 +370,14 @@ class User(AbstractBaseUser, PermissionsMixin):
             raise LastAdminError(_("An agency needs at least one admin."))
 
 
+class RecruiterProfileQuerySet(models.QuerySet):
+    def of_members(self):
+        """Profiles whose person is still an active member of the profile's agency: only they
+        are credited, listed or offered. A leaver's profile stays, so their history keeps its
+        credit."""
+        return self.filter(user__is_active=True, user__agency_id=models.F("agency_id"))
+
+
 class RecruiterProfile(models.Model):
     """A member's public face and the addresses their emails come from."""
 
@@ -381,6 +389,8 @@ class RecruiterProfile(models.Model):
     slug = models.SlugField(max_length=60)
     bio = models.TextField(blank=True, max_length=2000)
     specialisms = models.CharField(max_length=200, blank=True)
+
+    objects = RecruiterProfileQuerySet.as_manager()
 
     class Meta:
         constraints = [

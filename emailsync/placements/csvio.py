@@ -139,7 +139,9 @@ def parse_date(value: str) -> date:
 
 def recruiters_by_email(agency_id: int) -> dict[str, int]:
     found = dict(
-        SenderAddress.objects.filter(agency_id=agency_id).values_list("email", "profile_id")
+        SenderAddress.objects.of_members()
+        .filter(agency_id=agency_id)
+        .values_list("email", "profile_id")
     )
     for email, pid in User.objects.filter(agency_id=agency_id, is_active=True).values_list(
         "email", "profile__id"

@@ -16,7 +16,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.cache import caches
-from django.db.models import F, Max
+from django.db.models import Max
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -480,9 +480,8 @@ def _sitemap_agencies():
 
 def _sitemap_recruiters():
     return (
-        RecruiterProfile.objects.filter(
-            rating__count__gt=0, user__is_active=True, user__agency=F("agency")
-        )
+        RecruiterProfile.objects.of_members()
+        .filter(rating__count__gt=0)
         .order_by("pk")
         .values_list("agency__slug", "slug", "rating__changed_at")
     )

@@ -40,7 +40,7 @@ def review_notifications(request):
         return redirect("review-notifications")
     links = [
         (profile, absolute(reverse("recruiter-link", args=[agency.slug, profile.slug])))
-        for profile in agency.profiles.filter(user__is_active=True, user__agency=agency)
+        for profile in agency.profiles.of_members()
     ]
     return render(
         request,

@@ -10,7 +10,6 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
-from django.db.models import F
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -291,12 +290,10 @@ def review_thanks(request, token):
 
 def find_recruiter(agency_slug: str, recruiter_slug: str) -> RecruiterProfile:
     return get_object_or_404(
-        RecruiterProfile.objects.select_related("agency", "user"),
+        # A member who left the agency no longer collects reviews for it.
+        RecruiterProfile.objects.of_members().select_related("agency", "user"),
         agency__slug=agency_slug,
         slug=recruiter_slug,
-        user__is_active=True,
-        # A member who left the agency no longer collects reviews for it.
-        user__agency_id=F("agency_id"),
     )
 
 

@@ -120,7 +120,7 @@ def dashboard(request):
     per_month = [by_month.get(m, {}).get("n", 0) for m in months]
     avg_month = [by_month.get(m, {}).get("avg") for m in months]
     recruiters = (
-        agency.profiles.filter(user__is_active=True, user__agency=agency)
+        agency.profiles.of_members()
         .annotate(
             requests=Count(
                 "review_requests",

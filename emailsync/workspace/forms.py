@@ -23,7 +23,7 @@ DAYS = [
 
 
 def recruiters(agency):
-    return RecruiterProfile.objects.filter(agency=agency, user__is_active=True, user__agency=agency)
+    return RecruiterProfile.objects.of_members().filter(agency=agency)
 
 
 class BoardFilterForm(forms.Form):

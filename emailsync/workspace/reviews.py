@@ -427,7 +427,7 @@ def invite_bulk(request):
 def get_reviews(request):
     agency = request.agency
     sync = EmailSyncSettings.for_agency(agency)
-    profiles = agency.profiles.filter(user__is_active=True, user__agency=agency)
+    profiles = agency.profiles.of_members()
     if not request.user.is_agency_admin:
         profiles = profiles.filter(user=request.user)
     links = [(p, absolute(reverse("recruiter-link", args=[agency.slug, p.slug]))) for p in profiles]

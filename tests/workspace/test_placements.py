@@ -63,6 +63,20 @@ def test_small_import_runs_at_once_with_a_row_report(acme, admin):
     assert b"Nobody in your team uses this address." in page.content
 
 
+def test_an_import_credits_no_one_through_a_removed_members_sending_address(acme, admin):
+    """A leaver's sending-address rows stay for their history; a placement imported later
+    must not be credited to them through one (the API refuses the same address as a recruiter)."""
+    from emailsync.agencies.models import SenderAddress
+
+    sam = acme.sam
+    SenderAddress.objects.create(agency=acme, profile=sam.profile, email="sam@home.test")
+    sam.remove_from_agency(by=acme.admin)
+    upload(admin, HEADER + "R9,Ann Lee,ann@people.test,Client Co,2025-03-31,sam@home.test\n")
+    job = PlacementImport.objects.get()
+    assert (job.created_count, job.error_count) == (0, 1)
+    assert job.errors[0]["column"] == "recruiter_email"
+
+
 def test_a_bad_file_is_refused_whole(admin):
     assert upload(admin, "name,email\nA,a@b.test\n").status_code == 400
     assert upload(admin, "").status_code == 400
