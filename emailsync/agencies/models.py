@@ -504,7 +504,23 @@ class Invitation(models.Model):
 
     @property
     def usable(self) -> bool:
-        return not self.accepted_at and not self.revoked_at and timezone.now() < self.expires_at
+        return (
+            not self.accepted_at
+            and not self.revoked_at
+            and timezone.now() < self.expires_at
+            and self.inviter_still_admin
+        )
+
+    @property
+    def inviter_still_admin(self) -> bool:
+        """An invitation speaks for the admin who sent it: once they are no longer an admin of
+        the agency (removed or demoted, in the app or by an operator), it no longer lets anyone
+        in. The app withdraws such invitations as it makes the change
+        (`User._withdraw_own_invitations`); this holds for changes made elsewhere too."""
+        inviter = self.invited_by
+        return (
+            inviter is not None and inviter.is_agency_admin and inviter.agency_id == self.agency_id
+        )
 
     @property
     def state(self) -> str:
@@ -521,6 +537,8 @@ class Invitation(models.Model):
                 expires_at__gt=timezone.now(),
             )
             return "replaced" if newer.exists() else "revoked"
+        if not self.inviter_still_admin:
+            return "revoked"
         return "pending" if timezone.now() < self.expires_at else "expired"
 
     @transaction.atomic

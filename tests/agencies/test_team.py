@@ -356,3 +356,20 @@ def test_an_admin_who_leaves_or_steps_down_takes_their_open_invitations_with_the
         Invitation.find(back_door).accept("Leaver Again", "a-long-passphrase-9")
     withdrawn = AuditEntry.objects.filter(action="member.invitation_revoked", actor=admin_user)
     assert set(withdrawn.values_list("subject", flat=True)) == {"leaver@home.test", "pal@home.test"}
+
+
+@pytest.mark.django_db
+def test_an_invitation_stops_working_when_its_inviter_is_demoted_outside_the_app(
+    agency, admin_user, add_member
+):
+    """An operator's bulk update or the Django admin changes a role without the app's own
+    steps: the invitations that admin sent must stop letting people in all the same."""
+    inviter = add_member(agency, role=User.Role.ADMIN)
+    invitation, token = Invitation.issue(agency, "pal@home.test", "admin", inviter)
+    User.objects.filter(pk=inviter.pk).update(role=User.Role.RECRUITER)
+    found = Invitation.find(token)
+    assert not found.usable and found.state == "revoked"
+    with pytest.raises(ValidationError):
+        found.accept("Pal", "a-long-passphrase-9")
+    _, kept = Invitation.issue(agency, "new.hire@acme.test", "recruiter", admin_user)
+    assert Invitation.find(kept).usable
