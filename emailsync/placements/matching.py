@@ -15,6 +15,8 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from emailsync.review_requests.models import mailbox
+
 from .models import Placement
 
 NEAR_DAYS = 60
@@ -53,7 +55,7 @@ def similarity(a: str, b: str) -> float:
 def suggest(review, limit: int = 5) -> list[Suggestion]:
     request = review.review_request
     anchor = request.created_at.date()
-    email = review.reviewer_email.lower()
+    email = mailbox(review.reviewer_email)  # placements store addresses lower-cased
     near = Q(
         start_date__range=(anchor - timedelta(days=NEAR_DAYS), anchor + timedelta(days=NEAR_DAYS))
     )
@@ -121,12 +123,11 @@ def candidate_reviews(review, placements) -> dict[int, str]:
 
 def score(review, placement: Placement, anchor) -> Suggestion:
     points, why, identifies, by_reference = 0, [], False, False
-    email = review.reviewer_email.lower()
     if review.placement_ref and placement.external_ref == review.placement_ref:
         points += 100
         why.append(_("same placement reference"))
         identifies = by_reference = True
-    if email and email in (placement.candidate_email, placement.client_contact_email):
+    if placement.records_address(review.reviewer_email):
         points += 60
         why.append(_("reviewer's email"))
         identifies = True

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from emailsync.agencies.models import Agency, RecruiterProfile
+from emailsync.review_requests.models import mailbox
 
 
 class Placement(models.Model):
@@ -70,12 +71,20 @@ class Placement(models.Model):
         self.client_contact_email = self.client_contact_email.strip().lower()
         super().save(*args, **kwargs)
 
+    def records_address(self, email: str) -> bool:
+        """Whether `email` is this placement's candidate's or client contact's address: the
+        same mailbox (case and plus tag aside)."""
+        reviewer = mailbox(email) if email else ""
+        return bool(reviewer) and reviewer in {
+            mailbox(e) for e in (self.candidate_email, self.client_contact_email) if e
+        }
+
     def names_someone_else(self, email: str) -> bool:
         """Whether this placement records its candidate's or client contact's address and
         `email` is neither: a reference alone then does not say the reviewer was part of it
         (whoever sent the trigger email chose both the reference and the recipient)."""
-        known = {e for e in (self.candidate_email, self.client_contact_email) if e}
-        return bool(known) and email.strip().lower() not in known
+        recorded = bool(self.candidate_email or self.client_contact_email)
+        return recorded and not self.records_address(email)
 
 
 class VerificationSettings(models.Model):
@@ -88,7 +97,7 @@ class VerificationSettings(models.Model):
         help_text=_(
             "When an ATS email names a placement reference that exists in Placements, its "
             "review is verified against that placement without waiting for an admin, unless "
-            "the placement records its candidate's and client's emails and the reviewer is "
+            "the placement records its candidate's or client's email and the reviewer has "
             "neither."
         ),
     )
