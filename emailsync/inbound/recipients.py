@@ -91,13 +91,19 @@ def plain_name(name: str) -> str:
         # Outlook names a recipient who is not in the address book by the address itself
         # ('zoe@x.example' <zoe@x.example>), and ATS templates fall back to it. That is no name
         # to greet by, and the review form offers the request's name as the reviewer's public
-        # name: an address there could be published with the review.
-        name = " ".join(_ADDRESS_IN_NAME.sub(" ", name).split())
+        # name: an address there could be published with the review. A name written with an
+        # address puts the name first ("Ann (ann@x)", "Jane Doe - jane@x"); what follows the
+        # address ("zoe@x via LinkedIn") is not a name.
+        address = _ADDRESS_IN_NAME.search(name)
+        if address is not None:
+            name = name[: address.start()].rstrip(_NAME_SEPARATORS)
     return name
 
 
-# An address and whatever brackets or quotes hold it: "(zoe@x.example)", "<zoe@x.example>".
-_ADDRESS_IN_NAME = re.compile(r"""[(<\["']*[^\s@()<>\[\]"']+@[^\s@()<>\[\]"']+[)>\]"']*""")
+# An address: "zoe@x.example" (a list's "a@x;b@y" is two).
+_ADDRESS_IN_NAME = re.compile(r"""[^\s@()<>\[\]"',;]+@[^\s@()<>\[\]"',;]+""")
+# What may stand between a name and the address written after it.
+_NAME_SEPARATORS = " \t-–—:|/,;([<\"'"
 
 
 def strip_plus_tag(email: str) -> str:

@@ -85,10 +85,23 @@ def test_an_address_given_as_the_name_is_no_name():
             Recipient("bob@client.test", "bob@client.test"),
             Recipient("ann@client.test", "Ann Client (ann@client.test)"),
             Recipient("al@client.test", "Al @ Client Ltd"),
+            Recipient("jane@client.test", "Jane Doe - jane@client.test"),
+            Recipient("zed@client.test", "zed@client.test via LinkedIn"),
+            Recipient("two@client.test", "one@client.test;two@client.test"),
+            Recipient("ivy@client.test", "Ivy <ivy@client.test>"),
         ],
         **BASE,
     )
-    assert [d.name for d in decisions] == ["", "", "Ann Client", "Al @ Client Ltd"]
+    assert [d.name for d in decisions] == [
+        "",
+        "",
+        "Ann Client",
+        "Al @ Client Ltd",
+        "Jane Doe",
+        "",
+        "",
+        "Ivy",
+    ]
 
 
 def test_plus_tags_of_one_mailbox_are_one_recipient():
