@@ -162,7 +162,7 @@ def rotate(request):
 
 
 def setup_test_state(request, sync, now) -> dict:
-    """The newest test email from this admin while the test ran, if any."""
+    """The newest test email from the admin who started the test, while it ran, if any."""
     started = (
         sync.setup_test_until - timedelta(minutes=SETUP_TEST_MINUTES)
         if sync.setup_test_until
@@ -170,8 +170,10 @@ def setup_test_state(request, sync, now) -> dict:
     )
     if started is None:
         return {"started": None, "trigger": None, "active": False}
-    mine = {request.user.email.lower()} | {
-        s.lower() for s in request.user.profile.senders.values_list("email", flat=True)
+    # The admin who started it (another admin may be looking at the page meanwhile).
+    tester = sync.setup_test_by or request.user
+    mine = {tester.email.lower()} | {
+        s.lower() for s in tester.profile.senders.values_list("email", flat=True)
     }
     # Up to the test's end: the email that ended it moved `setup_test_until` to its arrival,
     # and the admin's real emails after it are not the test.
@@ -194,7 +196,7 @@ def setup_test_state(request, sync, now) -> dict:
         "until": sync.setup_test_until,
         "trigger": trigger,
         "other": other,
-        "me": request.user.email,
+        "me": tester.email,
         "active": sync.in_setup_test(now),
     }
 

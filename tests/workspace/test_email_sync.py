@@ -137,6 +137,24 @@ def test_the_admins_real_emails_after_a_test_are_not_shown_as_its_result(acme, a
     assert "My setup test" in panel and "renee@people.test" not in panel
 
 
+def test_another_admin_looking_at_the_panel_sees_the_testers_email_awaited(acme, admin):
+    """Admin B opens the page while admin A's test runs: B's own real email is not A's test,
+    and the panel says whose email it waits for."""
+    from django.test import Client
+
+    from emailsync.agencies.models import User
+
+    admin.post(reverse("setup-test-start"), HTTP_HX_REQUEST="true")  # admin A starts it
+    bob = User.objects.create_user(
+        email="bob@acme.test", password="x" * 12, full_name="Bob", agency=acme, role="admin"
+    )
+    Trigger.objects.create(agency=acme, message_id_hash="b1", sender=bob.email, status="accepted")
+    other = Client()
+    other.force_login(bob)
+    panel = other.get(reverse("setup-test-status"), HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-state="waiting"' in panel and f"from {acme.admin.email}" in panel
+
+
 def test_no_setup_test_while_email_sync_is_off(acme, admin):
     """The BCC address refuses mail while Email Sync is off, so no test email could arrive:
     the page says so instead of offering a test that would wait forever."""
