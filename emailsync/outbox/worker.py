@@ -218,17 +218,19 @@ class Worker:
             WorkerHeartbeat.objects.filter(seen_at__lt=timezone.now() - HEARTBEAT_PRUNE).delete()
         except Exception:  # the loop below logs and retries database trouble
             log.warning("pruning old worker heartbeats failed", exc_info=True)
-        outage_logged = 0.0  # when the current outage was last logged (0: none going on)
+        outage_logged: float | None = None  # when the current outage was last logged
         while not self.stopping:
             try:
                 stats = self.tick()
-                if outage_logged:
+                if outage_logged is not None:
                     log.info("database reachable again; worker resumed")
-                    outage_logged = 0.0
+                    outage_logged = None
             except Exception as exc:  # a database outage must not kill the worker: log, wait, retry
                 if not database_unavailable(exc):
                     log.exception("worker tick failed")
-                elif time.monotonic() - outage_logged >= OUTAGE_LOG_SECONDS:
+                elif (
+                    outage_logged is None or time.monotonic() - outage_logged >= OUTAGE_LOG_SECONDS
+                ):
                     # One line a minute while it lasts, not a traceback every few seconds.
                     log.warning("database unavailable; retrying (%s)", first_line(exc))
                     outage_logged = time.monotonic()
