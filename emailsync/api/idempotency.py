@@ -61,6 +61,14 @@ def idempotent(view):
                     api_key=key, key=value, fingerprint=print_
                 )
         except IntegrityError:
+            # Whatever the stored call says (a replay, a reused key, one still running), this is
+            # a call like any other: rate-limited, refused with the API off.
+            try:
+                admit(key)
+            except ApiError as refused:
+                return error_response(
+                    refused.status, refused.code, refused.message, refused.fields, refused.headers
+                )
             existing = IdempotencyRecord.objects.filter(api_key=key, key=value).first()
             if existing is None:  # freed in between: the caller may simply retry
                 return _in_progress()
@@ -73,12 +81,6 @@ def idempotent(view):
                 )
             if existing.status_code == 0:
                 return _in_progress()
-            try:  # a replay is a call like any other: rate-limited, refused with the API off
-                admit(key)
-            except ApiError as refused:
-                return error_response(
-                    refused.status, refused.code, refused.message, refused.fields, refused.headers
-                )
             response = HttpResponse(
                 existing.response_body,
                 status=existing.status_code,

@@ -148,6 +148,9 @@ def test_a_replay_is_refused_like_any_call_over_the_limit_or_once_the_api_is_off
     replay = api.post("/api/v1/placements", body, HTTP_IDEMPOTENCY_KEY="k1")
     assert_error(replay, 403, "api_disabled")
     assert "Idempotent-Replayed" not in replay
+    # So is the same key with another body: no "key reused" answer from a switched-off API.
+    reused = api.post("/api/v1/placements", {**body, "job_title": "X"}, HTTP_IDEMPOTENCY_KEY="k1")
+    assert_error(reused, 403, "api_disabled")
 
 
 def test_idempotency_keys_are_per_api_key(api, acme, client):
