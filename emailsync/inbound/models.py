@@ -78,11 +78,16 @@ class InboundAddress(models.Model):
 
     @classmethod
     def rotate(cls, agency: Agency, by=None, grace: timedelta = ROTATION_GRACE) -> "InboundAddress":
-        """A new address now; the old one keeps working for `grace`, then is refused."""
+        """A new address now; the old one keeps working for `grace`, then is refused. So does
+        any earlier one still in its own grace period, for no longer: a rotation because an
+        address leaked (a grace of 0) ends every old address at once."""
         now = timezone.now()
         for old in cls.objects.filter(agency=agency, retired_at=None):
             old.retired_at, old.accept_until = now, now + grace
             old.save(update_fields=["retired_at", "accept_until"])
+        cls.objects.filter(agency=agency, accept_until__gt=now + grace).update(
+            accept_until=now + grace
+        )
         new = cls.objects.create(agency=agency, token=new_token())
         agency.record(
             by,

@@ -55,6 +55,10 @@ def test_an_operator_rotates_a_leaked_address_with_no_grace(sync_agency):
         agency=sync_agency, token=by_address[rotated["bcc_address"]].token
     )
     assert previous.retired_at and previous.accepts_mail()
+    # A leak found now: every old address, the one still in its grace period too, ends at once.
+    run_json("agency", "rotate-address", sync_agency.slug, "--grace-days", "0")
+    old_ones = InboundAddress.objects.filter(agency=sync_agency, retired_at__isnull=False)
+    assert old_ones.count() == 3 and not any(a.accepts_mail() for a in old_ones)
     with pytest.raises(CommandError, match="between 0 and 365"):
         call_command("agency", "rotate-address", sync_agency.slug, "--grace-days", "-1")
 
