@@ -89,18 +89,26 @@ class LimitedPasswordResetForm(PasswordResetForm):
     """Django's reset form, sending at most a few links to one address an hour: anyone may ask
     for anyone's link, and without a limit a stranger could flood a member's inbox with our
     emails. Counted per address (hashed, as the privacy form does) whether or not it has an
-    account, and the page says the same over the limit, so it reveals nothing."""
+    account, and the page says the same over the limit, so it reveals nothing. The few are per
+    client address, under a larger cap for the address: a stranger who used up their own
+    allowance has not used up the member's, who can still get a link from their own network."""
 
     WINDOW = 3600
+    ALL_CLIENTS = 10  # links to one address an hour, from everywhere together
 
     def save(self, *args, **kwargs):
-        email = self.cleaned_data["email"]
-        gate = Counter.hit(
-            f"password-reset:{address_hash(email)}",
-            getattr(settings, "EMAILSYNC_PASSWORD_RESETS_PER_ADDRESS", 3),
+        address = address_hash(self.cleaned_data["email"])
+        request = kwargs.get("request")
+        client = (request.META.get("REMOTE_ADDR") if request else None) or "unknown"
+        per_client = Counter.hit(
+            f"password-reset:{address}:{client}",
+            settings.EMAILSYNC_PASSWORD_RESETS_PER_ADDRESS,
             self.WINDOW,
         )
-        if gate.allowed:
+        if (
+            per_client.allowed
+            and Counter.hit(f"password-reset:{address}", self.ALL_CLIENTS, self.WINDOW).allowed
+        ):
             super().save(*args, **kwargs)
 
 

@@ -171,6 +171,16 @@ def test_password_reset_emails_to_one_address_are_limited(client, admin_user, ma
     )
     client.post(reverse("password_reset"), {"email": other.email})
     assert len(mailoutbox) == 4
+    # The stranger's asks did not use up the member's own: from their network, a link comes.
+    client.post(reverse("password_reset"), {"email": admin_user.email}, REMOTE_ADDR="198.51.100.7")
+    assert len(mailoutbox) == 5
+    # Asked from everywhere together, no more than ten an hour reach one address.
+    for n in range(20):
+        client.post(
+            reverse("password_reset"), {"email": admin_user.email}, REMOTE_ADDR=f"10.0.0.{n}"
+        )
+    to_admin = [m for m in mailoutbox if m.to == [admin_user.email]]
+    assert len(to_admin) == 10
 
 
 @pytest.mark.django_db
