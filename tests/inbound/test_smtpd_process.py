@@ -53,11 +53,12 @@ def test_killing_the_listener_takes_its_forks_with_it(tmp_path):
             process.kill()
 
 
-def test_with_the_database_down_the_listener_says_so_in_one_line_and_answers_451(tmp_path):
-    # PostgreSQL on a port where nothing listens: connection refused, as when it is down.
-    env = product_env(tmp_path)
-    env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{free_port()}/emailsync"
-    env["EMAILSYNC_INBOUND_DOMAIN"] = "in.emailsync.localhost"
+def refused_rcpts_against(tmp_path, database_url: str, tries: int, **env) -> tuple[list, str]:
+    """A listener whose database is `database_url`, a sending server trying `tries` times to
+    give it a message: the RCPT replies, and what the listener logged."""
+    env = product_env(
+        tmp_path, database_url, EMAILSYNC_INBOUND_DOMAIN="in.emailsync.localhost", **env
+    )
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "emailsync.cli", "smtpd", "--port", str(port), "--processes", "1"],
@@ -69,15 +70,22 @@ def test_with_the_database_down_the_listener_says_so_in_one_line_and_answers_451
     try:
         wait_for_port(port)
         replies = []
-        for _ in range(3):  # a sending server retrying
+        for _ in range(tries):
             with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
                 smtp.ehlo("mta.example.org")
                 smtp.mail("sam@acme.test")
                 replies.append(smtp.rcpt("acme-abcdefghjkmnpqrs@in.emailsync.localhost"))
-        assert all(code == 451 for code, _ in replies), replies
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=20)
+    return replies, output
+
+
+def test_with_the_database_down_the_listener_says_so_in_one_line_and_answers_451(tmp_path):
+    # PostgreSQL on a port where nothing listens: connection refused, as when it is down.
+    down = f"postgres://postgres@127.0.0.1:{free_port()}/emailsync"
+    replies, output = refused_rcpts_against(tmp_path, down, tries=3)  # a server retrying
+    assert all(code == 451 for code, _ in replies), replies
     assert "database not reachable (" in output, output
     failures = [line for line in output.splitlines() if "address lookup failed" in line]
     assert len(failures) == 3 and all("database unavailable (" in line for line in failures)
@@ -89,31 +97,12 @@ def test_a_database_that_never_answers_is_an_outage_in_one_line_too(tmp_path):
     address, a firewall dropping packets) is what DATABASE_CONNECT_TIMEOUT is for. psycopg
     raises ConnectionTimeout, a subclass of its OperationalError, for it: still an outage,
     one warning per refused RCPT, not a traceback at ERROR each time a sender retries."""
-    silent = socket.create_server(("127.0.0.1", 0))
-    env = product_env(tmp_path, DATABASE_CONNECT_TIMEOUT="1")
-    env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{silent.getsockname()[1]}/emailsync"
-    env["EMAILSYNC_INBOUND_DOMAIN"] = "in.emailsync.localhost"
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "emailsync.cli", "smtpd", "--port", str(port), "--processes", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_for_port(port)
-        replies = []
-        for _ in range(2):
-            with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
-                smtp.ehlo("mta.example.org")
-                smtp.mail("sam@acme.test")
-                replies.append(smtp.rcpt("acme-abcdefghjkmnpqrs@in.emailsync.localhost"))
-        assert all(code == 451 for code, _ in replies), replies
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=20)
-        silent.close()
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        silent_url = f"postgres://postgres@127.0.0.1:{silent.getsockname()[1]}/emailsync"
+        replies, output = refused_rcpts_against(
+            tmp_path, silent_url, tries=2, DATABASE_CONNECT_TIMEOUT="1"
+        )
+    assert all(code == 451 for code, _ in replies), replies
     failures = [line for line in output.splitlines() if "address lookup failed" in line]
     assert len(failures) == 2 and all("database unavailable (" in line for line in failures)
     assert "Traceback" not in output, output
