@@ -5,7 +5,7 @@ from datetime import time, timedelta
 
 from django.core.management.base import CommandError
 
-from emailsync.agencies.models import Agency
+from emailsync.agencies.management.commands.agency import agency_named
 from emailsync.review_requests.models import EmailSyncSettings
 
 from .models import ROTATION_GRACE, InboundAddress
@@ -62,9 +62,7 @@ def add_rotate_subcommand(sub, parser) -> None:
 def run_rotate(options) -> dict:
     """An operator's rotation, for when the agency's admin cannot do it (an address that leaked
     overnight): audited as the platform's, the agency's admins see it in their audit log."""
-    agency = Agency.objects.filter(slug=options["slug"]).first()
-    if agency is None:
-        raise CommandError(f"No agency with slug {options['slug']!r}.")
+    agency = agency_named(options["slug"])
     days = options["grace_days"]
     if not 0 <= days <= 365:
         raise CommandError("--grace-days must be between 0 and 365.")

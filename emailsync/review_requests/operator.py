@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.db import transaction
 
-from emailsync.agencies.models import Agency
+from emailsync.agencies.management.commands.agency import agency_named
 
 from .models import EmailSyncSettings, clean_domain_list
 
@@ -150,9 +150,7 @@ def add_settings_subcommand(sub, parser) -> None:
 
 
 def run_settings(options) -> dict:
-    agency = Agency.objects.filter(slug=options["slug"]).first()
-    if agency is None:
-        raise CommandError(f"No agency with slug {options['slug']!r}.")
+    agency = agency_named(options["slug"])
     with transaction.atomic():
         sync = EmailSyncSettings.for_agency(agency)
         if options["assignments"]:

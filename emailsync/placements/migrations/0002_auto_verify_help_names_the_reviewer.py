@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('placements', '0001_initial'),
+        ("placements", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='verificationsettings',
-            name='auto_verify_exact_ref',
-            field=models.BooleanField(default=False, help_text="When an ATS email names a placement reference that exists in Placements, its review is verified against that placement without waiting for an admin, unless the placement records its candidate's or client's email and the reviewer has neither.", verbose_name='verify automatically when the placement reference matches exactly'),
+            model_name="verificationsettings",
+            name="auto_verify_exact_ref",
+            field=models.BooleanField(
+                default=False,
+                help_text="When an ATS email names a placement reference that exists in Placements, its review is verified against that placement without waiting for an admin, unless the placement records its candidate's or client's email and the reviewer has neither.",
+                verbose_name="verify automatically when the placement reference matches exactly",
+            ),
         ),
     ]

@@ -41,6 +41,14 @@ def describe(agency: Agency) -> dict:
     return data
 
 
+def agency_named(slug: str) -> Agency:
+    """The agency an operator's command names by its slug, or the command's one-line error."""
+    agency = Agency.objects.filter(slug=slug).first()
+    if agency is None:
+        raise CommandError(f"No agency with slug {slug!r}.")
+    return agency
+
+
 # Other apps register functions here to add their fields (the BCC address, Email Sync settings).
 AGENCY_DESCRIBERS: list = []
 
@@ -171,17 +179,13 @@ class Command(BaseCommand):
         return [describe(a) for a in Agency.objects.order_by("slug")]
 
     def do_show(self, options) -> dict:
-        agency = Agency.objects.filter(slug=options["slug"]).first()
-        if agency is None:
-            raise CommandError(f"No agency with slug {options['slug']!r}.")
+        agency = agency_named(options["slug"])
         return describe(agency)
 
     def do_delete(self, options) -> dict:
         from emailsync.privacy.agencies import delete_agency
 
-        agency = Agency.objects.filter(slug=options["slug"]).first()
-        if agency is None:
-            raise CommandError(f"No agency with slug {options['slug']!r}.")
+        agency = agency_named(options["slug"])
         question = (
             f"Delete {agency.name} ({agency.slug}) with all its reviews, requests, members and "
             "settings? This cannot be undone."

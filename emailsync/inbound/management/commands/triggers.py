@@ -6,7 +6,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Prefetch
 
-from emailsync.agencies.models import Agency
+from emailsync.agencies.management.commands.agency import agency_named
 from emailsync.inbound.models import Trigger, TriggerRecipient
 from emailsync.inbound.structured import problem_codes
 
@@ -54,9 +54,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["limit"] < 0:  # a queryset cannot be sliced from the end
             raise CommandError("--limit must be 0 or more.")
-        agency = Agency.objects.filter(slug=options["slug"]).first()
-        if agency is None:
-            raise CommandError(f"No agency with slug {options['slug']!r}.")
+        agency = agency_named(options["slug"])
         triggers = (
             Trigger.objects.filter(agency=agency)
             .select_related("recruiter")

@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from emailsync.agencies.models import Agency
+from emailsync.agencies.management.commands.agency import agency_named
 from emailsync.review_requests.models import ReviewRequest
 
 
@@ -42,9 +42,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["limit"] < 0:  # a queryset cannot be sliced from the end
             raise CommandError("--limit must be 0 or more.")
-        agency = Agency.objects.filter(slug=options["slug"]).first()
-        if agency is None:
-            raise CommandError(f"No agency with slug {options['slug']!r}.")
+        agency = agency_named(options["slug"])
         requests = ReviewRequest.objects.filter(agency=agency).select_related("recruiter")
         if options["status"]:
             requests = requests.filter(status=options["status"])
