@@ -1,9 +1,10 @@
 """ESP events through django-anymail's tracking webhooks (`/anymail/<esp>/tracking/`).
 
-A bounce, a complaint or an unsubscribe reported by the ESP has the same effect as our own DSN
-parsing and unsubscribe page: the address is suppressed platform-wide, queued mail to it stops,
-and the request is marked. The row is found by the metadata we attach (`outbound_id`), else by
-the ESP's message id, else only the address is suppressed.
+A hard bounce, a complaint or an unsubscribe reported by the ESP has the same effect as our own
+DSN parsing and unsubscribe page: the address is suppressed platform-wide, queued mail to it
+stops, and the request is marked; a soft bounce is only noted, as a 4.x.x DSN is. The row is
+found by the metadata we attach (`outbound_id`), else by the ESP's message id, else only the
+address is suppressed.
 """
 
 import logging
@@ -19,6 +20,43 @@ from .models import OutboundEmail
 log = logging.getLogger("emailsync.tracking")
 
 HARD_REJECTS = {"bounced", "invalid"}
+
+# SparkPost's soft bounce classes (Soft Bounce, DNS Failure, Mailbox Full, Too Large, Timeout,
+# Generic Bounce, Transient Failure).
+SPARKPOST_SOFT_CLASSES = {"20", "21", "22", "23", "24", "40", "70"}
+
+
+def is_temporary_bounce(event) -> bool:
+    """Whether a "bounced" event is one the ESP itself calls temporary.
+
+    anymail reports several ESPs' soft bounces (a full mailbox, a greylisting block) as
+    "bounced", the same as a non-existent mailbox; suppressing on those would stop every
+    agency from ever asking the person again, where our own DSN parsing only notes a 4.x.x.
+    Each ESP says which it is in its own field of the payload.
+    """
+    esp = event.esp_event
+    if not isinstance(esp, dict):
+        return False
+    if "RecordType" in esp:  # Postmark
+        return esp.get("Type") == "SoftBounce"
+    if isinstance(esp.get("bounce"), dict) and "bounceType" in esp["bounce"]:  # Amazon SES
+        return esp["bounce"]["bounceType"] != "Permanent"
+    if isinstance(esp.get("data"), dict):  # Resend (its bounce types are SES's)
+        bounce = esp["data"].get("bounce") or {}
+        return isinstance(bounce, dict) and bounce.get("type", "Permanent") != "Permanent"
+    if isinstance(esp.get("msys"), dict):  # SparkPost
+        for body in esp["msys"].values():
+            if isinstance(body, dict) and "bounce_class" in body:
+                return str(body["bounce_class"]) in SPARKPOST_SOFT_CLASSES
+        return False
+    kind = esp.get("event")
+    if kind == "soft_bounce":  # Brevo
+        return True
+    if kind == "bounce" and "hard_bounce" in esp:  # Mailjet
+        return not esp["hard_bounce"]
+    if kind == "bounce":  # SendGrid: "blocked" is its temporary kind, "bounce" the permanent
+        return esp.get("type") == "blocked"
+    return False
 
 
 def find_row(event) -> OutboundEmail | None:
@@ -41,6 +79,8 @@ def handle_event(event) -> str:
     address = (event.recipient or (row.to_email if row else "")).strip().lower()
     request: ReviewRequest | None = row.review_request if row else None
     reject = (getattr(event, "reject_reason", "") or "").lower()
+    if kind == EventType.BOUNCED and is_temporary_bounce(event):
+        kind = EventType.DEFERRED
     if kind == EventType.BOUNCED or (kind == EventType.REJECTED and reject in HARD_REJECTS):
         outcome, reason, status = (
             "bounced",

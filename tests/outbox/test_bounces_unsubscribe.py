@@ -380,3 +380,153 @@ def test_operator_settings_cli_rejects_bad_values(acme, assignment, reason):
         call_command("agency", "settings", acme.slug, "--set", assignment)
     assert reason in str(failure.value) and "\n" not in str(failure.value)
     assert EmailSyncSettings.objects.get(agency=acme).delay_hours == 24
+
+
+def soft_bounce_payloads(email, outbound_id):
+    """Each ESP's own temporary bounce, as its tracking webhook documents it (JSON bodies)."""
+    ses = {
+        "notificationType": "Bounce",
+        "bounce": {
+            "bounceType": "Transient",
+            "bounceSubType": "MailboxFull",
+            "bouncedRecipients": [
+                {"emailAddress": email, "status": "4.2.2", "diagnosticCode": "smtp; 452 full"}
+            ],
+            "timestamp": "2026-11-27T10:00:00.000Z",
+            "feedbackId": "0102015fd91a6479",
+        },
+        "mail": {
+            "timestamp": "2026-11-27T09:59:59.000Z",
+            "source": "reviews@send.example.com",
+            "messageId": "0102015fd91a5ca3",
+            "destination": [email],
+            "headers": [{"name": "X-Metadata", "value": json.dumps({"outbound_id": outbound_id})}],
+        },
+    }
+    return {
+        "postmark": {
+            "RecordType": "Bounce",
+            "Type": "SoftBounce",
+            "TypeCode": 4096,
+            "ID": 2,
+            "MessageID": "b7bc2f4a-e38e-4336-af7d-e6c392c2f817",
+            "Email": email,
+            "Description": "The server could not temporarily deliver your message.",
+            "Details": "452 mailbox full",
+            "BouncedAt": "2026-11-27T10:00:00Z",
+            "Metadata": {"outbound_id": outbound_id},
+            "Inactive": False,
+            "CanActivate": True,
+        },
+        "amazon_ses": {
+            "Type": "Notification",
+            "MessageId": "a6f6ed8e-6f38-5a0d-8bd1-1c6e0a0d6a88",
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:ses-events",
+            "Message": json.dumps(ses),
+            "Timestamp": "2026-11-27T10:00:01.000Z",
+            "SignatureVersion": "1",
+            "Signature": "EXAMPLE",
+            "SigningCertURL": "https://sns.us-east-1.amazonaws.com/cert.pem",
+        },
+        "sendgrid": [
+            {
+                "email": email,
+                "timestamp": 1795773600,
+                "event": "bounce",
+                "type": "blocked",
+                "status": "4.7.1",
+                "reason": "451 4.7.1 greylisted, try again later",
+                "sg_event_id": "c2dW5EFy9DDDAB0BhkbgQJ",
+                "outbound_id": outbound_id,
+            }
+        ],
+        "brevo": {
+            "event": "soft_bounce",
+            "email": email,
+            "id": 1,
+            "date": "2026-11-27 11:00:00",
+            "ts": 1795773600,
+            "message-id": "<202611271000.1@smtp-relay.mailin.fr>",
+            "reason": "mailbox full",
+            "tag": "",
+            "X-Mailin-custom": json.dumps({"outbound_id": outbound_id}),
+        },
+        "mailjet": [
+            {
+                "event": "bounce",
+                "time": 1795773600,
+                "MessageID": 19421777835146490,
+                "email": email,
+                "mj_campaign_id": 0,
+                "mj_contact_id": 0,
+                "customcampaign": "",
+                "CustomID": "",
+                "Payload": json.dumps({"outbound_id": outbound_id}),
+                "blocked": False,
+                "hard_bounce": False,
+                "error_related_to": "recipient",
+                "error": "quota exceeded",
+            }
+        ],
+        "sparkpost": [
+            {
+                "msys": {
+                    "message_event": {
+                        "type": "bounce",
+                        "bounce_class": "22",
+                        "rcpt_to": email,
+                        "raw_rcpt_to": email,
+                        "message_id": "000443ee14578172be22",
+                        "event_id": "92356927693813856",
+                        "timestamp": "1795773600",
+                        "reason": "452 4.2.2 mailbox full",
+                        "rcpt_meta": {"outbound_id": outbound_id},
+                    }
+                }
+            }
+        ],
+        "resend": {
+            "type": "email.bounced",
+            "created_at": "2026-11-27T10:00:00.000Z",
+            "data": {
+                "email_id": "56761188-7520-42d8-8898-ff6fc54ce618",
+                "from": "reviews@send.example.com",
+                "to": [email],
+                "subject": "Would you review us?",
+                "created_at": "2026-11-27T09:59:59.000Z",
+                "bounce": {
+                    "message": "The recipient's email provider sent a bounce message because "
+                    "the recipient's inbox was full.",
+                    "subType": "MailboxFull",
+                    "type": "Transient",
+                },
+                "headers": [
+                    {"name": "X-Metadata", "value": json.dumps({"outbound_id": outbound_id})}
+                ],
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "esp", ["postmark", "amazon_ses", "sendgrid", "brevo", "mailjet", "sparkpost", "resend"]
+)
+def test_an_esp_s_temporary_bounce_is_noted_only(esp, acme, make_request, settings):
+    """anymail reports these soft bounces as "bounced", like a mailbox that does not exist; a full
+    mailbox must not stop every agency from ever asking the person again."""
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "hook:secret"}
+    request = sent_request(acme, make_request)
+    row = request.emails.get()
+    payload = soft_bounce_payloads("cara@candidate.test", str(row.pk))[esp]
+    headers = {"HTTP_AUTHORIZATION": "Basic aG9vazpzZWNyZXQ="}
+    if esp == "amazon_ses":
+        headers["HTTP_X_AMZ_SNS_MESSAGE_TYPE"] = "Notification"
+        headers["HTTP_X_AMZ_SNS_MESSAGE_ID"] = payload["MessageId"]
+    response = Client().post(
+        f"/anymail/{esp}/tracking/", json.dumps(payload), content_type="application/json", **headers
+    )
+    assert response.status_code == 200, response.content
+    request.refresh_from_db()
+    assert request.status == "sent"
+    assert not Suppression.objects.exists()
+    assert request.emails.get().last_error.startswith("Soft bounce")
