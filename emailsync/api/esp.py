@@ -25,6 +25,7 @@ import json
 import logging
 
 from anymail.signals import inbound
+from django.db import DatabaseError
 from django.dispatch import receiver
 
 from emailsync.inbound import flood_limit
@@ -125,6 +126,16 @@ def handle(event, esp_name: str, dnsfunc=None) -> list:
     return results
 
 
+class NotRecorded(Exception):
+    """Our side failed to record a well-formed inbound post (the database, a fault of ours):
+    the ESP must retry it, unlike a post it cannot mend (esp_urls.py tells them apart)."""
+
+
 @receiver(inbound, dispatch_uid="emailsync.api.esp_inbound")
 def on_inbound(sender, event, esp_name, **kwargs):
-    handle(event, esp_name, dnsfunc=DNSFUNC)
+    try:
+        handle(event, esp_name, dnsfunc=DNSFUNC)
+    except (FloodLimited, DatabaseError):
+        raise  # answered 503 by esp_urls.py: the ESP retries later
+    except Exception as exc:
+        raise NotRecorded(f"inbound from {esp_name} not recorded") from exc

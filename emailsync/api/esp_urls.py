@@ -14,10 +14,12 @@ import logging
 
 from anymail import urls as anymail_urls
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
+from django.db import DatabaseError
 from django.http import JsonResponse
 from django.urls import URLPattern
 
-from .esp import FloodLimited
+from .esp import FloodLimited, NotRecorded
 
 log = logging.getLogger("emailsync.esp")
 
@@ -51,6 +53,29 @@ def requires_webhook_secret(view):
             )
             response["Retry-After"] = str(RETRY_AFTER)
             return response
+        except NotRecorded:
+            # Ours to fix; the ESP retries a 5xx, and the mail is recorded once we can.
+            log.exception("ESP webhook %s: not recorded; answering 500", request.path)
+            return JsonResponse(
+                {"error": "not_recorded", "detail": "Not recorded here; please retry."},
+                status=500,
+            )
+        except DatabaseError:  # a delivery event when the database is down: retry later
+            log.warning("ESP webhook %s: database unavailable; answering 503", request.path)
+            return JsonResponse({"error": "unavailable", "detail": "Try again later."}, status=503)
+        except SuspiciousOperation:
+            raise  # anymail's own refusals (a bad signature): Django answers 400
+        except Exception as exc:
+            # A post that does not parse as the ESP's format (not JSON, fields missing): a
+            # clear 400 rather than a server error page the ESP would retry for days.
+            log.warning("ESP webhook %s: malformed payload (%s)", request.path, type(exc).__name__)
+            return JsonResponse(
+                {
+                    "error": "malformed_payload",
+                    "detail": "The request body is not this provider's webhook format.",
+                },
+                status=400,
+            )
 
     return guarded
 

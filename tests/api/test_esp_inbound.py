@@ -381,3 +381,29 @@ def test_an_agency_over_its_hourly_limit_is_asked_to_retry_through_an_esp(acme, 
     assert refused.status_code == 503 and refused["Retry-After"] == "600"
     assert refused.json()["error"] == "rate_limited"
     assert Trigger.objects.filter(agency=acme).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "content_type"),
+    [
+        ("/anymail/postmark/inbound/", "{not json", "application/json"),
+        ("/anymail/amazon_ses/inbound/", "", "application/json"),
+        ("/anymail/sendgrid/inbound/", "", "multipart/form-data; boundary=x"),
+    ],
+)
+def test_a_payload_that_is_not_the_esps_format_is_a_clear_400(client, path, body, content_type):
+    """A post that cannot be read (not JSON, fields missing) answered a 500 error page: the ESP
+    retried it for days, and the operator saw a traceback for someone else's mistake."""
+    response = client.post(path, body, content_type=content_type, **AUTH)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] == "malformed_payload"
+
+
+def test_a_fault_of_ours_is_a_500_the_esp_retries(acme, key, dns, client, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr("emailsync.api.esp.ingest", broken)
+    response = postmark(client, message(key), acme)
+    assert response.status_code == 500 and response.json()["error"] == "not_recorded"
+    assert not Trigger.objects.exists()
