@@ -14,14 +14,22 @@ from django.core.exceptions import ImproperlyConfigured
 
 SIGNED_HEADERS = [
     b"from",
+    b"sender",
     b"to",
+    b"cc",
     b"subject",
     b"date",
     b"message-id",
     b"reply-to",
+    b"mime-version",
+    b"content-type",
+    b"auto-submitted",
     b"list-unsubscribe",
     b"list-unsubscribe-post",
 ]
+# Signed once more than they appear, so a second From or Subject added on the way (to show the
+# reader another sender than the one DKIM vouches for) breaks the signature (RFC 6376 8.15).
+OVERSIGNED_HEADERS = [b"from", b"subject"]
 
 
 @functools.lru_cache(maxsize=4)
@@ -82,6 +90,6 @@ def sign(mime):
         domain,
         key,
         canonicalize=(b"relaxed", b"relaxed"),
-        include_headers=[h for h in SIGNED_HEADERS if h in present],
+        include_headers=[h for h in SIGNED_HEADERS if h in present] + OVERSIGNED_HEADERS,
     )
     return SignedMIME(mime, signature)

@@ -100,7 +100,14 @@ def test_dkim_signature_verifies_and_covers_the_promised_headers(
         "message-id",
         "list-unsubscribe",
         "list-unsubscribe-post",
+        "mime-version",
+        "content-type",
+        "auto-submitted",
     } <= signed
+    # From is signed once more than it appears: a second From added on the way breaks it.
+    assert [h.strip().lower() for h in tags["h"].split(":")].count("from") == 2
+    second_from = received.raw.replace(b"\r\nFrom:", b"\r\nFrom: ceo@evil.example\r\nFrom:", 1)
+    assert not dkim.verify(second_from, dnsfunc=FakeDns(key))
     # A tampered copy no longer verifies: the signature really covers the unsubscribe header.
     tampered = received.raw.replace(
         b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", b"List-Unsubscribe-Post: nothing"
