@@ -7,7 +7,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.shortcuts import redirect, render
@@ -19,7 +18,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from emailsync.inbound.models import UnmappedSender, credit_earlier
-from emailsync.outbox.rendering import header_text
+from emailsync.outbox.rendering import account_email
 
 from .access import admin_required, agency_object, member_required
 from .forms import (
@@ -77,19 +76,15 @@ def invite(request):
     )
     link = settings.EMAILSYNC_PUBLIC_URL + reverse("accept-invitation", args=[token])
     context = {"invitation": invitation, "link": link, "inviter": request.user}
-    send_mail(
-        # Sent directly, not through the outbox: names go through the same one-line cleaning
-        # (a line break in a name would otherwise fail every invitation with BadHeaderError).
-        header_text(
-            _("%(name)s invited you to %(agency)s on Email Sync")
-            % {"name": request.user.full_name, "agency": request.agency.name},
-            300,
-        ),
+    account_email(
+        # Names go through the same one-line cleaning as every header we write (a line break
+        # in a name would otherwise fail every invitation with BadHeaderError).
+        _("%(name)s invited you to %(agency)s on Email Sync")
+        % {"name": request.user.full_name, "agency": request.agency.name},
         render_to_string("agencies/email/invitation.txt", context),
-        None,
-        [invitation.email],
-        html_message=render_to_string("agencies/email/invitation.html", context),
-    )
+        invitation.email,
+        html=render_to_string("agencies/email/invitation.html", context),
+    ).send()
     invitation.replace_earlier()
     messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
     return redirect("team")

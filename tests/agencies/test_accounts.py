@@ -205,3 +205,30 @@ def test_sign_up_attempts_per_client_address_are_limited(client, admin_user, set
         reverse("signup"), {**data, "email": "new@probe.test"}, REMOTE_ADDR="203.0.113.9"
     )
     assert elsewhere.status_code == 302 and User.objects.filter(email="new@probe.test").exists()
+
+
+@pytest.mark.django_db
+def test_account_emails_are_dressed_as_our_others(
+    admin_client, admin_user, client, mailoutbox, settings, tmp_path
+):
+    """Invitations and password resets leave at once, not through the outbox, and went out
+    unsigned, with no Auto-Submitted (an out-of-office answered them) and a Message-ID on the
+    server's host name."""
+    from tests.inbound.mail import FakeDns, SigningKey
+
+    key = SigningKey("send.example.com", selector="es1")
+    (tmp_path / "dkim.pem").write_bytes(key.private_pem)
+    settings.EMAILSYNC_DKIM_DOMAIN = "send.example.com"
+    settings.EMAILSYNC_DKIM_SELECTOR = "es1"
+    settings.EMAILSYNC_DKIM_KEY_FILE = str(tmp_path / "dkim.pem")
+    settings.EMAILSYNC_FROM_EMAIL = "reviews@send.example.com"
+    admin_client.post(reverse("invite"), {"email": "new@acme.test", "role": "recruiter"})
+    client.post(reverse("password_reset"), {"email": admin_user.email})
+    assert len(mailoutbox) == 2
+    import dkim
+
+    for sent in mailoutbox:
+        raw = sent.message().as_bytes(linesep="\r\n")
+        assert sent.extra_headers["Auto-Submitted"] == "auto-generated"
+        assert sent.extra_headers["Message-ID"].endswith("@send.example.com>")
+        assert raw.startswith(b"DKIM-Signature:") and dkim.verify(raw, dnsfunc=FakeDns(key))
