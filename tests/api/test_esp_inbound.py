@@ -227,7 +227,44 @@ def sendgrid(client, raw, acme):
     return client.post("/anymail/sendgrid/inbound/", fields, **AUTH)
 
 
-ESPS = {"postmark": postmark, "mailgun": mailgun, "amazon_ses": amazon_ses, "sendgrid": sendgrid}
+def sparkpost(client, raw, acme):
+    """SparkPost's relay webhook: a batch of events, each with the raw message (here base64,
+    as SparkPost sends one that is not plain ASCII)."""
+    batch = [
+        {
+            "msys": {
+                "relay_message": {
+                    "content": {
+                        "email_rfc822": base64.b64encode(raw).decode(),
+                        "email_rfc822_is_base64": True,
+                        "headers": [],
+                        "html": "",
+                        "subject": "Welcome to your new role",
+                        "text": "Hi Cara",
+                        "to": [acme.bcc],
+                    },
+                    "customer_id": "1337",
+                    "friendly_from": "sam@acme.test",
+                    "msg_from": "sam@acme.test",
+                    "protocol": "smtp",
+                    "rcpt_to": acme.bcc,
+                    "webhook_id": "4839201967643219",
+                }
+            }
+        }
+    ]
+    return client.post(
+        "/anymail/sparkpost/inbound/", json.dumps(batch), content_type="application/json", **AUTH
+    )
+
+
+ESPS = {
+    "postmark": postmark,
+    "mailgun": mailgun,
+    "amazon_ses": amazon_ses,
+    "sendgrid": sendgrid,
+    "sparkpost": sparkpost,
+}
 
 
 @pytest.mark.parametrize("esp", sorted(ESPS))
