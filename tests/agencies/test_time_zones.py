@@ -41,3 +41,41 @@ def test_an_agency_on_an_old_name_can_still_save_its_settings(admin_client, agen
     assert agency.name == "Acme Recruitment Ltd" and agency.time_zone == "US/Pacific"
     # Another agency's form does not offer it.
     assert "US/Pacific" not in offered(AgencySettingsForm())
+
+
+def test_the_agency_app_shows_times_in_the_agencys_time_zone(agency, admin_client):
+    """Sydney's business hours start at 09:00 Sydney time, 22:00 UTC the day before: the Reviews
+    page must say 09:00, as the Email Sync page promises ("Times are in your agency's time
+    zone"), not the server's UTC."""
+    from datetime import UTC, datetime
+
+    from tests.workspace.objects import scheduled_request
+
+    agency.time_zone = "Australia/Sydney"
+    agency.save()
+    scheduled_request(
+        agency, agency.admins().get().profile, send_after=datetime(2026, 11, 30, 22, tzinfo=UTC)
+    )
+    page = admin_client.get(reverse("agency-reviews")).content.decode()
+    assert "Sends Tue 1 Dec, 09:00" in page
+    assert "22:00" not in page
+
+
+def test_public_pages_are_not_rendered_in_a_signed_in_members_time_zone(agency, admin_client):
+    # Public pages are cached for every visitor: a member's time zone must not leak into them.
+    from django.test.signals import template_rendered
+    from django.utils import timezone
+
+    agency.time_zone = "Australia/Sydney"
+    agency.save()
+    zones = set()
+
+    def note_zone(**kwargs):
+        zones.add(timezone.get_current_timezone_name())
+
+    template_rendered.connect(note_zone)
+    try:
+        admin_client.get(reverse("profiles-agency", args=[agency.slug]))
+    finally:
+        template_rendered.disconnect(note_zone)
+    assert zones == {"UTC"}
