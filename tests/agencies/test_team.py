@@ -66,6 +66,22 @@ def test_a_name_with_a_line_break_is_one_line_in_the_invitations_subject(
 
 
 @pytest.mark.django_db
+def test_the_invitations_plain_text_shows_names_as_written(
+    admin_client, admin_user, agency, mailoutbox
+):
+    # The text part is not HTML: "Harbour & Finch" must not arrive as "Harbour &amp; Finch".
+    agency.name = "Harbour & Finch Talent"
+    agency.save(update_fields=["name"])
+    admin_user.full_name = "Olivia O'Hart"
+    admin_user.save(update_fields=["full_name"])
+    admin_client.post(reverse("invite"), {"email": "new@acme.test", "role": "recruiter"})
+    [message] = mailoutbox
+    assert message.body.startswith("Olivia O'Hart invited you to join Harbour & Finch Talent on")
+    html = message.alternatives[0][0]
+    assert "Harbour &amp; Finch Talent" in html and "O&#x27;Hart" in html
+
+
+@pytest.mark.django_db
 def test_invitation_link_is_single_use(admin_client, mailoutbox, client):
     admin_client.post(reverse("invite"), {"email": "once@acme.test", "role": "admin"})
     path = invitation_path(mailoutbox[0])
