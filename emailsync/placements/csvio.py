@@ -1,6 +1,7 @@
 """Placements as CSV: the documented columns, a per-row validation report, import in chunks.
 
-Columns (header row required, any order, case-insensitive; unknown columns are ignored):
+Columns (header row required, any order, case-insensitive, spaces for underscores; unknown
+columns are ignored; separated by commas, semicolons or tabs, as the header row is):
 
     reference, candidate_name, candidate_email, client_company, client_contact_name,
     client_contact_email, job_title, start_date, recruiter_email
@@ -17,9 +18,11 @@ An upload becomes a `PlacementImport` row; `process_pending_imports()` (the work
 each, so the page's progress bar moves and a crash resumes where it stopped.
 """
 
+import codecs
 import csv
 import io
 import logging
+import re
 from datetime import date, datetime, timedelta
 
 from django.core.exceptions import ValidationError
@@ -48,6 +51,7 @@ COLUMNS = [
     "recruiter_email",
 ]
 REQUIRED = {"candidate_name"}
+DELIMITERS = (",", ";", "\t")
 ALIASES = {"external_ref": "reference", "placement_ref": "reference", "ref": "reference"}
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 50_000
@@ -71,6 +75,12 @@ class CsvProblem(ValueError):
 def decode(raw: bytes) -> str:
     if len(raw) > MAX_BYTES:
         raise CsvProblem(_("The file is larger than 5 MB. Split it and upload the parts."))
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # Excel's "Unicode Text" export: read as anything else, its NULs look like an empty file.
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            raise CsvProblem(_("The file is not text (UTF-8 or Windows-1252)."))
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return raw.decode(encoding)
@@ -79,24 +89,42 @@ def decode(raw: bytes) -> str:
     raise CsvProblem(_("The file is not text (UTF-8 or Windows-1252)."))
 
 
+def reader_of(text: str):
+    """Rows of the file, separated as its header row is: spreadsheets save with commas, with
+    semicolons where the comma is the decimal mark (much of Europe), or with tabs."""
+    first_line = text.split("\n", 1)[0]
+    delimiter = max(DELIMITERS, key=first_line.count) if first_line else ","
+    return csv.reader(io.StringIO(text), delimiter=delimiter if delimiter in first_line else ",")
+
+
+def column_name(heading: str) -> str:
+    # "Candidate Name" and "candidate-name" are how people (and ATS exports) write candidate_name.
+    name = re.sub(r"[\s\-]+", "_", heading.strip().lower())
+    return ALIASES.get(name, name)
+
+
 def header_of(text: str) -> list[str]:
-    reader = csv.reader(io.StringIO(text))
+    reader = reader_of(text)
     try:
         header = next(reader)
     except (StopIteration, csv.Error):
         raise CsvProblem(_("The file is empty."))
-    names = [ALIASES.get(h.strip().lower(), h.strip().lower()) for h in header]
+    names = [column_name(h) for h in header]
     missing = REQUIRED - set(names)
     if missing:
         raise CsvProblem(
-            _("The header row has no %(columns)s column.") % {"columns": ", ".join(sorted(missing))}
+            _("The header row has no %(columns)s column (its columns: %(found)s).")
+            % {
+                "columns": ", ".join(sorted(missing)),
+                "found": ", ".join(h.strip() for h in header if h.strip())[:300],
+            }
         )
     return names
 
 
 def count_rows(text: str) -> int:
     try:
-        return sum(1 for row in csv.reader(io.StringIO(text)) if any(c.strip() for c in row)) - 1
+        return sum(1 for row in reader_of(text) if any(c.strip() for c in row)) - 1
     except csv.Error as exc:
         raise CsvProblem(_("The file is not valid CSV: %(error)s") % {"error": exc})
 
@@ -312,7 +340,7 @@ def run_import(job: PlacementImport, chunk: int = CHUNK) -> None:
     try:
         text = job.content
         names = header_of(text)
-        reader = csv.reader(io.StringIO(text))
+        reader = reader_of(text)
         next(reader)
         recruiters = recruiters_by_email(job.agency_id)
         done, batch = 0, []

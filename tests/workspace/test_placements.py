@@ -83,6 +83,43 @@ def test_a_bad_file_is_refused_whole(admin):
     assert not PlacementImport.objects.exists()
 
 
+def upload_bytes(admin, raw, name="export.csv"):
+    return admin.post(reverse("placement-import"), {"file": SimpleUploadedFile(name, raw)})
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # Excel in much of Europe separates with semicolons (a comma is the decimal mark).
+        "\ufeffreference;Candidate Name;start_date\r\nR1;Zoë Kowalski;03.11.2026\r\n".encode(),
+        # Excel's "Unicode Text": UTF-16 with a byte-order mark, separated by tabs.
+        "reference\tcandidate_name\tstart_date\r\nR1\tZoë Kowalski\t03/11/2026\r\n".encode(
+            "utf-16"
+        ),
+        # Column names as people (and ATS exports) write them: spaces, capitals.
+        b"Reference,Candidate Name,Start Date\r\nR1,Zo\xeb Kowalski,2026-11-03\r\n",
+    ],
+    ids=["semicolons", "utf16-tabs", "spaced-names"],
+)
+def test_spreadsheet_exports_import_as_they_are(acme, admin, raw):
+    upload_bytes(admin, raw)
+    job = PlacementImport.objects.get()
+    assert (job.status, job.created_count, job.error_count) == ("done", 1, 0)
+    zoe = Placement.objects.get()
+    assert (zoe.external_ref, zoe.candidate_name, str(zoe.start_date)) == (
+        "R1",
+        "Zoë Kowalski",
+        "2026-11-03",
+    )
+
+
+def test_a_file_without_a_name_column_says_which_columns_it_has(admin):
+    # A Bullhorn export splits the name: say what we found, not just what is missing.
+    response = upload(admin, "Placement ID,Candidate First Name,Candidate Last Name\n1,Ava,Singh\n")
+    assert response.status_code == 400 and not PlacementImport.objects.exists()
+    assert "Placement ID, Candidate First Name, Candidate Last Name" in response.content.decode()
+
+
 def test_large_import_runs_in_chunks_in_the_worker_and_updates_by_reference(acme, admin):
     rows = "".join(f"R{i},Person {i},p{i}@people.test,Co,2025-01-02,\n" for i in range(1000))
     upload(admin, HEADER + rows)
