@@ -163,6 +163,23 @@ def test_agency_page(desktop, profile, live_server):
     shoot(desktop, "profile-agency.png")
 
 
+def test_a_wide_logo_is_shown_whole(desktop, profile, live_server, settings, tmp_path):
+    # Agencies' logos are mostly wordmarks, wider than tall: the square box must not crop them.
+    import io
+
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    settings.MEDIA_ROOT = tmp_path
+    buffer = io.BytesIO()
+    Image.new("RGB", (400, 100), (20, 80, 140)).save(buffer, "PNG")
+    profile.logo.save("wordmark.png", ContentFile(buffer.getvalue()))
+    desktop.goto(f"{live_server.url}/agencies/{profile.slug}/")
+    logo = desktop.locator(".pf-logo")
+    assert logo.evaluate("img => img.complete && img.naturalWidth") == 400
+    assert logo.evaluate("img => getComputedStyle(img).objectFit") == "contain"
+
+
 def test_recruiter_page(desktop, profile, live_server):
     desktop.goto(f"{live_server.url}/agencies/{profile.slug}/")
     desktop.get_by_role("link", name="Sam Carter").first.click()
