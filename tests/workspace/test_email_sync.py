@@ -598,3 +598,14 @@ def test_dns_check_without_javascript_is_a_whole_page(acme, admin, monkeypatch):
     assert f'href="{reverse("email-sync")}"' in page and "v=spf1 -all" in page
     partial = admin.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert "<title>" not in partial and "v=spf1 -all" in partial
+
+
+def test_the_setup_guides_never_have_an_agency_copy_every_email(acme, admin):
+    """Salesforce's Compliance BCC and a Workspace rule for all outbound mail copy every email:
+    prospects and candidates who were not placed would be asked for reviews. The guides say
+    to copy placement emails only, and warn against the copy-everything settings."""
+    page = admin.get(reverse("email-sync")).content.decode()
+    assert "Every email sent from Salesforce then copies us" not in page
+    assert "Do not use Compliance BCC Email" in page
+    assert "Do not copy all outbound mail" in page
+    assert "Without the subject condition every email they send is copied" in page
