@@ -296,9 +296,12 @@ class DomainForm(forms.Form):
         self.agency = agency
 
     def clean_domain(self):
-        domain = self.cleaned_data["domain"].strip().lower().rstrip(".")
+        domain = self.cleaned_data["domain"].strip().lower()
         if "@" in domain:
             domain = domain.rsplit("@", 1)[1]
+        # A website address pasted as it is ("https://www.acme.com.au/"): its domain is meant.
+        domain = domain.removeprefix("https://").removeprefix("http://").split("/", 1)[0]
+        domain = domain.removeprefix("www.").rstrip(".")
         if AgencyDomain.objects.filter(domain=domain).exists():
             raise ValidationError(_("That domain is already registered."))
         probe = AgencyDomain(agency=self.agency, domain=domain)
