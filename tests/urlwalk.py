@@ -83,6 +83,7 @@ PUBLIC = {  # anyone may open these; the ones that take an id are walked for sco
     "profiles-widget": "public embeddable widget: verified reviews only",
     "profiles-brand-css": "the agency's public brand colour",
     "profiles-widget-script": "static script",
+    "robots-txt": "static rules for search engines, pointing at the sitemap",
     "profiles-sitemap": "public sitemap index",
     "profiles-sitemap-section": "public sitemap pages",
     "profiles-report": "report a published review; the id is scoped to the slug and published",

@@ -162,7 +162,7 @@ def parse_date(value: str) -> date:
             return datetime.strptime(value, fmt).date()
         except ValueError:
             continue
-    raise ValidationError(_("Use a date like 2025-03-31."))
+    raise ValidationError(_("Use a date like 2025-03-31 or 31/03/2025 (day first)."))
 
 
 def recruiters_by_email(agency_id: int) -> dict[str, int]:

@@ -19,6 +19,7 @@ public_urls = [
         name="profiles-report",
     ),
     path("widget.js", views.widget_script, name="profiles-widget-script"),
+    path("robots.txt", views.robots_txt, name="robots-txt"),
     path("sitemap.xml", views.sitemap_index, name="profiles-sitemap"),
     path(
         "sitemaps/<slug:section>-<int:page>.xml",

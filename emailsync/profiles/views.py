@@ -423,6 +423,17 @@ _script_cache: dict[str, bytes] = {}
 
 @require_safe
 @cache_control(public=True, max_age=3600)
+def robots_txt(request):
+    """Search engines index the public profiles, find them through the sitemap, and stay out
+    of the pages that are one person's (a review link, an unsubscribe) or behind a sign-in."""
+    private = ["/app/", "/accounts/", "/admin/", "/api/", "/review/", "/unsubscribe/", "/privacy/"]
+    lines = ["User-agent: *", *(f"Disallow: {path}" for path in private), "Allow: /agencies/"]
+    lines.append(f"Sitemap: {presenting.absolute(reverse('profiles-sitemap'))}")
+    return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")
+
+
+@require_safe
+@cache_control(public=True, max_age=3600)
 def widget_script(request):
     """The loader an agency pastes (`<script src=".../widget.js" data-agency="slug" async>`).
     Served from a stable address (static file names change with their content)."""

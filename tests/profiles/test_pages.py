@@ -298,3 +298,15 @@ def test_open_graph_and_canonical(client, acme, make_review, settings):
     body = client.get(recruiter_url(acme, acme.sam)).content.decode()
     assert '<meta property="og:type" content="profile">' in body
     assert '<meta property="og:title" content="Sam Carter">' in body
+
+
+def test_robots_txt_points_search_engines_at_the_sitemap_and_away_from_private_pages(client):
+    """There was no /robots.txt: nothing told a search engine where the sitemap is, or to stay
+    out of review links and the agency app."""
+    response = client.get("/robots.txt")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/plain")
+    body = response.content.decode()
+    assert "Sitemap: " in body and body.split("Sitemap: ")[1].strip().endswith("/sitemap.xml")
+    for private in ("/app/", "/review/", "/unsubscribe/", "/api/"):
+        assert f"Disallow: {private}" in body
+    assert "Disallow: /agencies/" not in body and not response.cookies
