@@ -80,21 +80,35 @@ def decode(raw: bytes) -> str:
         try:
             return raw.decode("utf-16")
         except UnicodeDecodeError:
-            raise CsvProblem(_("The file is not text (UTF-8 or Windows-1252)."))
+            raise CsvProblem(_("The file is not text (UTF-8, UTF-16 or Windows-1252)."))
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise CsvProblem(_("The file is not text (UTF-8 or Windows-1252)."))
+    raise CsvProblem(_("The file is not text (UTF-8, UTF-16 or Windows-1252)."))
 
 
 def reader_of(text: str):
     """Rows of the file, separated as its header row is: spreadsheets save with commas, with
-    semicolons where the comma is the decimal mark (much of Europe), or with tabs."""
+    semicolons where the comma is the decimal mark (much of Europe), or with tabs. The header is
+    read with each, quotes and all, and the one that finds the required columns wins (counting
+    characters would be misled by a quoted heading such as "Notes (a; b)"); failing that, the
+    one that finds the most columns."""
     first_line = text.split("\n", 1)[0]
-    delimiter = max(DELIMITERS, key=first_line.count) if first_line else ","
-    return csv.reader(io.StringIO(text), delimiter=delimiter if delimiter in first_line else ",")
+
+    def columns(delimiter: str) -> list[str]:
+        try:
+            return next(csv.reader([first_line], delimiter=delimiter), [])
+        except csv.Error:
+            return []
+
+    def fit(delimiter: str) -> tuple[bool, int]:
+        found = columns(delimiter)
+        return {column_name(h) for h in found} >= REQUIRED, len(found)
+
+    delimiter = max(DELIMITERS, key=fit) if first_line else ","
+    return csv.reader(io.StringIO(text), delimiter=delimiter)
 
 
 def column_name(heading: str) -> str:

@@ -98,8 +98,19 @@ def upload_bytes(admin, raw, name="export.csv"):
         ),
         # Column names as people (and ATS exports) write them: spaces, capitals.
         b"Reference,Candidate Name,Start Date\r\nR1,Zo\xeb Kowalski,2026-11-03\r\n",
+        # A quoted heading holding the other separator does not mislead the guess.
+        b'reference,candidate_name,start_date,"Notes (a; b; c; d; e)"\r\n'
+        b"R1,Zo\xeb Kowalski,2026-11-03,x\r\n",
+        'reference;candidate_name;start_date;"Client, site, region, team"\r\n'
+        "R1;Zoë Kowalski;2026-11-03;Acme\r\n".encode(),
     ],
-    ids=["semicolons", "utf16-tabs", "spaced-names"],
+    ids=[
+        "semicolons",
+        "utf16-tabs",
+        "spaced-names",
+        "commas-quoted-semicolons",
+        "semicolons-quoted-comma",
+    ],
 )
 def test_spreadsheet_exports_import_as_they_are(acme, admin, raw):
     upload_bytes(admin, raw)
