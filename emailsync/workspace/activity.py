@@ -2,6 +2,7 @@
 each recipient's outcome and reason; filterable and exportable as CSV."""
 
 import csv
+from datetime import date, datetime, time, timedelta
 
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
@@ -17,6 +18,11 @@ from .forms import ActivityFilterForm
 from .labels import header_defects, recipient_reason, structured_problems, trigger_reason
 
 
+def start_of_day(day: date) -> datetime:
+    """Midnight starting `day` in the current time zone (the agency's, in the app)."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
 def filtered(request):
     form = ActivityFilterForm(request.GET or None)
     triggers = Trigger.objects.filter(agency=request.agency)
@@ -25,10 +31,12 @@ def filtered(request):
     data = form.cleaned_data if form.is_bound else {}
     if data.get("status"):
         triggers = triggers.filter(status=data["status"])
+    # Days in the agency's zone (the app's current one), fixed as moments here: the export
+    # streams its rows after the request's zone has been switched off again.
     if data.get("since"):
-        triggers = triggers.filter(received_at__date__gte=data["since"])
+        triggers = triggers.filter(received_at__gte=start_of_day(data["since"]))
     if data.get("until"):
-        triggers = triggers.filter(received_at__date__lte=data["until"])
+        triggers = triggers.filter(received_at__lt=start_of_day(data["until"] + timedelta(days=1)))
     if data.get("q"):
         q = data["q"].strip().lower()
         triggers = triggers.filter(

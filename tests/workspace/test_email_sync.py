@@ -4,7 +4,7 @@ senders, the DNS check, "get help" with diagnostics but no content, the activity
 export, and the dashboard."""
 
 import csv
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.urls import reverse
@@ -609,3 +609,23 @@ def test_the_setup_guides_never_have_an_agency_copy_every_email(acme, admin):
     assert "Do not use Compliance BCC Email" in page
     assert "Do not copy all outbound mail" in page
     assert "Without the subject condition every email they send is copied" in page
+
+
+def test_the_activity_export_filters_days_as_the_page_does_in_the_agencys_zone(acme, admin):
+    """The page shows and filters days in the agency's zone; the export streams its rows after
+    the request's zone is switched off, so it filtered the same dates in UTC, up to half a day
+    apart for a Sydney agency."""
+    from datetime import datetime
+
+    acme.time_zone = "Australia/Sydney"
+    acme.save()
+    at = datetime(2026, 5, 1, 15, 0, tzinfo=UTC)  # 2 May, 01:00 in Sydney
+    trigger = quarantined_trigger(acme, recipients=("zoe@people.test",))
+    Trigger.objects.filter(pk=trigger.pk).update(received_at=at)
+    day = {"since": "2026-05-02", "until": "2026-05-02"}
+    assert list(admin.get(reverse("activity-log"), day).context["page"]) == [trigger]
+    export = admin.get(reverse("activity-export"), day)
+    lines = b"".join(export.streaming_content).decode("utf-8-sig").splitlines()
+    assert len(lines) == 2 and "zoe@people.test" in lines[1]
+    before = {"since": "2026-05-01", "until": "2026-05-01"}
+    assert list(admin.get(reverse("activity-log"), before).context["page"]) == []
