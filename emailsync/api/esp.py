@@ -33,6 +33,7 @@ from emailsync.inbound.addresses import parse_recipient
 from emailsync.inbound.evidence import gather_evidence
 from emailsync.inbound.headers import parse_address_values, split_message
 from emailsync.inbound.ingest import ingest
+from emailsync.operations.outages import NotRecorded
 
 log = logging.getLogger("emailsync.esp")
 
@@ -124,11 +125,6 @@ def handle(event, esp_name: str, dnsfunc=None) -> list:
         [r.status for r in results],
     )
     return results
-
-
-class NotRecorded(Exception):
-    """Our side failed to record a well-formed inbound post (the database, a fault of ours):
-    the ESP must retry it, unlike a post it cannot mend (esp_urls.py tells them apart)."""
 
 
 @receiver(inbound, dispatch_uid="emailsync.api.esp_inbound")

@@ -19,7 +19,9 @@ from django.db import DatabaseError
 from django.http import JsonResponse
 from django.urls import URLPattern
 
-from .esp import FloodLimited, NotRecorded
+from emailsync.operations.outages import NotRecorded, first_line
+
+from .esp import FloodLimited
 
 log = logging.getLogger("emailsync.esp")
 
@@ -66,9 +68,16 @@ def requires_webhook_secret(view):
         except SuspiciousOperation:
             raise  # anymail's own refusals (a bad signature): Django answers 400
         except Exception as exc:
-            # A post that does not parse as the ESP's format (not JSON, fields missing): a
-            # clear 400 rather than a server error page the ESP would retry for days.
-            log.warning("ESP webhook %s: malformed payload (%s)", request.path, type(exc).__name__)
+            if not malformed(exc):
+                raise
+            # Raised while anymail read the post (our receivers raise NotRecorded): not JSON,
+            # its fields missing. A clear 400, not a server error page retried for days.
+            log.warning(
+                "ESP webhook %s: malformed payload (%s: %s)",
+                request.path,
+                type(exc).__name__,
+                first_line(exc)[:200],
+            )
             return JsonResponse(
                 {
                     "error": "malformed_payload",
@@ -81,6 +90,15 @@ def requires_webhook_secret(view):
 
 
 RETRY_AFTER = 600  # seconds: an hourly limit frees up gradually
+# What reading a post that is not the ESP's format raises (JSONDecodeError and
+# UnicodeDecodeError are ValueErrors). Anything else (anymail's configuration, a fetch from the
+# ESP failing) stays a 500 with its traceback: the ESP retries, and the operator sees why.
+MALFORMED = (ValueError, KeyError, IndexError, TypeError)
+
+
+def malformed(exc: BaseException) -> bool:
+    # anymail wraps some of them (SES: "Malformed SNS message body", from the JSON error).
+    return isinstance(exc, MALFORMED) or isinstance(exc.__cause__, MALFORMED)
 
 
 urlpatterns = [

@@ -27,3 +27,9 @@ def database_unavailable(exc: BaseException) -> bool:
 
 def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+class NotRecorded(Exception):
+    """Our side failed to record what a well-formed webhook post told us (a fault of ours): the
+    sender must retry it, unlike a post it cannot mend. Webhook receivers raise it so the
+    answer can tell the two apart (api/esp_urls.py)."""

@@ -10,8 +10,10 @@ address is suppressed.
 import logging
 
 from anymail.signals import EventType, tracking
+from django.db import DatabaseError
 from django.dispatch import receiver
 
+from emailsync.operations.outages import NotRecorded
 from emailsync.review_requests.bounces import mark_request, note_soft_bounce, suppress_address
 from emailsync.review_requests.models import ReviewRequest, Suppression
 
@@ -115,4 +117,9 @@ def handle_event(event) -> str:
 
 @receiver(tracking, dispatch_uid="emailsync.outbox.tracking")
 def on_tracking(sender, event, esp_name, **kwargs):
-    handle_event(event)
+    try:
+        handle_event(event)
+    except DatabaseError:
+        raise  # answered 503: the ESP retries later
+    except Exception as exc:  # a fault of ours: a 5xx, so the bounce is not lost
+        raise NotRecorded(f"{esp_name} event not recorded") from exc

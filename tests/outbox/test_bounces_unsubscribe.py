@@ -318,6 +318,35 @@ def test_esp_webhook_url_is_wired(acme, make_request, settings):
     assert request.status == "bounced" and Suppression.objects.get().reason == "bounced"
 
 
+def test_a_fault_of_ours_with_an_esp_event_is_a_500_the_esp_retries(
+    acme, make_request, settings, monkeypatch
+):
+    """A bounce we fail to record must be sent again, not answered as the ESP's mistake (a
+    4xx, which some ESPs do not retry): the address would never be suppressed."""
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "hook:secret"}
+
+    def broken(event):
+        raise ValueError("a bug of ours")
+
+    monkeypatch.setattr("emailsync.outbox.tracking.handle_event", broken)
+    payload = {"RecordType": "Bounce", "Type": "HardBounce", "ID": 1, "Email": "x@y.test"}
+    payload |= {"MessageID": "m", "BouncedAt": "2026-11-27T10:00:00Z", "Metadata": {}}
+    response = Client().post(
+        "/anymail/postmark/tracking/",
+        json.dumps(payload),
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Basic aG9vazpzZWNyZXQ=",
+    )
+    assert response.status_code == 500 and response.json()["error"] == "not_recorded"
+    bad = Client().post(
+        "/anymail/postmark/tracking/",
+        "{not json",
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Basic aG9vazpzZWNyZXQ=",
+    )
+    assert bad.status_code == 400 and bad.json()["error"] == "malformed_payload"
+
+
 def test_sent_through_an_esp_backend_keeps_its_id_for_webhooks(acme, make_request, settings):
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
     settings.ANYMAIL = {}
