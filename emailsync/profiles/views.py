@@ -425,8 +425,9 @@ _script_cache: dict[str, bytes] = {}
 @cache_control(public=True, max_age=3600)
 def robots_txt(request):
     """Search engines index the public profiles, find them through the sitemap, and stay out
-    of the pages that are one person's (a review link, an unsubscribe) or behind a sign-in."""
-    private = ["/app/", "/accounts/", "/admin/", "/api/", "/review/", "/unsubscribe/", "/privacy/"]
+    of what is behind a sign-in. One person's pages (a review link, an unsubscribe) are not
+    listed: they say noindex themselves, which a crawler kept out by robots.txt never reads."""
+    private = ["/app/", "/accounts/", "/admin/", "/api/"]
     lines = ["User-agent: *", *(f"Disallow: {path}" for path in private), "Allow: /agencies/"]
     lines.append(f"Sitemap: {presenting.absolute(reverse('profiles-sitemap'))}")
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")

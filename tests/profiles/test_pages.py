@@ -307,6 +307,8 @@ def test_robots_txt_points_search_engines_at_the_sitemap_and_away_from_private_p
     assert response.status_code == 200 and response["Content-Type"].startswith("text/plain")
     body = response.content.decode()
     assert "Sitemap: " in body and body.split("Sitemap: ")[1].strip().endswith("/sitemap.xml")
-    for private in ("/app/", "/review/", "/unsubscribe/", "/api/"):
+    for private in ("/app/", "/accounts/", "/api/"):
         assert f"Disallow: {private}" in body
-    assert "Disallow: /agencies/" not in body and not response.cookies
+    # A review link says noindex itself: a crawler kept out would never read it.
+    assert "Disallow: /review/" not in body and "Disallow: /agencies/" not in body
+    assert not response.cookies
