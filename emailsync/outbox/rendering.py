@@ -438,6 +438,7 @@ def build_message(
             }
             display = header_text((row.context or {}).get("from_name") or "Email Sync", 150)
             envelope = from_email
+            headers["Auto-Submitted"] = "auto-generated"  # a notification: no out-of-office
         subject, text, html = render_parts(row.template, context)
     to_name = header_text(row.to_name)
     to = formataddr((to_name, to_email)) if to_name else to_email
@@ -474,7 +475,9 @@ def account_email(subject: str, text: str, to: str, html: str = "") -> SignedEma
     message = SignedEmailMessage(
         header_text(subject, 300),
         text,
-        None,
+        # The outbox's From, whose domain the DKIM key and the Message-ID are on: not
+        # DEFAULT_FROM_EMAIL, which an operator may have set apart.
+        formataddr(("Email Sync", configured_address("EMAILSYNC_FROM_EMAIL"))),
         [to],
         headers={"Auto-Submitted": "auto-generated", "Message-ID": new_message_id()},
     )

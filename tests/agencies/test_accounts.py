@@ -222,6 +222,7 @@ def test_account_emails_are_dressed_as_our_others(
     settings.EMAILSYNC_DKIM_SELECTOR = "es1"
     settings.EMAILSYNC_DKIM_KEY_FILE = str(tmp_path / "dkim.pem")
     settings.EMAILSYNC_FROM_EMAIL = "reviews@send.example.com"
+    settings.DEFAULT_FROM_EMAIL = "webmaster@host.internal"  # set apart by an operator
     admin_client.post(reverse("invite"), {"email": "new@acme.test", "role": "recruiter"})
     client.post(reverse("password_reset"), {"email": admin_user.email})
     assert len(mailoutbox) == 2
@@ -231,4 +232,5 @@ def test_account_emails_are_dressed_as_our_others(
         raw = sent.message().as_bytes(linesep="\r\n")
         assert sent.extra_headers["Auto-Submitted"] == "auto-generated"
         assert sent.extra_headers["Message-ID"].endswith("@send.example.com>")
+        assert sent.from_email == "Email Sync <reviews@send.example.com>"
         assert raw.startswith(b"DKIM-Signature:") and dkim.verify(raw, dnsfunc=FakeDns(key))

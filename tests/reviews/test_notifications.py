@@ -118,6 +118,10 @@ def test_new_review_email_renders_and_keeps_review_text_inert(client, sent_reque
     assert row.context["reviews_url"] in html
     body = render_to_string("emails/review_received/body.txt", context)
     assert "★★★★☆" in body and "Cara C." in body
+    # A notification is automatic mail: no out-of-office should answer it (RFC 3834).
+    from emailsync.outbox.rendering import build_message
+
+    assert build_message(row).extra_headers["Auto-Submitted"] == "auto-generated"
 
 
 def test_digest_and_confirmation_emails_render(client, digest_agency, sent_request, answers):
