@@ -1,6 +1,7 @@
 import logging
 import zoneinfo
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
@@ -299,9 +300,11 @@ class DomainForm(forms.Form):
         domain = self.cleaned_data["domain"].strip().lower()
         if "@" in domain:
             domain = domain.rsplit("@", 1)[1]
-        # A website address pasted as it is ("https://www.acme.com.au/"): its domain is meant.
-        domain = domain.removeprefix("https://").removeprefix("http://").split("/", 1)[0]
-        domain = domain.removeprefix("www.").rstrip(".")
+        if "://" in domain:
+            # A website's address pasted as it is ("https://www.acme.com.au/jobs"): its
+            # domain is meant, without the web server's "www.".
+            domain = (urlsplit(domain).hostname or "").removeprefix("www.")
+        domain = domain.rstrip(".")
         if AgencyDomain.objects.filter(domain=domain).exists():
             raise ValidationError(_("That domain is already registered."))
         probe = AgencyDomain(agency=self.agency, domain=domain)
