@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from emailsync.outbox.rendering import account_email
 from emailsync.review_requests.models import address_hash
-from emailsync.throttling.models import Counter
+from emailsync.throttling.models import Counter, client_bucket
 
 from .models import Agency, AgencyDomain, RecruiterProfile, SenderAddress, User
 
@@ -87,7 +87,7 @@ class LoginForm(AuthenticationForm):
         return self.cleaned_data
 
     def _failure_keys(self, email: str) -> list[str]:
-        address = (self.request.META.get("REMOTE_ADDR") if self.request else None) or "unknown"
+        address = client_bucket(self.request.META.get("REMOTE_ADDR") if self.request else None)
         return [f"login:account:{email}", f"login:ip:{address}"]
 
 
@@ -105,7 +105,7 @@ class LimitedPasswordResetForm(PasswordResetForm):
     def save(self, *args, **kwargs):
         address = address_hash(self.cleaned_data["email"])
         request = kwargs.get("request")
-        client = (request.META.get("REMOTE_ADDR") if request else None) or "unknown"
+        client = client_bucket(request.META.get("REMOTE_ADDR") if request else None)
         per_client = Counter.hit(
             f"password-reset:{address}:{client}",
             settings.EMAILSYNC_PASSWORD_RESETS_PER_ADDRESS,
@@ -179,7 +179,7 @@ class SignupForm(PasswordFields):
 
     def __init__(self, *args, client_address: str = "", **kwargs):
         super().__init__(*args, **kwargs)
-        self.client_address = client_address or "unknown"
+        self.client_address = client_bucket(client_address)
 
     def clean_email(self):
         email = self.cleaned_data["email"].strip().lower()

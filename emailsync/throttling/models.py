@@ -4,11 +4,27 @@ A counter lives in the database rather than in process memory so that throttling
 many web servers run (a per-process counter would multiply the limit by the process count).
 """
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import models, transaction
 from django.utils import timezone
+
+
+def client_bucket(address: str | None) -> str:
+    """A client address as the per-client limits count it. An IPv6 host is its /64: one
+    subscriber gets a whole /64 and can use a fresh address for every request, which would
+    otherwise give them a fresh allowance each time."""
+    try:
+        ip = ipaddress.ip_address((address or "").strip())
+    except ValueError:
+        return address or "unknown"
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is that IPv4 client
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 @dataclass(frozen=True)

@@ -234,3 +234,19 @@ def test_account_emails_are_dressed_as_our_others(
         assert sent.extra_headers["Message-ID"].endswith("@send.example.com>")
         assert sent.from_email == "Email Sync <reviews@send.example.com>"
         assert raw.startswith(b"DKIM-Signature:") and dkim.verify(raw, dnsfunc=FakeDns(key))
+
+
+@pytest.mark.django_db
+def test_an_ipv6_client_is_counted_by_its_64(client, admin_user, mailoutbox, settings):
+    """One subscriber holds a whole /64 and can ask from a fresh address each time: counted by
+    host, they would get a fresh allowance for every ask."""
+    settings.EMAILSYNC_PASSWORD_RESETS_PER_ADDRESS = 2
+    for n in range(5):
+        client.post(
+            reverse("password_reset"),
+            {"email": admin_user.email},
+            REMOTE_ADDR=f"2001:db8:1:2::{n + 1:x}",
+        )
+    assert len(mailoutbox) == 2
+    client.post(reverse("password_reset"), {"email": admin_user.email}, REMOTE_ADDR="2001:db8:9::1")
+    assert len(mailoutbox) == 3  # another subscriber
