@@ -52,7 +52,36 @@ COLUMNS = [
 ]
 REQUIRED = {"candidate_name"}
 DELIMITERS = (",", ";", "\t")
-ALIASES = {"external_ref": "reference", "placement_ref": "reference", "ref": "reference"}
+# Headings as ATS exports and people write them (after `column_name`: lower case, "_" for
+# spaces and hyphens), for the columns above.
+ALIASES = {
+    "external_ref": "reference",
+    "placement_ref": "reference",
+    "ref": "reference",
+    "placement_id": "reference",
+    "candidate": "candidate_name",
+    "candidate_full_name": "candidate_name",
+    "candidate_email_address": "candidate_email",
+    "client": "client_company",
+    "client_corporation": "client_company",
+    "company": "client_company",
+    "client_contact": "client_contact_name",
+    "hiring_manager": "client_contact_name",
+    "client_contact_email_address": "client_contact_email",
+    "hiring_manager_email": "client_contact_email",
+    "position": "job_title",
+    "job": "job_title",
+    "date_begin": "start_date",
+    "start": "start_date",
+    "placement_start_date": "start_date",
+    "consultant_email": "recruiter_email",
+    "owner_email": "recruiter_email",
+}
+# A name exported in two columns (Bullhorn's "Candidate First Name", "Candidate Last Name").
+NAME_PARTS = [
+    ("candidate_first_name", "candidate_last_name"),
+    ("first_name", "last_name"),
+]
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 50_000
 CHUNK = 250
@@ -105,7 +134,7 @@ def reader_of(text: str):
 
     def fit(delimiter: str) -> tuple[bool, int]:
         found = columns(delimiter)
-        return {column_name(h) for h in found} >= REQUIRED, len(found)
+        return not missing_from([column_name(h) for h in found]), len(found)
 
     delimiter = max(DELIMITERS, key=fit) if first_line else ","
     return csv.reader(io.StringIO(text), delimiter=delimiter)
@@ -124,7 +153,7 @@ def header_of(text: str) -> list[str]:
     except (StopIteration, csv.Error):
         raise CsvProblem(_("The file is empty."))
     names = [column_name(h) for h in header]
-    missing = REQUIRED - set(names)
+    missing = missing_from(names)
     if missing:
         raise CsvProblem(
             _("The header row has no %(columns)s column (its columns: %(found)s).")
@@ -134,6 +163,26 @@ def header_of(text: str) -> list[str]:
             }
         )
     return names
+
+
+def missing_from(names: list[str]) -> set[str]:
+    """The required columns a header lacks; a name in two parts counts as the name."""
+    found = set(names)
+    if any(first in found and last in found for first, last in NAME_PARTS):
+        found.add("candidate_name")
+    return REQUIRED - found
+
+
+def row_of(names: list[str], cells: list[str]) -> dict:
+    """One row's cells by column; a name exported in two parts is joined."""
+    row = dict(zip(names, cells, strict=False))
+    if "candidate_name" not in row:
+        for first, last in NAME_PARTS:
+            if first in row and last in row:
+                parts = (row[first].strip(), row[last].strip())
+                row["candidate_name"] = " ".join(p for p in parts if p)
+                break
+    return row
 
 
 def count_rows(text: str) -> int:
@@ -364,7 +413,7 @@ def run_import(job: PlacementImport, chunk: int = CHUNK) -> None:
             done += 1
             if done <= job.processed_rows:
                 continue  # imported before a crash
-            batch.append((number, dict(zip(names, cells, strict=False))))
+            batch.append((number, row_of(names, cells)))
             if len(batch) >= chunk:
                 commit_chunk(job, batch, recruiters)
                 batch = []

@@ -125,10 +125,31 @@ def test_spreadsheet_exports_import_as_they_are(acme, admin, raw):
 
 
 def test_a_file_without_a_name_column_says_which_columns_it_has(admin):
-    # A Bullhorn export splits the name: say what we found, not just what is missing.
-    response = upload(admin, "Placement ID,Candidate First Name,Candidate Last Name\n1,Ava,Singh\n")
+    # Say what we found, not just what is missing.
+    response = upload(admin, "Placement ID,Client Corporation,Consultant\n1,Acme,Sam\n")
     assert response.status_code == 400 and not PlacementImport.objects.exists()
-    assert "Placement ID, Candidate First Name, Candidate Last Name" in response.content.decode()
+    assert "Placement ID, Client Corporation, Consultant" in response.content.decode()
+
+
+def test_an_ats_export_imports_as_it_is(acme, admin):
+    """Bullhorn and JobAdder name their columns their own way, and Bullhorn exports the
+    candidate's name in two: the file imports without being edited first."""
+    text = (
+        "Placement ID,Candidate First Name,Candidate Last Name,Client Corporation,Position,"
+        "Date Begin,Consultant Email\n"
+        "BH-1,Ava,Singh,Acme Ltd,Chef,2026-11-03,sam@acme.test\n"
+    )
+    upload(admin, text)
+    job = PlacementImport.objects.get()
+    assert (job.status, job.created_count, job.error_count) == ("done", 1, 0)
+    ava = Placement.objects.get()
+    assert (ava.external_ref, ava.candidate_name, ava.client_company, ava.job_title) == (
+        "BH-1",
+        "Ava Singh",
+        "Acme Ltd",
+        "Chef",
+    )
+    assert str(ava.start_date) == "2026-11-03" and ava.recruiter == acme.sam.profile
 
 
 def test_large_import_runs_in_chunks_in_the_worker_and_updates_by_reference(acme, admin):
